@@ -1,0 +1,112 @@
+//! The `guestbook` command line.
+
+use std::{
+    io::{BufRead, IsTerminal},
+    net::SocketAddr,
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::{
+    members::{self, SignupError},
+    settings::Settings,
+    startup::{AppState, Application},
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "guestbook", version, about = "A guestbook that shows server-side sessions done right")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the site (the default command).
+    Serve {
+        /// Address to listen on, overriding BIND_ADDR.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+        /// Do not apply migrations (deployments that migrate in a separate step).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending migrations and list them.
+    Migrate,
+    /// Create a member; asks for the password without echoing it.
+    Createmember {
+        username: String,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete expired sessions and print how many went.
+    Clearsessions,
+}
+
+/// Runs the command line with already-loaded settings.
+///
+/// # Errors
+/// Whatever stopped the command, for `main` to print.
+pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve { bind: None, no_migrate: false }) {
+        Command::Serve { bind, no_migrate } => {
+            if let Some(bind) = bind {
+                settings.bind_addr = bind;
+            }
+            let app = Application::build(settings, !no_migrate)?;
+            let state = app.state();
+            tracing::info!(
+                address = %format!("http://{}:{}", state.settings.bind_addr.ip(), app.port()),
+                engine = ?state.settings.session.engine,
+                "serving the guestbook"
+            );
+            app.run_until_stopped().await?;
+            tracing::info!("stopped");
+        }
+        Command::Migrate => {
+            let applied = AppState::new(settings)?.db.migrate()?;
+            if applied.is_empty() {
+                println!("No migrations to apply.");
+            }
+            for name in applied {
+                println!("Applied {name}");
+            }
+        }
+        Command::Createmember { username, password_stdin } => {
+            let state = AppState::new(settings)?;
+            state.db.migrate()?;
+            let password = read_password(password_stdin)?;
+            match members::create_member(&state, username, password).await {
+                Ok(member) => println!("Created member {} (id {}).", member.username, member.id),
+                Err(SignupError::Invalid(reason)) => bail!(reason),
+                Err(SignupError::Failed(err)) => return Err(anyhow::anyhow!("{err}")),
+            }
+        }
+        Command::Clearsessions => {
+            let state = AppState::new(settings)?;
+            state.db.migrate()?;
+            let removed = state.sessions.clear_expired().await?;
+            println!("Deleted {removed} expired session(s).");
+        }
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("standard input is not a terminal: pass --password-stdin to read the password from it");
+    }
+    let password = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Password (again): ")?;
+    if password != again {
+        bail!("the passwords did not match");
+    }
+    Ok(password)
+}

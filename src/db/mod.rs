@@ -1,0 +1,162 @@
+//! The database: a pool of SQLite connections, the embedded migrations, and a way to run
+//! blocking Diesel code off the async workers.
+
+pub mod comments;
+pub mod members;
+pub mod models;
+pub mod schema;
+
+use std::{path::PathBuf, time::Duration};
+
+use diesel::{
+    connection::SimpleConnection,
+    r2d2::{ConnectionManager, CustomizeConnection, Pool},
+    result::{DatabaseErrorKind, Error as DieselError},
+    sqlite::SqliteConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// One connection type for the whole application.
+pub type Connection = SqliteConnection;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How long a query waits on a write lock before SQLite answers "database is locked".
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Why a database call failed: the database could not be reached in time (a `503`), or the
+/// query itself failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(DieselError),
+}
+
+impl From<DieselError> for DbError {
+    fn from(err: DieselError) -> Self {
+        match &err {
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+                Self::Unavailable(err.to_string())
+            }
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: a lock, not a bad query.
+            DieselError::DatabaseError(_, info) if info.message().contains("locked") || info.message().contains("busy") => {
+                Self::Unavailable(err.to_string())
+            }
+            _ => Self::Query(err),
+        }
+    }
+}
+
+/// The `DATABASE_URL` as a SQLite file path (`sqlite://` and `sqlite:` prefixes are dropped).
+pub fn sqlite_path(database_url: &str) -> PathBuf {
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .unwrap_or(database_url);
+    PathBuf::from(path)
+}
+
+/// A cloneable handle on the connection pool.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager<Connection>>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `database_url` with `pool_size` connections,
+    /// each waiting at most `timeout` for its turn.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or created.
+    pub fn connect(database_url: &str, pool_size: u32, timeout: Duration) -> anyhow::Result<Self> {
+        let path = sqlite_path(database_url);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("cannot create the folder of DATABASE_URL {}: {e}", parent.display()))?;
+        }
+        let manager = ConnectionManager::<Connection>::new(path.to_string_lossy());
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)
+            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", path.display()))?;
+        Ok(Self { pool })
+    }
+
+    /// Runs blocking Diesel code on the blocking thread pool, with a pooled connection taken
+    /// inside the blocking task, so async workers never wait on SQLite.
+    ///
+    /// # Errors
+    /// [`DbError::Unavailable`] when no connection frees up in time or the database is locked;
+    /// [`DbError::Query`] for a failed query.
+    pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
+            query(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Unavailable(format!("blocking task failed: {e}")))?
+    }
+
+    /// Applies the migrations not yet applied and returns their names, oldest first.
+    ///
+    /// # Errors
+    /// When a migration fails; nothing of that migration is kept.
+    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.pool.get()?;
+        let pending: Vec<String> = conn
+            .pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("cannot read migrations: {e}"))?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        conn.run_pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        Ok(pending)
+    }
+
+    /// Whether the database answers a trivial query.
+    ///
+    /// # Errors
+    /// What went wrong, for the health check's answer.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| conn.batch_execute("SELECT 1").map_err(DbError::from)).await
+    }
+
+    /// A connection for blocking code outside request handling (the CLI, tests).
+    ///
+    /// # Errors
+    /// When no connection frees up in time.
+    pub fn get(&self) -> Result<impl std::ops::DerefMut<Target = Connection>, DbError> {
+        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+}
+
+/// Per-connection settings: WAL so readers never block the writer, a busy timeout so writers
+/// queue instead of failing, and foreign keys enforced.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<Connection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
+        // Each PRAGMA on its own: a batch would stop at the first that returns a row.
+        for pragma in [
+            format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
+            "PRAGMA journal_mode = WAL".into(),
+            "PRAGMA synchronous = NORMAL".into(),
+            "PRAGMA foreign_keys = ON".into(),
+        ] {
+            conn.batch_execute(&pragma).map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}

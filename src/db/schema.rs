@@ -1,0 +1,32 @@
+// @generated-style by `diesel print-schema`, kept in step with migrations/.
+
+diesel::table! {
+    comments (id) {
+        id -> BigInt,
+        body -> Text,
+        member_id -> Nullable<BigInt>,
+        visitor_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (session_key) {
+        session_key -> Text,
+        session_data -> Binary,
+        expire_date -> Timestamp,
+    }
+}
+
+diesel::joinable!(comments -> members (member_id));
+
+diesel::allow_tables_to_appear_in_same_query!(comments, members, sessions);

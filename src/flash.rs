@@ -1,0 +1,66 @@
+//! One-time messages shown on the next page ("Thanks for your comment!").
+//!
+//! They travel in their own short-lived cookie, not in the session, so that a message can
+//! outlive a session that was just ended (logout) and never causes a session write. The
+//! cookie holds only a code from this fixed list; a forged value shows nothing.
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    cookie::{Cookie, SameSite, time::Duration},
+};
+
+const COOKIE_NAME: &str = "messages";
+
+/// The messages a redirect can leave for the next page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flash {
+    Commented,
+    LoggedIn,
+    LoggedOut,
+}
+
+impl Flash {
+    pub const fn text(self) -> &'static str {
+        match self {
+            Self::Commented => "Thanks for your comment!",
+            Self::LoggedIn => "You're logged in.",
+            Self::LoggedOut => "You're logged out.",
+        }
+    }
+
+    const fn code(self) -> &'static str {
+        match self {
+            Self::Commented => "commented",
+            Self::LoggedIn => "logged_in",
+            Self::LoggedOut => "logged_out",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Self> {
+        [Self::Commented, Self::LoggedIn, Self::LoggedOut].into_iter().find(|f| f.code() == code)
+    }
+
+    /// Leaves this message for the next page the browser loads.
+    pub fn leave(self, response: &mut HttpResponse) {
+        let cookie = Cookie::build(COOKIE_NAME, self.code())
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .max_age(Duration::minutes(5))
+            .finish();
+        // Adding a cookie fails only for values that cannot be headers; ours are fixed words.
+        let _ = response.add_cookie(&cookie);
+    }
+
+    /// The message waiting for this request, if any; pair with [`Flash::consume`].
+    pub fn waiting(req: &HttpRequest) -> Option<Self> {
+        req.cookie(COOKIE_NAME).and_then(|c| Self::from_code(c.value()))
+    }
+
+    /// Removes the message cookie, so the message shows once.
+    pub fn consume(response: &mut HttpResponse) {
+        let mut cookie = Cookie::build(COOKIE_NAME, "").path("/").finish();
+        cookie.make_removal();
+        let _ = response.add_cookie(&cookie);
+    }
+}

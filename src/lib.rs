@@ -1,0 +1,16 @@
+//! guestbook: server-side sessions done right, after Django's session framework.
+//!
+//! `startup` builds the application; everything else is one module per concern.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod flash;
+pub mod logging;
+pub mod members;
+pub mod routes;
+pub mod security;
+pub mod sessions;
+pub mod settings;
+pub mod startup;

@@ -1,0 +1,117 @@
+//! `POST /comments`: one comment per visitor, as the tutorial's `post_comment` view.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use serde::Deserialize;
+
+use super::{Reply, home::HomeMessages, home::render_home, json_error, json_message, see_other};
+use crate::{
+    db::{comments::{self, InsertOutcome}, models::{NewComment, now_utc}},
+    error::AppError,
+    flash::Flash,
+    security::csrf::CsrfToken,
+    sessions::VisitorSession,
+    startup::AppState,
+};
+
+/// The longest comment, in Unicode scalar values.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+pub const ALREADY_COMMENTED: &str = "You've already commented.";
+pub const EMPTY_COMMENT: &str = "Your comment is empty.";
+pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
+
+#[derive(Deserialize)]
+pub struct CommentForm {
+    comment: Option<String>,
+    csrf_token: Option<String>,
+}
+
+pub async fn post_comment(
+    req: HttpRequest,
+    form: web::Form<CommentForm>,
+    state: web::Data<AppState>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    csrf.verify(form.csrf_token.as_deref())?;
+    let reply = Reply::to(&req);
+    if session.has_commented() {
+        return already_commented(reply, &state, &session, &csrf).await;
+    }
+    let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
+        Ok(body) => body,
+        Err(reason) if reply.is_json() => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason)),
+        Err(reason) => {
+            let draft = form.comment.as_deref().unwrap_or_default();
+            let messages = HomeMessages { error: Some(reason), draft, ..Default::default() };
+            return render_home(&state, &session, &csrf, 1, messages, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    let visitor_id = session.visitor_id();
+    let member_id = session.member_id();
+    let outcome = state
+        .db
+        .run(move |conn| {
+            let comment = NewComment { body: &body, member_id, visitor_id: &visitor_id, created_at: now_utc() };
+            comments::insert(conn, &comment)
+        })
+        .await?;
+    session.mark_commented();
+    match outcome {
+        InsertOutcome::Stored if reply.is_json() => Ok(json_message(StatusCode::CREATED, Flash::Commented.text())),
+        InsertOutcome::Stored => {
+            let mut response = see_other("/");
+            Flash::Commented.leave(&mut response);
+            Ok(response)
+        }
+        // Another request of this session got there first.
+        InsertOutcome::AlreadyCommented => already_commented(reply, &state, &session, &csrf).await,
+    }
+}
+
+async fn already_commented(
+    reply: Reply,
+    state: &AppState,
+    session: &VisitorSession,
+    csrf: &CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    if reply.is_json() {
+        return Ok(json_message(StatusCode::CONFLICT, ALREADY_COMMENTED));
+    }
+    let messages = HomeMessages { error: Some(ALREADY_COMMENTED), ..Default::default() };
+    render_home(state, session, csrf, 1, messages, StatusCode::CONFLICT).await
+}
+
+/// The comment as stored: line breaks normalised to `\n`, trimmed.
+///
+/// # Errors
+/// Why the comment cannot be stored: empty, or over [`MAX_COMMENT_CHARS`].
+pub fn normalise_comment(raw: &str) -> Result<String, &'static str> {
+    let body = raw.replace("\r\n", "\n").replace('\r', "\n");
+    let body = body.trim();
+    if body.is_empty() {
+        Err(EMPTY_COMMENT)
+    } else if body.chars().count() > MAX_COMMENT_CHARS {
+        Err(TOO_LONG_COMMENT)
+    } else {
+        Ok(body.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_trimmed_and_line_breaks_normalised() {
+        assert_eq!(normalise_comment("  hi\r\nthere\rfriend \n").unwrap(), "hi\nthere\nfriend");
+        assert_eq!(normalise_comment(" \r\n\t "), Err(EMPTY_COMMENT));
+        assert_eq!(normalise_comment(""), Err(EMPTY_COMMENT));
+    }
+
+    #[test]
+    fn length_is_counted_in_unicode_scalar_values_after_trimming() {
+        let exactly = "é".repeat(MAX_COMMENT_CHARS);
+        assert_eq!(normalise_comment(&format!("  {exactly}  ")).unwrap(), exactly);
+        assert_eq!(normalise_comment(&"é".repeat(MAX_COMMENT_CHARS + 1)), Err(TOO_LONG_COMMENT));
+    }
+}

@@ -1,0 +1,5 @@
+//! Signing, CSRF protection and password hashing.
+
+pub mod csrf;
+pub mod passwords;
+pub mod signing;

@@ -1,0 +1,143 @@
+//! The session as view code sees it: named operations instead of string keys.
+//!
+//! Keys that start with `_` belong to the framework (the visitor id below, and later expiry
+//! bookkeeping and the like); view code cannot write them. A session whose only keys are
+//! `_`-prefixed holds nothing of the visitor's and is ended rather than kept.
+
+use std::future::{Ready, ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use serde::{Serialize, de::DeserializeOwned};
+
+const HAS_COMMENTED: &str = "has_commented";
+const MEMBER_ID: &str = "member_id";
+/// A random id given to every stored session and kept across key rotations: the database
+/// allows one comment per visitor id.
+const VISITOR_ID: &str = "_visitor_id";
+
+/// View code tried to write a key reserved for the framework.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("session keys starting with '_' are reserved for the framework: {0:?}")]
+pub struct ReservedKey(pub String);
+
+/// What logging out did to the session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogOutcome {
+    /// The visitor's data remains (e.g. `has_commented`) under a new session key.
+    Rotated,
+    /// Nothing of the visitor's was left: the session was deleted and its cookie removed.
+    Ended,
+}
+
+/// The visitor's session, typed.
+pub struct VisitorSession(Session);
+
+impl FromRequest for VisitorSession {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self(req.get_session())))
+    }
+}
+
+impl VisitorSession {
+    /// Whether this visitor has posted their one comment.
+    pub fn has_commented(&self) -> bool {
+        self.get(HAS_COMMENTED).unwrap_or(false)
+    }
+
+    pub fn mark_commented(&self) {
+        self.set(HAS_COMMENTED, true);
+    }
+
+    /// The logged-in member, if any.
+    pub fn member_id(&self) -> Option<i64> {
+        self.get(MEMBER_ID)
+    }
+
+    /// Logs `member_id` in under a new session key (so a key planted before login is useless
+    /// after it). A different member's data is not inherited: as Django's `login()`, the
+    /// session is flushed first when someone else was logged in.
+    pub fn log_in(&self, member_id: i64) {
+        if self.member_id().is_some_and(|current| current != member_id) {
+            self.0.clear();
+        }
+        self.0.renew();
+        self.set(MEMBER_ID, member_id);
+    }
+
+    /// Logs the member out (harmless when nobody is logged in). The visitor's other data
+    /// (`has_commented`) survives under a new key; a session left with nothing of the
+    /// visitor's is ended. Either way the old key no longer authenticates anyone.
+    pub fn log_out(&self) -> LogOutcome {
+        self.0.remove(MEMBER_ID);
+        if self.holds_visitor_data() {
+            self.0.renew();
+            LogOutcome::Rotated
+        } else {
+            self.0.purge();
+            LogOutcome::Ended
+        }
+    }
+
+    /// This session's visitor id, created (and stored with the session) on first use.
+    pub fn visitor_id(&self) -> String {
+        if let Some(id) = self.get::<String>(VISITOR_ID) {
+            return id;
+        }
+        let id = super::keys::generate().as_ref().to_owned();
+        self.insert_reserved(VISITOR_ID, &id);
+        id
+    }
+
+    /// A value view code stored under `key`; unreadable values count as absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.0.get(key).unwrap_or_else(|err| {
+            tracing::warn!(key, error = %err, "unreadable session value ignored");
+            None
+        })
+    }
+
+    /// Stores `value` under `key` for view code.
+    ///
+    /// # Errors
+    /// [`ReservedKey`] when `key` starts with `_`.
+    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), ReservedKey> {
+        if key.starts_with('_') {
+            return Err(ReservedKey(key.to_owned()));
+        }
+        self.ensure_visitor_id();
+        self.raw_insert(key, value);
+        Ok(())
+    }
+
+    fn set<T: Serialize>(&self, key: &'static str, value: T) {
+        self.insert(key, value).expect("the layer's own keys are not reserved");
+    }
+
+    /// Every stored session gets a visitor id the moment it first holds anything, so two
+    /// concurrent requests of one session always share it.
+    fn ensure_visitor_id(&self) {
+        if !self.0.contains_key(VISITOR_ID) {
+            self.visitor_id();
+        }
+    }
+
+    fn insert_reserved<T: Serialize>(&self, key: &'static str, value: T) {
+        debug_assert!(key.starts_with('_'));
+        self.raw_insert(key, value);
+    }
+
+    fn raw_insert<T: Serialize>(&self, key: &str, value: T) {
+        // Serializing plain values (bools, integers, strings) cannot fail.
+        if let Err(err) = self.0.insert(key, value) {
+            tracing::error!(key, error = %err, "session value not stored");
+        }
+    }
+
+    fn holds_visitor_data(&self) -> bool {
+        self.0.entries().keys().any(|key| !key.starts_with('_'))
+    }
+}

@@ -1,0 +1,330 @@
+//! Configuration, parsed once at start-up into a typed [`Settings`].
+//!
+//! Every setting comes from the environment (a `.env` file is read first by `main`), keeps
+//! Django's name where Django has one, and is validated here: an invalid value is a start-up
+//! error that names the setting and says what it accepts.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+
+use crate::security::passwords::PasswordHashParams;
+
+/// Two weeks, Django's `SESSION_COOKIE_AGE` default.
+pub const DEFAULT_SESSION_COOKIE_AGE: i64 = 1_209_600;
+/// The shortest `SECRET_KEY` accepted, in bytes.
+pub const MIN_SECRET_KEY_LEN: usize = 32;
+
+/// Everything the application needs to know about its deployment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `DATABASE_URL`: a SQLite file path (`sqlite://` prefix optional).
+    pub database_url: String,
+    /// `DATABASE_POOL_SIZE`: connections in the pool.
+    pub database_pool_size: u32,
+    /// `BIND_ADDR`: where `serve` listens.
+    pub bind_addr: SocketAddr,
+    /// `SECRET_KEY`; `None` means "generate one and keep it beside the database".
+    pub secret_key: Option<SecretKey>,
+    /// `STATIC_ROOT`: the folder served under `/static/`.
+    pub static_root: PathBuf,
+    pub session: SessionSettings,
+    /// `PASSWORD_ARGON2_*`: cost of new password hashes.
+    pub password_hash: PasswordHashParams,
+}
+
+/// The `SESSION_*` settings.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    pub engine: SessionEngineKind,
+    pub cookie_name: String,
+    /// Seconds a session lives after it was last saved.
+    pub cookie_age: i64,
+    pub cookie_secure: bool,
+    pub cookie_httponly: bool,
+    pub cookie_samesite: SameSite,
+    pub cookie_domain: Option<String>,
+    pub cookie_path: String,
+    pub expire_at_browser_close: bool,
+    pub save_every_request: bool,
+}
+
+/// `SESSION_ENGINE`: where sessions are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEngineKind {
+    /// The `sessions` table (Django's `django.contrib.sessions.backends.db`).
+    Db,
+}
+
+impl SessionEngineKind {
+    const ACCEPTED: &'static str = "db";
+}
+
+impl FromStr for SessionEngineKind {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value {
+            // Django's dotted path is accepted too, for people pasting settings across.
+            "db" | "django.contrib.sessions.backends.db" => Ok(Self::Db),
+            _ => Err(()),
+        }
+    }
+}
+
+/// `SESSION_COOKIE_SAMESITE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    const ACCEPTED: &'static str = "Lax, Strict or None";
+}
+
+impl FromStr for SameSite {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value.to_ascii_lowercase().as_str() {
+            "lax" => Ok(Self::Lax),
+            "strict" => Ok(Self::Strict),
+            "none" => Ok(Self::None),
+            _ => Err(()),
+        }
+    }
+}
+
+impl From<SameSite> for actix_web::cookie::SameSite {
+    fn from(value: SameSite) -> Self {
+        match value {
+            SameSite::Lax => Self::Lax,
+            SameSite::Strict => Self::Strict,
+            SameSite::None => Self::None,
+        }
+    }
+}
+
+/// A secret of at least [`MIN_SECRET_KEY_LEN`] bytes; never printed.
+#[derive(Clone)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    /// # Errors
+    /// When the key is shorter than [`MIN_SECRET_KEY_LEN`] bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, String> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_SECRET_KEY_LEN {
+            return Err(format!(
+                "must be at least {MIN_SECRET_KEY_LEN} bytes long (got {})",
+                bytes.len()
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+/// A setting that could not be used; the message names it and what it accepts.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}={value:?}: {reason}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// The first setting whose value is invalid.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (a variable name to its value), so tests need not
+    /// touch the process environment.
+    ///
+    /// # Errors
+    /// The first setting whose value is invalid.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let vars = Vars(&lookup);
+        let defaults = PasswordHashParams::default();
+        let session = SessionSettings {
+            engine: vars.parse("SESSION_ENGINE", SessionEngineKind::Db, SessionEngineKind::ACCEPTED)?,
+            cookie_name: vars.cookie_name("SESSION_COOKIE_NAME", "sessionid")?,
+            cookie_age: vars.ranged("SESSION_COOKIE_AGE", DEFAULT_SESSION_COOKIE_AGE, 1, 10 * 365 * 86_400)?,
+            cookie_secure: vars.flag("SESSION_COOKIE_SECURE", false)?,
+            cookie_httponly: vars.flag("SESSION_COOKIE_HTTPONLY", true)?,
+            cookie_samesite: vars.parse("SESSION_COOKIE_SAMESITE", SameSite::Lax, SameSite::ACCEPTED)?,
+            cookie_domain: vars.get("SESSION_COOKIE_DOMAIN"),
+            cookie_path: vars.cookie_path("SESSION_COOKIE_PATH")?,
+            expire_at_browser_close: vars.flag("SESSION_EXPIRE_AT_BROWSER_CLOSE", false)?,
+            save_every_request: vars.flag("SESSION_SAVE_EVERY_REQUEST", false)?,
+        };
+        let password_hash = PasswordHashParams {
+            memory_kib: vars.ranged("PASSWORD_ARGON2_MEMORY_KIB", defaults.memory_kib.into(), 8, 4 * 1024 * 1024)? as u32,
+            iterations: vars.ranged("PASSWORD_ARGON2_ITERATIONS", defaults.iterations.into(), 1, 100)? as u32,
+            parallelism: vars.ranged("PASSWORD_ARGON2_PARALLELISM", defaults.parallelism.into(), 1, 16)? as u32,
+        };
+        password_hash.validate().map_err(|reason| SettingsError {
+            name: "PASSWORD_ARGON2_MEMORY_KIB",
+            value: password_hash.memory_kib.to_string(),
+            reason,
+        })?;
+        Ok(Self {
+            database_url: vars.get("DATABASE_URL").unwrap_or_else(|| "db.sqlite3".into()),
+            database_pool_size: vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32,
+            bind_addr: vars.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)), "an address like 127.0.0.1:8000")?,
+            secret_key: match vars.get("SECRET_KEY") {
+                None => None,
+                Some(key) => Some(SecretKey::new(key.into_bytes()).map_err(|reason| SettingsError {
+                    name: "SECRET_KEY",
+                    value: "(hidden)".into(),
+                    reason,
+                })?),
+            },
+            static_root: vars.get("STATIC_ROOT").map(PathBuf::from).unwrap_or_else(default_static_root),
+            session,
+            password_hash,
+        })
+    }
+}
+
+/// `static/` in the working directory when there is one, else the one in the source tree, so
+/// `cargo run` works from anywhere inside a checkout.
+fn default_static_root() -> PathBuf {
+    let local = PathBuf::from("static");
+    if local.is_dir() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
+}
+
+/// Typed access to the variables; empty values count as unset.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, default: T, accepted: &str) -> Result<T, SettingsError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(value) => value.parse().map_err(|_| SettingsError {
+                name,
+                reason: format!("expected {accepted}"),
+                value,
+            }),
+        }
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, SettingsError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(value) => match value.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(SettingsError { name, value, reason: "expected true or false".into() }),
+            },
+        }
+    }
+
+    fn ranged(&self, name: &'static str, default: i64, min: i64, max: i64) -> Result<i64, SettingsError> {
+        let accepted = format!("a whole number from {min} to {max}");
+        let number = self.parse(name, default, &accepted)?;
+        if (min..=max).contains(&number) {
+            Ok(number)
+        } else {
+            Err(SettingsError { name, value: number.to_string(), reason: format!("expected {accepted}") })
+        }
+    }
+
+    fn cookie_name(&self, name: &'static str, default: &str) -> Result<String, SettingsError> {
+        let value = self.get(name).unwrap_or_else(|| default.into());
+        // RFC 6265 token characters only, so the name survives every browser.
+        let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if value.chars().all(is_token) {
+            Ok(value)
+        } else {
+            Err(SettingsError { name, value, reason: "expected letters, digits and !#$%&'*+-.^_`|~ only".into() })
+        }
+    }
+
+    fn cookie_path(&self, name: &'static str) -> Result<String, SettingsError> {
+        let value = self.get(name).unwrap_or_else(|| "/".into());
+        if value.starts_with('/') && !value.contains(';') {
+            Ok(value)
+        } else {
+            Err(SettingsError { name, value, reason: "expected a path starting with /".into() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_django() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, "db.sqlite3");
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.session.engine, SessionEngineKind::Db);
+        assert_eq!(s.session.cookie_name, "sessionid");
+        assert_eq!(s.session.cookie_age, 1_209_600);
+        assert!(!s.session.cookie_secure);
+        assert!(s.session.cookie_httponly);
+        assert_eq!(s.session.cookie_samesite, SameSite::Lax);
+        assert_eq!(s.session.cookie_path, "/");
+        assert!(s.secret_key.is_none());
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting_and_what_it_accepts() {
+        let err = settings(&[("SESSION_ENGINE", "redis")]).unwrap_err();
+        assert_eq!(err.name, "SESSION_ENGINE");
+        assert!(err.to_string().contains("SESSION_ENGINE=\"redis\""), "{err}");
+        assert!(err.to_string().contains("expected db"), "{err}");
+
+        let err = settings(&[("SESSION_COOKIE_AGE", "-5")]).unwrap_err();
+        assert_eq!(err.name, "SESSION_COOKIE_AGE");
+
+        let err = settings(&[("SESSION_COOKIE_SECURE", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("expected true or false"), "{err}");
+
+        let err = settings(&[("SESSION_COOKIE_SAMESITE", "sometimes")]).unwrap_err();
+        assert!(err.to_string().contains("Lax, Strict or None"), "{err}");
+
+        let err = settings(&[("BIND_ADDR", "nowhere")]).unwrap_err();
+        assert_eq!(err.name, "BIND_ADDR");
+    }
+
+    #[test]
+    fn a_short_secret_key_is_refused_without_echoing_it() {
+        let err = settings(&[("SECRET_KEY", "too-short-secret")]).unwrap_err();
+        assert_eq!(err.name, "SECRET_KEY");
+        assert!(!err.to_string().contains("too-short-secret"));
+        assert!(err.to_string().contains("at least 32 bytes"));
+    }
+}
