@@ -15,7 +15,11 @@ use crate::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "guestbook", version, about = "A guestbook that shows server-side sessions done right")]
+#[command(
+    name = "guestbook",
+    version,
+    about = "A guestbook that shows server-side sessions done right"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -50,7 +54,10 @@ enum Command {
 /// # Errors
 /// Whatever stopped the command, for `main` to print.
 pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve { bind: None, no_migrate: false }) {
+    match cli.command.unwrap_or(Command::Serve {
+        bind: None,
+        no_migrate: false,
+    }) {
         Command::Serve { bind, no_migrate } => {
             if let Some(bind) = bind {
                 settings.bind_addr = bind;
@@ -74,7 +81,10 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 println!("Applied {name}");
             }
         }
-        Command::Createmember { username, password_stdin } => {
+        Command::Createmember {
+            username,
+            password_stdin,
+        } => {
             let state = AppState::new(settings)?;
             state.db.migrate()?;
             let password = read_password(password_stdin)?;
@@ -97,11 +107,16 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     if !std::io::stdin().is_terminal() {
-        bail!("standard input is not a terminal: pass --password-stdin to read the password from it");
+        bail!(
+            "standard input is not a terminal: pass --password-stdin to read the password from it"
+        );
     }
     let password = rpassword::prompt_password("Password: ")?;
     let again = rpassword::prompt_password("Password (again): ")?;

@@ -81,7 +81,9 @@ impl ResponseError for AppError {
         }
         // The body is written by `render_error_pages`, which knows what the client accepts.
         let mut response = HttpResponse::new(self.status_code());
-        response.extensions_mut().insert(ErrorMessage(self.to_string()));
+        response
+            .extensions_mut()
+            .insert(ErrorMessage(self.to_string()));
         response
     }
 }
@@ -159,7 +161,10 @@ pub async fn render_error_pages(
             Body::Json(_) => "application/json",
             Body::Html(_) => "text/html; charset=utf-8",
         };
-        head.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+        head.headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(content_type),
+        );
         head.headers.remove(header::CONTENT_LENGTH);
         match body {
             Body::Json(s) | Body::Html(s) => BoxBody::new(s),
@@ -189,7 +194,11 @@ pub fn error_page_html(status: StatusCode, message: &str) -> String {
     };
     page.render().unwrap_or_else(|err| {
         tracing::error!(error = %err, "error page template failed");
-        format!("<!doctype html><title>Error {}</title><p>Error {}</p>", status.as_u16(), status.as_u16())
+        format!(
+            "<!doctype html><title>Error {}</title><p>Error {}</p>",
+            status.as_u16(),
+            status.as_u16()
+        )
     })
 }
 

@@ -37,7 +37,9 @@ impl Flash {
     }
 
     fn from_code(code: &str) -> Option<Self> {
-        [Self::Commented, Self::LoggedIn, Self::LoggedOut].into_iter().find(|f| f.code() == code)
+        [Self::Commented, Self::LoggedIn, Self::LoggedOut]
+            .into_iter()
+            .find(|f| f.code() == code)
     }
 
     /// Leaves this message for the next page the browser loads.
@@ -54,7 +56,8 @@ impl Flash {
 
     /// The message waiting for this request, if any; pair with [`Flash::consume`].
     pub fn waiting(req: &HttpRequest) -> Option<Self> {
-        req.cookie(COOKIE_NAME).and_then(|c| Self::from_code(c.value()))
+        req.cookie(COOKIE_NAME)
+            .and_then(|c| Self::from_code(c.value()))
     }
 
     /// Removes the message cookie, so the message shows once.

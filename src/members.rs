@@ -42,7 +42,11 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
 /// # Errors
 /// [`SignupError::Invalid`] for a broken rule or a taken name (in any case);
 /// [`SignupError::Failed`] when the database or hashing fails.
-pub async fn create_member(state: &AppState, username: String, password: String) -> Result<Member, SignupError> {
+pub async fn create_member(
+    state: &AppState,
+    username: String,
+    password: String,
+) -> Result<Member, SignupError> {
     validate_username(&username).map_err(SignupError::Invalid)?;
     validate_password(&password).map_err(SignupError::Invalid)?;
     let hash = state.passwords.hash(password).await?;
@@ -63,7 +67,14 @@ mod tests {
         for ok in ["abc", "Alice_99", "a-b", &"x".repeat(32)] {
             assert!(validate_username(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "", "with space", "émile", &"x".repeat(33), "semi;colon"] {
+        for bad in [
+            "ab",
+            "",
+            "with space",
+            "émile",
+            &"x".repeat(33),
+            "semi;colon",
+        ] {
             assert!(validate_username(bad).is_err(), "{bad}");
         }
     }

@@ -161,21 +161,49 @@ impl Settings {
         let vars = Vars(&lookup);
         let defaults = PasswordHashParams::default();
         let session = SessionSettings {
-            engine: vars.parse("SESSION_ENGINE", SessionEngineKind::Db, SessionEngineKind::ACCEPTED)?,
+            engine: vars.parse(
+                "SESSION_ENGINE",
+                SessionEngineKind::Db,
+                SessionEngineKind::ACCEPTED,
+            )?,
             cookie_name: vars.cookie_name("SESSION_COOKIE_NAME", "sessionid")?,
-            cookie_age: vars.ranged("SESSION_COOKIE_AGE", DEFAULT_SESSION_COOKIE_AGE, 1, 10 * 365 * 86_400)?,
+            cookie_age: vars.ranged(
+                "SESSION_COOKIE_AGE",
+                DEFAULT_SESSION_COOKIE_AGE,
+                1,
+                10 * 365 * 86_400,
+            )?,
             cookie_secure: vars.flag("SESSION_COOKIE_SECURE", false)?,
             cookie_httponly: vars.flag("SESSION_COOKIE_HTTPONLY", true)?,
-            cookie_samesite: vars.parse("SESSION_COOKIE_SAMESITE", SameSite::Lax, SameSite::ACCEPTED)?,
+            cookie_samesite: vars.parse(
+                "SESSION_COOKIE_SAMESITE",
+                SameSite::Lax,
+                SameSite::ACCEPTED,
+            )?,
             cookie_domain: vars.get("SESSION_COOKIE_DOMAIN"),
             cookie_path: vars.cookie_path("SESSION_COOKIE_PATH")?,
             expire_at_browser_close: vars.flag("SESSION_EXPIRE_AT_BROWSER_CLOSE", false)?,
             save_every_request: vars.flag("SESSION_SAVE_EVERY_REQUEST", false)?,
         };
         let password_hash = PasswordHashParams {
-            memory_kib: vars.ranged("PASSWORD_ARGON2_MEMORY_KIB", defaults.memory_kib.into(), 8, 4 * 1024 * 1024)? as u32,
-            iterations: vars.ranged("PASSWORD_ARGON2_ITERATIONS", defaults.iterations.into(), 1, 100)? as u32,
-            parallelism: vars.ranged("PASSWORD_ARGON2_PARALLELISM", defaults.parallelism.into(), 1, 16)? as u32,
+            memory_kib: vars.ranged(
+                "PASSWORD_ARGON2_MEMORY_KIB",
+                defaults.memory_kib.into(),
+                8,
+                4 * 1024 * 1024,
+            )? as u32,
+            iterations: vars.ranged(
+                "PASSWORD_ARGON2_ITERATIONS",
+                defaults.iterations.into(),
+                1,
+                100,
+            )? as u32,
+            parallelism: vars.ranged(
+                "PASSWORD_ARGON2_PARALLELISM",
+                defaults.parallelism.into(),
+                1,
+                16,
+            )? as u32,
         };
         password_hash.validate().map_err(|reason| SettingsError {
             name: "PASSWORD_ARGON2_MEMORY_KIB",
@@ -183,18 +211,31 @@ impl Settings {
             reason,
         })?;
         Ok(Self {
-            database_url: vars.get("DATABASE_URL").unwrap_or_else(|| "db.sqlite3".into()),
+            database_url: vars
+                .get("DATABASE_URL")
+                .unwrap_or_else(|| "db.sqlite3".into()),
             database_pool_size: vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32,
-            bind_addr: vars.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)), "an address like 127.0.0.1:8000")?,
+            bind_addr: vars.parse(
+                "BIND_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8000)),
+                "an address like 127.0.0.1:8000",
+            )?,
             secret_key: match vars.get("SECRET_KEY") {
                 None => None,
-                Some(key) => Some(SecretKey::new(key.into_bytes()).map_err(|reason| SettingsError {
-                    name: "SECRET_KEY",
-                    value: "(hidden)".into(),
-                    reason,
-                })?),
+                Some(key) => {
+                    Some(
+                        SecretKey::new(key.into_bytes()).map_err(|reason| SettingsError {
+                            name: "SECRET_KEY",
+                            value: "(hidden)".into(),
+                            reason,
+                        })?,
+                    )
+                }
             },
-            static_root: vars.get("STATIC_ROOT").map(PathBuf::from).unwrap_or_else(default_static_root),
+            static_root: vars
+                .get("STATIC_ROOT")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_static_root),
             session,
             password_hash,
         })
@@ -217,10 +258,17 @@ struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Vars<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
-    fn parse<T: FromStr>(&self, name: &'static str, default: T, accepted: &str) -> Result<T, SettingsError> {
+    fn parse<T: FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        accepted: &str,
+    ) -> Result<T, SettingsError> {
         match self.get(name) {
             None => Ok(default),
             Some(value) => value.parse().map_err(|_| SettingsError {
@@ -237,18 +285,32 @@ impl Vars<'_> {
             Some(value) => match value.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(SettingsError { name, value, reason: "expected true or false".into() }),
+                _ => Err(SettingsError {
+                    name,
+                    value,
+                    reason: "expected true or false".into(),
+                }),
             },
         }
     }
 
-    fn ranged(&self, name: &'static str, default: i64, min: i64, max: i64) -> Result<i64, SettingsError> {
+    fn ranged(
+        &self,
+        name: &'static str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, SettingsError> {
         let accepted = format!("a whole number from {min} to {max}");
         let number = self.parse(name, default, &accepted)?;
         if (min..=max).contains(&number) {
             Ok(number)
         } else {
-            Err(SettingsError { name, value: number.to_string(), reason: format!("expected {accepted}") })
+            Err(SettingsError {
+                name,
+                value: number.to_string(),
+                reason: format!("expected {accepted}"),
+            })
         }
     }
 
@@ -259,7 +321,11 @@ impl Vars<'_> {
         if value.chars().all(is_token) {
             Ok(value)
         } else {
-            Err(SettingsError { name, value, reason: "expected letters, digits and !#$%&'*+-.^_`|~ only".into() })
+            Err(SettingsError {
+                name,
+                value,
+                reason: "expected letters, digits and !#$%&'*+-.^_`|~ only".into(),
+            })
         }
     }
 
@@ -268,7 +334,11 @@ impl Vars<'_> {
         if value.starts_with('/') && !value.contains(';') {
             Ok(value)
         } else {
-            Err(SettingsError { name, value, reason: "expected a path starting with /".into() })
+            Err(SettingsError {
+                name,
+                value,
+                reason: "expected a path starting with /".into(),
+            })
         }
     }
 }
@@ -280,8 +350,10 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -304,7 +376,10 @@ mod tests {
     fn invalid_values_name_the_setting_and_what_it_accepts() {
         let err = settings(&[("SESSION_ENGINE", "redis")]).unwrap_err();
         assert_eq!(err.name, "SESSION_ENGINE");
-        assert!(err.to_string().contains("SESSION_ENGINE=\"redis\""), "{err}");
+        assert!(
+            err.to_string().contains("SESSION_ENGINE=\"redis\""),
+            "{err}"
+        );
         assert!(err.to_string().contains("expected db"), "{err}");
 
         let err = settings(&[("SESSION_COOKIE_AGE", "-5")]).unwrap_err();

@@ -55,17 +55,30 @@ impl AppState {
     /// When the database cannot be opened, the secret key cannot be read or made, or a
     /// setting is unusable.
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
-        let db = Database::connect(&settings.database_url, settings.database_pool_size, POOL_TIMEOUT)?;
+        let db = Database::connect(
+            &settings.database_url,
+            settings.database_pool_size,
+            POOL_TIMEOUT,
+        )?;
         let secret_key = match &settings.secret_key {
             Some(key) => key.clone(),
             None => secret_key_beside_database(&sqlite_path(&settings.database_url))?,
         };
         let signer = Signer::new(secret_key, Vec::new());
-        let passwords = Passwords::new(settings.password_hash).context("PASSWORD_ARGON2_* settings")?;
+        let passwords =
+            Passwords::new(settings.password_hash).context("PASSWORD_ARGON2_* settings")?;
         let sessions = match settings.session.engine {
-            SessionEngineKind::Db => SessionEngine::Db(DbSessionStore::new(db.clone(), SessionSerializer::Json)),
+            SessionEngineKind::Db => {
+                SessionEngine::Db(DbSessionStore::new(db.clone(), SessionSerializer::Json))
+            }
         };
-        Ok(Self { settings, db, passwords, signer, sessions })
+        Ok(Self {
+            settings,
+            db,
+            passwords,
+            signer,
+            sessions,
+        })
     }
 }
 
@@ -98,7 +111,11 @@ impl Application {
         let server = HttpServer::new(move || build_app(app_state.clone(), cookie_key.clone()))
             .listen(listener)?
             .run();
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -132,17 +149,25 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let session_middleware = sessions::middleware(state.sessions.clone(), cookie_key, &state.settings.session);
+    let session_middleware =
+        sessions::middleware(state.sessions.clone(), cookie_key, &state.settings.session);
     let static_root = state.settings.static_root.clone();
     App::new()
         .app_data(state)
         .app_data(form_config())
-        .app_data(web::QueryConfig::default().error_handler(|err, _| AppError::BadRequest(err.to_string()).into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _| AppError::BadRequest(err.to_string()).into()),
+        )
         // Static files and the health check never touch the session store.
         .service(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "public, max-age=86400")))
-                .service(Files::new("", static_root).use_etag(true).use_last_modified(true)),
+                .service(
+                    Files::new("", static_root)
+                        .use_etag(true)
+                        .use_last_modified(true),
+                ),
         )
         .route("/healthz", web::get().to(routes::healthz))
         .service(
@@ -151,9 +176,15 @@ pub fn build_app(
                 .wrap(session_middleware)
                 .wrap(from_fn(set_csrf_cookie))
                 // Pages depend on the session and CSRF cookies: no shared caching.
-                .wrap(DefaultHeaders::new().add((header::VARY, "Cookie")).add((header::CACHE_CONTROL, "private, no-cache")))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::VARY, "Cookie"))
+                        .add((header::CACHE_CONTROL, "private, no-cache")),
+                )
                 .configure(routes::configure_pages)
-                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) })),
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+                })),
         )
         .wrap(from_fn(render_error_pages))
         .wrap(
@@ -166,16 +197,18 @@ pub fn build_app(
 }
 
 fn form_config() -> web::FormConfig {
-    web::FormConfig::default().limit(FORM_LIMIT_BYTES).error_handler(|err, _| {
-        match err {
-            UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge,
-            UrlencodedError::ContentType => {
-                AppError::BadRequest("Send the form as application/x-www-form-urlencoded.".into())
+    web::FormConfig::default()
+        .limit(FORM_LIMIT_BYTES)
+        .error_handler(|err, _| {
+            match err {
+                UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge,
+                UrlencodedError::ContentType => AppError::BadRequest(
+                    "Send the form as application/x-www-form-urlencoded.".into(),
+                ),
+                other => AppError::BadRequest(format!("The form could not be read: {other}")),
             }
-            other => AppError::BadRequest(format!("The form could not be read: {other}")),
-        }
-        .into()
-    })
+            .into()
+        })
 }
 
 /// The secret key kept beside the SQLite database (`<database>.secret-key`), made on first
@@ -186,18 +219,27 @@ fn secret_key_beside_database(database: &Path) -> anyhow::Result<SecretKey> {
     let key = match fs::read(&path) {
         Ok(bytes) => {
             let bytes = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
-            SecretKey::new(bytes).map_err(|reason| anyhow::anyhow!("the secret key file {} {reason}", path.display()))?
+            SecretKey::new(bytes).map_err(|reason| {
+                anyhow::anyhow!("the secret key file {} {reason}", path.display())
+            })?
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let key: String = {
                 use rand::{Rng, distr::Alphanumeric};
-                rand::rng().sample_iter(&Alphanumeric).take(50).map(char::from).collect()
+                rand::rng()
+                    .sample_iter(&Alphanumeric)
+                    .take(50)
+                    .map(char::from)
+                    .collect()
             };
             write_owner_only(&path, key.as_bytes())
                 .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
             SecretKey::new(key.into_bytes()).map_err(anyhow::Error::msg)?
         }
-        Err(err) => return Err(err).with_context(|| format!("cannot read the secret key file {}", path.display())),
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("cannot read the secret key file {}", path.display()));
+        }
     };
     tracing::warn!(
         file = %path.display(),

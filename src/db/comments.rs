@@ -25,9 +25,14 @@ pub enum InsertOutcome {
 /// # Errors
 /// Any database failure other than the visitor's existing comment.
 pub fn insert(conn: &mut Connection, comment: &NewComment<'_>) -> Result<InsertOutcome, DbError> {
-    match diesel::insert_into(comments::table).values(comment).execute(conn) {
+    match diesel::insert_into(comments::table)
+        .values(comment)
+        .execute(conn)
+    {
         Ok(_) => Ok(InsertOutcome::Stored),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(InsertOutcome::AlreadyCommented),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(InsertOutcome::AlreadyCommented)
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -37,10 +42,19 @@ pub fn insert(conn: &mut Connection, comment: &NewComment<'_>) -> Result<InsertO
 ///
 /// # Errors
 /// Any database failure.
-pub fn newest_first(conn: &mut Connection, limit: i64, offset: i64) -> Result<Vec<CommentWithAuthor>, DbError> {
+pub fn newest_first(
+    conn: &mut Connection,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<CommentWithAuthor>, DbError> {
     Ok(comments::table
         .left_join(members::table)
-        .select((comments::id, comments::body, comments::created_at, members::username.nullable()))
+        .select((
+            comments::id,
+            comments::body,
+            comments::created_at,
+            members::username.nullable(),
+        ))
         .order(comments::id.desc())
         .limit(limit)
         .offset(offset)

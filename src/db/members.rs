@@ -33,15 +33,27 @@ pub fn find_by_username(conn: &mut Connection, username: &str) -> Result<Option<
 /// # Errors
 /// Any database failure.
 pub fn username_of(conn: &mut Connection, id: i64) -> Result<Option<String>, DbError> {
-    Ok(members::table.find(id).select(members::username).first(conn).optional()?)
+    Ok(members::table
+        .find(id)
+        .select(members::username)
+        .first(conn)
+        .optional()?)
 }
 
 /// Creates a member; `Ok(None)` when the username is taken (in any case).
 ///
 /// # Errors
 /// Any other database failure.
-pub fn create(conn: &mut Connection, username: &str, password_hash: &str) -> Result<Option<Member>, DbError> {
-    let new_member = NewMember { username, password_hash, created_at: now_utc() };
+pub fn create(
+    conn: &mut Connection,
+    username: &str,
+    password_hash: &str,
+) -> Result<Option<Member>, DbError> {
+    let new_member = NewMember {
+        username,
+        password_hash,
+        created_at: now_utc(),
+    };
     match diesel::insert_into(members::table)
         .values(&new_member)
         .returning(Member::as_returning())

@@ -37,11 +37,14 @@ pub enum DbError {
 impl From<DieselError> for DbError {
     fn from(err: DieselError) -> Self {
         match &err {
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
-                Self::Unavailable(err.to_string())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Self::Unavailable(err.to_string()),
             // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: a lock, not a bad query.
-            DieselError::DatabaseError(_, info) if info.message().contains("locked") || info.message().contains("busy") => {
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("locked") || info.message().contains("busy") =>
+            {
                 Self::Unavailable(err.to_string())
             }
             _ => Self::Query(err),
@@ -73,8 +76,12 @@ impl Database {
     pub fn connect(database_url: &str, pool_size: u32, timeout: Duration) -> anyhow::Result<Self> {
         let path = sqlite_path(database_url);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("cannot create the folder of DATABASE_URL {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create the folder of DATABASE_URL {}: {e}",
+                    parent.display()
+                )
+            })?;
         }
         let manager = ConnectionManager::<Connection>::new(path.to_string_lossy());
         let pool = Pool::builder()
@@ -100,7 +107,9 @@ impl Database {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
             query(&mut conn)
         })
         .await
@@ -129,7 +138,12 @@ impl Database {
     /// # Errors
     /// What went wrong, for the health check's answer.
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(|conn| conn.batch_execute("SELECT 1").map_err(DbError::from)).await
+        // Reads a real table: a locked or unmigrated database is not healthy.
+        self.run(|conn| {
+            conn.batch_execute("SELECT 1 FROM sessions LIMIT 1")
+                .map_err(DbError::from)
+        })
+        .await
     }
 
     /// A connection for blocking code outside request handling (the CLI, tests).
@@ -137,7 +151,9 @@ impl Database {
     /// # Errors
     /// When no connection frees up in time.
     pub fn get(&self) -> Result<impl std::ops::DerefMut<Target = Connection>, DbError> {
-        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+        self.pool
+            .get()
+            .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 }
 
@@ -155,7 +171,8 @@ impl CustomizeConnection<Connection, diesel::r2d2::Error> for SqlitePragmas {
             "PRAGMA synchronous = NORMAL".into(),
             "PRAGMA foreign_keys = ON".into(),
         ] {
-            conn.batch_execute(&pragma).map_err(diesel::r2d2::Error::QueryError)?;
+            conn.batch_execute(&pragma)
+                .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }

@@ -41,12 +41,20 @@ struct SignupPage<'a> {
 }
 
 pub async fn login_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
-    let page = LoginPage { csrf_token: csrf.form_token(), username: "", error: None };
+    let page = LoginPage {
+        csrf_token: csrf.form_token(),
+        username: "",
+        error: None,
+    };
     Ok(html(StatusCode::OK, page.render()?))
 }
 
 pub async fn signup_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
-    let page = SignupPage { csrf_token: csrf.form_token(), username: "", error: None };
+    let page = SignupPage {
+        csrf_token: csrf.form_token(),
+        username: "",
+        error: None,
+    };
     Ok(html(StatusCode::OK, page.render()?))
 }
 
@@ -60,12 +68,20 @@ pub async fn log_in(
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     csrf.verify(form.csrf_token.as_deref())?;
-    let CredentialsForm { username, password, .. } = form.into_inner();
+    let CredentialsForm {
+        username, password, ..
+    } = form.into_inner();
     let username = username.unwrap_or_default();
     let lookup = username.trim().to_owned();
-    let member = state.db.run(move |conn| members::find_by_username(conn, &lookup)).await?;
+    let member = state
+        .db
+        .run(move |conn| members::find_by_username(conn, &lookup))
+        .await?;
     let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
-    let verified = state.passwords.verify(password.unwrap_or_default(), stored_hash).await?;
+    let verified = state
+        .passwords
+        .verify(password.unwrap_or_default(), stored_hash)
+        .await?;
     let reply = Reply::to(&req);
     match member.filter(|_| verified) {
         Some(member) => {
@@ -75,7 +91,11 @@ pub async fn log_in(
         }
         None if reply.is_json() => Ok(json_message(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
         None => {
-            let page = LoginPage { csrf_token: csrf.form_token(), username: &username, error: Some(BAD_CREDENTIALS) };
+            let page = LoginPage {
+                csrf_token: csrf.form_token(),
+                username: &username,
+                error: Some(BAD_CREDENTIALS),
+            };
             Ok(html(StatusCode::UNAUTHORIZED, page.render()?))
         }
     }
@@ -112,7 +132,9 @@ pub async fn sign_up(
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     csrf.verify(form.csrf_token.as_deref())?;
-    let CredentialsForm { username, password, .. } = form.into_inner();
+    let CredentialsForm {
+        username, password, ..
+    } = form.into_inner();
     let username = username.unwrap_or_default().trim().to_owned();
     let reply = Reply::to(&req);
     match create_member(&state, username.clone(), password.unwrap_or_default()).await {
@@ -121,9 +143,15 @@ pub async fn sign_up(
             csrf.rotate();
             Ok(logged_in(reply, StatusCode::CREATED))
         }
-        Err(SignupError::Invalid(reason)) if reply.is_json() => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason)),
+        Err(SignupError::Invalid(reason)) if reply.is_json() => {
+            Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason))
+        }
         Err(SignupError::Invalid(reason)) => {
-            let page = SignupPage { csrf_token: csrf.form_token(), username: &username, error: Some(reason) };
+            let page = SignupPage {
+                csrf_token: csrf.form_token(),
+                username: &username,
+                error: Some(reason),
+            };
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?))
         }
         Err(SignupError::Failed(err)) => Err(err),

@@ -5,7 +5,10 @@ use serde::Deserialize;
 
 use super::{Reply, home::HomeMessages, home::render_home, json_error, json_message, see_other};
 use crate::{
-    db::{comments::{self, InsertOutcome}, models::{NewComment, now_utc}},
+    db::{
+        comments::{self, InsertOutcome},
+        models::{NewComment, now_utc},
+    },
     error::AppError,
     flash::Flash,
     security::csrf::CsrfToken,
@@ -39,11 +42,25 @@ pub async fn post_comment(
     }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
-        Err(reason) if reply.is_json() => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason)),
+        Err(reason) if reply.is_json() => {
+            return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
+        }
         Err(reason) => {
             let draft = form.comment.as_deref().unwrap_or_default();
-            let messages = HomeMessages { error: Some(reason), draft, ..Default::default() };
-            return render_home(&state, &session, &csrf, 1, messages, StatusCode::UNPROCESSABLE_ENTITY).await;
+            let messages = HomeMessages {
+                error: Some(reason),
+                draft,
+                ..Default::default()
+            };
+            return render_home(
+                &state,
+                &session,
+                &csrf,
+                1,
+                messages,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     };
     let visitor_id = session.visitor_id();
@@ -51,13 +68,20 @@ pub async fn post_comment(
     let outcome = state
         .db
         .run(move |conn| {
-            let comment = NewComment { body: &body, member_id, visitor_id: &visitor_id, created_at: now_utc() };
+            let comment = NewComment {
+                body: &body,
+                member_id,
+                visitor_id: &visitor_id,
+                created_at: now_utc(),
+            };
             comments::insert(conn, &comment)
         })
         .await?;
     session.mark_commented();
     match outcome {
-        InsertOutcome::Stored if reply.is_json() => Ok(json_message(StatusCode::CREATED, Flash::Commented.text())),
+        InsertOutcome::Stored if reply.is_json() => {
+            Ok(json_message(StatusCode::CREATED, Flash::Commented.text()))
+        }
         InsertOutcome::Stored => {
             let mut response = see_other("/");
             Flash::Commented.leave(&mut response);
@@ -77,7 +101,10 @@ async fn already_commented(
     if reply.is_json() {
         return Ok(json_message(StatusCode::CONFLICT, ALREADY_COMMENTED));
     }
-    let messages = HomeMessages { error: Some(ALREADY_COMMENTED), ..Default::default() };
+    let messages = HomeMessages {
+        error: Some(ALREADY_COMMENTED),
+        ..Default::default()
+    };
     render_home(state, session, csrf, 1, messages, StatusCode::CONFLICT).await
 }
 
@@ -103,7 +130,10 @@ mod tests {
 
     #[test]
     fn comments_are_trimmed_and_line_breaks_normalised() {
-        assert_eq!(normalise_comment("  hi\r\nthere\rfriend \n").unwrap(), "hi\nthere\nfriend");
+        assert_eq!(
+            normalise_comment("  hi\r\nthere\rfriend \n").unwrap(),
+            "hi\nthere\nfriend"
+        );
         assert_eq!(normalise_comment(" \r\n\t "), Err(EMPTY_COMMENT));
         assert_eq!(normalise_comment(""), Err(EMPTY_COMMENT));
     }
@@ -111,7 +141,13 @@ mod tests {
     #[test]
     fn length_is_counted_in_unicode_scalar_values_after_trimming() {
         let exactly = "é".repeat(MAX_COMMENT_CHARS);
-        assert_eq!(normalise_comment(&format!("  {exactly}  ")).unwrap(), exactly);
-        assert_eq!(normalise_comment(&"é".repeat(MAX_COMMENT_CHARS + 1)), Err(TOO_LONG_COMMENT));
+        assert_eq!(
+            normalise_comment(&format!("  {exactly}  ")).unwrap(),
+            exactly
+        );
+        assert_eq!(
+            normalise_comment(&"é".repeat(MAX_COMMENT_CHARS + 1)),
+            Err(TOO_LONG_COMMENT)
+        );
     }
 }

@@ -13,7 +13,9 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             (StatusCode::SERVICE_UNAVAILABLE, format!("database: {err}"))
         }
     };
-    let mut response = HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body);
+    let mut response = HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body);
     response.extensions_mut().insert(FinalBody);
     response
 }

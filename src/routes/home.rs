@@ -67,10 +67,15 @@ pub async fn show_home(
 ) -> Result<HttpResponse, AppError> {
     let page = query.page.unwrap_or(1);
     if !(1..=MAX_PAGE).contains(&page) {
-        return Err(AppError::BadRequest(format!("page must be a number from 1 to {MAX_PAGE}")));
+        return Err(AppError::BadRequest(format!(
+            "page must be a number from 1 to {MAX_PAGE}"
+        )));
     }
     let flash = Flash::waiting(&req);
-    let messages = HomeMessages { notice: flash.map(Flash::text), ..Default::default() };
+    let messages = HomeMessages {
+        notice: flash.map(Flash::text),
+        ..Default::default()
+    };
     let mut response = render_home(&state, &session, &csrf, page, messages, StatusCode::OK).await?;
     if flash.is_some() {
         Flash::consume(&mut response);
@@ -130,9 +135,15 @@ pub async fn render_home(
 }
 
 fn format_time(at: PrimitiveDateTime) -> String {
-    at.format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).unwrap_or_default()
+    at.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
 }
 
 fn format_iso(at: PrimitiveDateTime) -> String {
-    at.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).unwrap_or_default()
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
 }

@@ -18,14 +18,24 @@ use crate::error::{FinalBody, wants_json};
 pub fn configure_pages(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(home::show_home)))
         .service(web::resource("/comments").route(web::post().to(comments::post_comment)))
-        .service(web::resource("/login").route(web::get().to(auth::login_page)).route(web::post().to(auth::log_in)))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(auth::login_page))
+                .route(web::post().to(auth::log_in)),
+        )
         .service(web::resource("/logout").route(web::post().to(auth::log_out)))
-        .service(web::resource("/signup").route(web::get().to(auth::signup_page)).route(web::post().to(auth::sign_up)));
+        .service(
+            web::resource("/signup")
+                .route(web::get().to(auth::signup_page))
+                .route(web::post().to(auth::sign_up)),
+        );
 }
 
 /// A finished HTML page with `status`.
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
-    let mut response = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body);
+    let mut response = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body);
     response.extensions_mut().insert(FinalBody);
     response
 }
@@ -41,14 +51,18 @@ pub fn json_error(status: StatusCode, text: &str) -> HttpResponse {
 }
 
 fn json_body(status: StatusCode, value: serde_json::Value) -> HttpResponse {
-    let mut response = HttpResponse::build(status).content_type("application/json").body(value.to_string());
+    let mut response = HttpResponse::build(status)
+        .content_type("application/json")
+        .body(value.to_string());
     response.extensions_mut().insert(FinalBody);
     response
 }
 
 /// `303 See Other` to `location`: the answer to a successful form post.
 pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 /// How a handler answers: JSON for clients that asked for it, pages and redirects otherwise.
@@ -59,7 +73,9 @@ pub struct Reply {
 
 impl Reply {
     pub fn to(req: &HttpRequest) -> Self {
-        Self { json: wants_json(req) }
+        Self {
+            json: wants_json(req),
+        }
     }
 
     pub fn is_json(self) -> bool {

@@ -50,14 +50,27 @@ impl FromRequest for CsrfToken {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered");
-        let secret = req
-            .cookie(COOKIE_NAME)
-            .and_then(|cookie| state.signer.unsign(SALT, cookie.value()).and_then(decode_secret));
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .expect("AppState is registered");
+        let secret = req.cookie(COOKIE_NAME).and_then(|cookie| {
+            state
+                .signer
+                .unsign(SALT, cookie.value())
+                .and_then(decode_secret)
+        });
         let token = match secret {
-            Some(secret) => Self { secret, from_cookie: true, req: req.clone() },
+            Some(secret) => Self {
+                secret,
+                from_cookie: true,
+                req: req.clone(),
+            },
             None => {
-                let mut token = Self { secret: [0; SECRET_LEN], from_cookie: false, req: req.clone() };
+                let mut token = Self {
+                    secret: [0; SECRET_LEN],
+                    from_cookie: false,
+                    req: req.clone(),
+                };
                 token.replace_secret();
                 token
             }
@@ -87,7 +100,9 @@ impl CsrfToken {
             let info = self.req.connection_info();
             let expected = format!("{}://{}", info.scheme(), info.host());
             if origin.as_bytes() != expected.as_bytes() {
-                return Err(AppError::Csrf("Origin checking failed - the request did not come from this site."));
+                return Err(AppError::Csrf(
+                    "Origin checking failed - the request did not come from this site.",
+                ));
             }
         }
         if !self.from_cookie {
@@ -115,8 +130,13 @@ impl CsrfToken {
 
     fn replace_secret(&mut self) {
         self.secret = rand::random();
-        let state = self.req.app_data::<web::Data<AppState>>().expect("AppState is registered");
-        let value = state.signer.sign(SALT, &URL_SAFE_NO_PAD.encode(self.secret));
+        let state = self
+            .req
+            .app_data::<web::Data<AppState>>()
+            .expect("AppState is registered");
+        let value = state
+            .signer
+            .sign(SALT, &URL_SAFE_NO_PAD.encode(self.secret));
         self.req.extensions_mut().insert(CookieToSet(value));
     }
 }

@@ -38,7 +38,11 @@ impl Default for PasswordHashParams {
 
 impl PasswordHashParams {
     /// The cheapest parameters argon2 accepts, for tests.
-    pub const FAST_FOR_TESTS: Self = Self { memory_kib: 8, iterations: 1, parallelism: 1 };
+    pub const FAST_FOR_TESTS: Self = Self {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     /// # Errors
     /// When argon2 refuses the combination, with its reason.
@@ -47,8 +51,12 @@ impl PasswordHashParams {
     }
 
     fn params(&self) -> Result<Params, String> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| format!("argon2 refuses memory={} KiB, iterations={}, parallelism={}: {e}", self.memory_kib, self.iterations, self.parallelism))
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(|e| {
+            format!(
+                "argon2 refuses memory={} KiB, iterations={}, parallelism={}: {e}",
+                self.memory_kib, self.iterations, self.parallelism
+            )
+        })
     }
 }
 
@@ -101,7 +109,11 @@ impl Passwords {
     ///
     /// # Errors
     /// Only if the blocking pool fails: a 500.
-    pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, AppError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored_hash: Option<String>,
+    ) -> Result<bool, AppError> {
         let inner = Arc::clone(&self.inner);
         self.off_the_workers(move || {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +124,9 @@ impl Passwords {
                 return false;
             };
             // Parameters come from the stored hash; `Argon2::default()` only picks the algorithm.
-            let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+            let matches = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
             real && matches
         })
         .await
@@ -123,9 +137,19 @@ impl Passwords {
         self.inner.verifications.load(Ordering::Relaxed)
     }
 
-    async fn off_the_workers<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
-        let _permit = self.inner.permits.acquire().await.map_err(AppError::internal)?;
-        actix_web::web::block(work).await.map_err(AppError::internal)
+    async fn off_the_workers<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        actix_web::web::block(work)
+            .await
+            .map_err(AppError::internal)
     }
 }
 
@@ -145,8 +169,18 @@ mod tests {
         let passwords = Passwords::new(PasswordHashParams::FAST_FOR_TESTS).unwrap();
         let hash = passwords.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
-        assert!(passwords.verify("correct horse".into(), Some(hash.clone())).await.unwrap());
-        assert!(!passwords.verify("wrong horse".into(), Some(hash)).await.unwrap());
+        assert!(
+            passwords
+                .verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify("wrong horse".into(), Some(hash))
+                .await
+                .unwrap()
+        );
     }
 
     #[actix_web::test]
@@ -158,7 +192,11 @@ mod tests {
 
     #[test]
     fn parameters_argon2_refuses_are_reported() {
-        let bad = PasswordHashParams { memory_kib: 1, iterations: 1, parallelism: 1 };
+        let bad = PasswordHashParams {
+            memory_kib: 1,
+            iterations: 1,
+            parallelism: 1,
+        };
         assert!(bad.validate().unwrap_err().contains("memory=1 KiB"));
     }
 }

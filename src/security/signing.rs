@@ -28,7 +28,10 @@ impl Signer {
 
     /// `value` followed by `:` and its signature.
     pub fn sign(&self, salt: &str, value: &str) -> String {
-        format!("{value}:{}", URL_SAFE_NO_PAD.encode(mac(&self.keys[0], salt, value)))
+        format!(
+            "{value}:{}",
+            URL_SAFE_NO_PAD.encode(mac(&self.keys[0], salt, value))
+        )
     }
 
     /// The value inside `signed` when its signature is valid under any key, else `None`.
@@ -54,7 +57,8 @@ impl Signer {
 
 fn keyed(key: &SecretKey, salt: &str) -> HmacSha256 {
     // Salt the key itself, as Django does, so each purpose has its own HMAC key.
-    let mut derived = HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    let mut derived =
+        HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     derived.update(b"guestbook.signing:");
     derived.update(salt.as_bytes());
     let derived = derived.finalize().into_bytes();
@@ -81,7 +85,10 @@ mod tests {
         let signed = signer.sign("salt", "hello");
         assert_eq!(signer.unsign("salt", &signed), Some("hello"));
         assert_eq!(signer.unsign("other-salt", &signed), None);
-        assert_eq!(signer.unsign("salt", &signed.replace("hello", "hellp")), None);
+        assert_eq!(
+            signer.unsign("salt", &signed.replace("hello", "hellp")),
+            None
+        );
         assert_eq!(signer.unsign("salt", "hello"), None);
     }
 
@@ -92,6 +99,9 @@ mod tests {
         let signed_long_ago = old.sign("s", "v");
         assert_eq!(rotated.unsign("s", &signed_long_ago), Some("v"));
         assert_ne!(rotated.sign("s", "v"), signed_long_ago);
-        assert_eq!(Signer::new(key(2), vec![]).unsign("s", &signed_long_ago), None);
+        assert_eq!(
+            Signer::new(key(2), vec![]).unsign("s", &signed_long_ago),
+            None
+        );
     }
 }

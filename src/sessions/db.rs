@@ -48,12 +48,17 @@ impl DbSessionStore {
             })
             .await
             .map_err(|e| LoadError::Other(e.into()))?;
-        data.map(|bytes| self.serializer.decode(&bytes)).transpose().map_err(LoadError::Deserialization)
+        data.map(|bytes| self.serializer.decode(&bytes))
+            .transpose()
+            .map_err(LoadError::Deserialization)
     }
 
     /// Stores `state` under a new random key.
     pub async fn save(&self, state: SessionState, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        let data = self.serializer.encode(&state).map_err(SaveError::Serialization)?;
+        let data = self
+            .serializer
+            .encode(&state)
+            .map_err(SaveError::Serialization)?;
         let expire_date = expiry(ttl);
         self.db
             .run(move |conn| {
@@ -70,7 +75,9 @@ impl DbSessionStore {
                         .execute(conn);
                     match inserted {
                         Ok(_) => return Ok(key),
-                        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => continue,
+                        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                            continue;
+                        }
                         Err(err) => return Err(DbError::from(err)),
                     }
                 }
@@ -82,15 +89,26 @@ impl DbSessionStore {
     /// Replaces the state stored under `key`. If the row is gone (the session was logged out
     /// or cleared while this request ran) nothing is written: a deleted session is never
     /// brought back, and the visitor simply has no session on the next request.
-    pub async fn update(&self, key: SessionKey, state: SessionState, ttl: &Duration) -> Result<SessionKey, UpdateError> {
-        let data = self.serializer.encode(&state).map_err(UpdateError::Serialization)?;
+    pub async fn update(
+        &self,
+        key: SessionKey,
+        state: SessionState,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let data = self
+            .serializer
+            .encode(&state)
+            .map_err(UpdateError::Serialization)?;
         let expire_date = expiry(ttl);
         let row_key = key.as_ref().to_owned();
         let updated = self
             .db
             .run(move |conn| {
                 Ok(diesel::update(sessions::table.find(row_key))
-                    .set((sessions::session_data.eq(data), sessions::expire_date.eq(expire_date)))
+                    .set((
+                        sessions::session_data.eq(data),
+                        sessions::expire_date.eq(expire_date),
+                    ))
                     .execute(conn)?)
             })
             .await
@@ -107,7 +125,9 @@ impl DbSessionStore {
         let expire_date = expiry(ttl);
         self.db
             .run(move |conn| {
-                diesel::update(sessions::table.find(key)).set(sessions::expire_date.eq(expire_date)).execute(conn)?;
+                diesel::update(sessions::table.find(key))
+                    .set(sessions::expire_date.eq(expire_date))
+                    .execute(conn)?;
                 Ok(())
             })
             .await?;

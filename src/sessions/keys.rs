@@ -8,8 +8,13 @@ pub const SESSION_KEY_LEN: usize = 64;
 
 /// A fresh random session key from the operating system's CSPRNG-seeded generator.
 pub fn generate() -> SessionKey {
-    let key: String = rand::rng().sample_iter(&Alphanumeric).take(SESSION_KEY_LEN).map(char::from).collect();
-    key.try_into().expect("64 characters is a valid session key")
+    let key: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(SESSION_KEY_LEN)
+        .map(char::from)
+        .collect();
+    key.try_into()
+        .expect("64 characters is a valid session key")
 }
 
 /// Whether `key` has exactly the shape [`generate`] makes; anything else is never looked up.

@@ -58,7 +58,12 @@ impl SessionStore for SessionEngine {
         }
     }
 
-    async fn update(&self, key: SessionKey, state: SessionState, ttl: &Duration) -> Result<SessionKey, UpdateError> {
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: SessionState,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
         match self {
             Self::Db(store) => store.update(key, state, ttl).await,
         }
@@ -79,7 +84,11 @@ impl SessionStore for SessionEngine {
 
 /// actix-session's middleware configured from the `SESSION_*` settings. The cookie holds only
 /// the session key, signed with `cookie_key` so a forged key is rejected before any lookup.
-pub fn middleware(engine: SessionEngine, cookie_key: Key, settings: &SessionSettings) -> SessionMiddleware<SessionEngine> {
+pub fn middleware(
+    engine: SessionEngine,
+    cookie_key: Key,
+    settings: &SessionSettings,
+) -> SessionMiddleware<SessionEngine> {
     let age = Duration::seconds(settings.cookie_age);
     // Django saves the session (and pushes its expiry) only when it changed, unless
     // SESSION_SAVE_EVERY_REQUEST is set.
@@ -99,11 +108,19 @@ pub fn middleware(engine: SessionEngine, cookie_key: Key, settings: &SessionSett
     if settings.expire_at_browser_close {
         // No Max-Age on the cookie, but the server still forgets the session after the age.
         builder
-            .session_lifecycle(BrowserSession::default().state_ttl(age).state_ttl_extension_policy(policy))
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(age)
+                    .state_ttl_extension_policy(policy),
+            )
             .build()
     } else {
         builder
-            .session_lifecycle(PersistentSession::default().session_ttl(age).session_ttl_extension_policy(policy))
+            .session_lifecycle(
+                PersistentSession::default()
+                    .session_ttl(age)
+                    .session_ttl_extension_policy(policy),
+            )
             .build()
     }
 }

@@ -40,7 +40,10 @@ impl SessionSerializer {
     /// caller treats that as "no session", never as a server error.
     pub fn decode(self, bytes: &[u8]) -> anyhow::Result<SessionState> {
         let object: Map<String, Value> = serde_json::from_slice(bytes)?;
-        Ok(object.into_iter().map(|(key, value)| (key, value.to_string())).collect())
+        Ok(object
+            .into_iter()
+            .map(|(key, value)| (key, value.to_string()))
+            .collect())
     }
 }
 
@@ -50,11 +53,17 @@ mod tests {
 
     #[test]
     fn values_are_stored_as_themselves_not_as_json_strings() {
-        let state: SessionState =
-            [("has_commented".to_string(), "true".to_string()), ("member_id".to_string(), "7".to_string())].into();
+        let state: SessionState = [
+            ("has_commented".to_string(), "true".to_string()),
+            ("member_id".to_string(), "7".to_string()),
+        ]
+        .into();
         let stored = SessionSerializer::Json.encode(&state).unwrap();
         let stored_json: Value = serde_json::from_slice(&stored).unwrap();
-        assert_eq!(stored_json, serde_json::json!({"has_commented": true, "member_id": 7}));
+        assert_eq!(
+            stored_json,
+            serde_json::json!({"has_commented": true, "member_id": 7})
+        );
         assert_eq!(SessionSerializer::Json.decode(&stored).unwrap(), state);
     }
 

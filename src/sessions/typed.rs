@@ -114,7 +114,8 @@ impl VisitorSession {
     }
 
     fn set<T: Serialize>(&self, key: &'static str, value: T) {
-        self.insert(key, value).expect("the layer's own keys are not reserved");
+        self.insert(key, value)
+            .expect("the layer's own keys are not reserved");
     }
 
     /// Every stored session gets a visitor id the moment it first holds anything, so two
@@ -139,5 +140,58 @@ impl VisitorSession {
 
     fn holds_visitor_data(&self) -> bool {
         self.0.entries().keys().any(|key| !key.starts_with('_'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn session() -> VisitorSession {
+        VisitorSession(TestRequest::default().to_http_request().get_session())
+    }
+
+    #[test]
+    fn view_code_cannot_write_reserved_keys() {
+        let session = session();
+
+        assert_eq!(
+            session.insert("_visitor_id", "forged"),
+            Err(ReservedKey("_visitor_id".into()))
+        );
+        assert_eq!(
+            session.insert("_anything", 1),
+            Err(ReservedKey("_anything".into()))
+        );
+        assert!(session.0.entries().is_empty(), "nothing was written");
+        assert!(session.insert("theme", "dark").is_ok());
+    }
+
+    #[test]
+    fn the_first_write_gives_the_session_a_visitor_id_that_stays() {
+        let session = session();
+        session.mark_commented();
+        let id = session.get::<String>(VISITOR_ID).expect("a visitor id");
+
+        session.log_in(7);
+
+        assert_eq!(session.visitor_id(), id, "kept across key rotation");
+        assert_eq!(session.member_id(), Some(7));
+    }
+
+    #[test]
+    fn logging_out_ends_a_session_with_only_framework_keys_left() {
+        let only_member = session();
+        only_member.log_in(1);
+        assert_eq!(only_member.log_out(), LogOutcome::Ended);
+
+        let commented = session();
+        commented.log_in(1);
+        commented.mark_commented();
+        assert_eq!(commented.log_out(), LogOutcome::Rotated);
+        assert!(commented.has_commented());
+        assert_eq!(commented.member_id(), None);
     }
 }

@@ -1,0 +1,189 @@
+use actix_web::http::StatusCode;
+use diesel::connection::SimpleConnection;
+
+use crate::helpers::{PASSWORD, encode, spawn_app};
+
+#[actix_web::test]
+async fn unknown_pages_are_a_styled_404_or_json_404() {
+    let app = spawn_app().await;
+    let mut browser = app.browser();
+
+    let page = browser.get("/no/such/page").await;
+    let json = browser
+        .get_with("/no/such/page", &[("Accept", "application/json")])
+        .await;
+
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("<!doctype html>") && page.body.contains("/static/css/site.css"));
+    assert!(page.body.contains("Not Found"));
+    assert_eq!(json.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        json.json(),
+        serde_json::json!({"error": "The page you asked for does not exist."})
+    );
+}
+
+#[actix_web::test]
+async fn a_wrong_method_is_a_styled_405() {
+    let app = spawn_app().await;
+    let mut browser = app.browser();
+
+    for path in ["/comments", "/logout"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert!(page.body.contains("<!doctype html>"), "{path}");
+        assert!(page.body.contains("Method Not Allowed"));
+    }
+    let json = browser
+        .get_with("/comments", &[("Accept", "application/json")])
+        .await;
+    assert_eq!(
+        json.json()["error"],
+        "This address does not accept that method."
+    );
+}
+
+#[actix_web::test]
+async fn a_body_too_large_is_a_413_before_the_csrf_check() {
+    let app = spawn_app().await;
+    let mut browser = app.browser();
+    let huge = encode(&[("comment", &"x".repeat(100_000))]);
+
+    let page = browser.post_raw("/comments", &huge, &[]).await;
+    let json = browser
+        .post_raw("/comments", &huge, &[("Accept", "application/json")])
+        .await;
+
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(page.body.contains("<!doctype html>") && page.body.contains("too large"));
+    assert_eq!(json.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        json.json(),
+        serde_json::json!({"error": "The request body is too large."})
+    );
+    assert_eq!(app.count("comments"), 0);
+}
+
+#[actix_web::test]
+async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
+    let app = spawn_app().await;
+    let mut browser = app.browser();
+    let token = browser.csrf().await;
+
+    let page = browser
+        .post_raw(
+            "/comments",
+            "{}",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-CSRF-Token", &token),
+            ],
+        )
+        .await;
+
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("application/x-www-form-urlencoded"),
+        "{}",
+        page.body
+    );
+}
+
+#[actix_web::test]
+async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored() {
+    // Arrange: break the comments table so storing a comment fails.
+    let app = spawn_app().await;
+    let mut browser = app.browser();
+    browser.csrf().await;
+    app.db().batch_execute("DROP TABLE comments").unwrap();
+
+    // Act: the request puts a visitor id in a new session, then fails.
+    let page = browser.comment("doomed").await;
+    let json = browser
+        .post_json("/comments", &[("comment", "doomed")])
+        .await;
+
+    // Assert
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page.body.contains("Something went wrong on our side"));
+    assert!(!page.body.contains("no such table"), "no internals leak");
+    assert_eq!(
+        json.json(),
+        serde_json::json!({"error": "Something went wrong on our side. It has been logged."})
+    );
+    assert!(page.set_cookie("sessionid").is_none());
+    assert_eq!(
+        app.count("sessions"),
+        0,
+        "a failed request stores no session"
+    );
+}
+
+#[actix_web::test]
+async fn a_locked_database_is_a_503_that_loses_nothing_and_the_site_recovers() {
+    // Arrange: a logged-in member, then another process takes the write lock and keeps it.
+    let app = spawn_app().await;
+    app.create_member("sam").await;
+    let mut sam = app.browser();
+    sam.log_in("sam", PASSWORD).await;
+    let mut visitor = app.browser();
+    visitor.csrf().await;
+    let mut locker = app.db();
+    locker
+        .batch_execute("BEGIN IMMEDIATE; DELETE FROM members WHERE 0;")
+        .unwrap();
+
+    // Act: a write in a handler, a write in the session store, and a read.
+    let comment = sam.comment("during the outage").await;
+    let login = visitor
+        .post_json("/login", &[("username", "sam"), ("password", PASSWORD)])
+        .await;
+    let read = sam.get("/").await;
+    locker.batch_execute("COMMIT").unwrap();
+    drop(locker);
+    let after = sam.comment("after the outage").await;
+
+    // Assert
+    assert_eq!(comment.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        comment
+            .body
+            .contains("The database is unavailable right now"),
+        "{}",
+        comment.body
+    );
+    assert!(comment.body.contains("<!doctype html>"));
+    assert_eq!(login.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        login.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("The session store is unavailable"),
+        "{}",
+        login.body
+    );
+    assert_eq!(
+        read.status,
+        StatusCode::OK,
+        "readers are not blocked by a writer (WAL)"
+    );
+    assert!(read.body.contains("Logged in as <strong>sam</strong>"));
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "the site recovered");
+    assert_eq!(app.count("comments"), 1);
+    assert_eq!(
+        app.count("sessions"),
+        1,
+        "only sam's session: the failed login stored nothing"
+    );
+}
+
+#[actix_web::test]
+async fn healthz_is_a_503_naming_the_database_when_it_fails() {
+    let app = spawn_app().await;
+    app.db().batch_execute("DROP TABLE sessions").unwrap();
+
+    let health = app.browser().get("/healthz").await;
+
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(health.body.starts_with("database:"), "{}", health.body);
+}

@@ -1,0 +1,320 @@
+//! Starts the real application on a random port with a fresh database, and drives it like a
+//! browser: a cookie jar, no redirects followed, the CSRF token read from the last page.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use actix_web::{
+    cookie::Cookie,
+    http::{StatusCode, header::HeaderMap},
+    web,
+};
+use diesel::{
+    Connection as _, RunQueryDsl, connection::SimpleConnection, sqlite::SqliteConnection,
+};
+use guestbook::{
+    security::passwords::PasswordHashParams,
+    settings::{SecretKey, Settings},
+    startup::{AppState, Application},
+};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running app of its own: own temp folder, own SQLite file, own secret.
+pub struct TestApp {
+    pub address: String,
+    pub state: web::Data<AppState>,
+    /// Kept so the folder (and the database in it) lives as long as the app.
+    _dir: TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with the settings adjusted first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    guestbook::logging::init();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings");
+    settings.database_url = dir.path().join("db.sqlite3").to_string_lossy().into_owned();
+    settings.bind_addr = "127.0.0.1:0".parse().unwrap();
+    settings.secret_key = Some(SecretKey::new(random_string(50)).unwrap());
+    settings.password_hash = PasswordHashParams::FAST_FOR_TESTS;
+    adjust(&mut settings);
+    let app = Application::build(settings, true).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        state,
+        _dir: dir,
+    }
+}
+
+pub fn random_string(len: usize) -> String {
+    use rand::{Rng, distr::Alphanumeric};
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+impl TestApp {
+    /// A new visitor with an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            address: self.address.clone(),
+            client: awc::Client::builder()
+                .disable_redirects()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+            cookies: BTreeMap::new(),
+            last_csrf: None,
+        }
+    }
+
+    /// A direct connection to the app's database, for arranging and inspecting.
+    pub fn db(&self) -> SqliteConnection {
+        let url = self.state.settings.database_url.clone();
+        let mut conn = SqliteConnection::establish(&url).expect("test db connection");
+        conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
+        conn
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .get_result::<Count>(&mut self.db())
+            .unwrap()
+            .n
+    }
+
+    /// Creates a member with [`PASSWORD`] (as `guestbook createmember` does: no session).
+    pub async fn create_member(&self, username: &str) {
+        guestbook::members::create_member(&self.state, username.to_owned(), PASSWORD.to_owned())
+            .await
+            .unwrap_or_else(|e| panic!("member {username} not created: {e}"));
+    }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+    pub set_cookies: Vec<Cookie<'static>>,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookie(&self, name: &str) -> Option<&Cookie<'static>> {
+        self.set_cookies.iter().find(|c| c.name() == name)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The CSRF token of the page's form, if it has one.
+    pub fn csrf_token(&self) -> Option<String> {
+        let marker = r#"name="csrf_token" value=""#;
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find('"')?;
+        Some(self.body[start..start + end].to_owned())
+    }
+
+    pub fn meta_csrf_token(&self) -> Option<String> {
+        let marker = r#"<meta name="csrf-token" content=""#;
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find('"')?;
+        Some(self.body[start..start + end].to_owned())
+    }
+}
+
+/// A visitor: a cookie jar and the last CSRF token seen.
+pub struct Browser {
+    pub address: String,
+    client: awc::Client,
+    pub cookies: BTreeMap<String, String>,
+    /// The last form token seen, with the `csrftoken` cookie it was issued for.
+    last_csrf: Option<(String, Option<String>)>,
+}
+
+impl Browser {
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self.client.get(format!("{}{path}", self.address));
+        for &(name, value) in headers {
+            req = req.insert_header((name, value));
+        }
+        let page = self.send(req, None).await;
+        if let Some(token) = page.csrf_token() {
+            self.last_csrf = Some((token, self.cookies.get("csrftoken").cloned()));
+        }
+        page
+    }
+
+    /// Posts `fields` form-encoded, adding the CSRF token of the last page (fetching `/` first
+    /// if no page was seen yet).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf().await;
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &token));
+        self.post_raw(path, &encode(&fields), &[]).await
+    }
+
+    /// Like [`Browser::post`], asking for JSON.
+    pub async fn post_json(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf().await;
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &token));
+        self.post_raw(path, &encode(&fields), &[("Accept", "application/json")])
+            .await
+    }
+
+    /// Posts `body` as a form exactly as given (no token added).
+    pub async fn post_raw(&mut self, path: &str, body: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"));
+        for &(name, value) in headers {
+            req = req.insert_header((name, value));
+        }
+        self.send(req, Some(body.to_owned())).await
+    }
+
+    pub async fn csrf(&mut self) -> String {
+        // A token is only good with the cookie it came with (the cookie rotates at login).
+        let fresh = matches!(&self.last_csrf, Some((_, cookie)) if cookie.is_some() && cookie.as_ref() == self.cookies.get("csrftoken"));
+        if !fresh {
+            self.get("/").await;
+        }
+        self.last_csrf.clone().expect("a page with a CSRF token").0
+    }
+
+    pub async fn sign_up(&mut self, username: &str, password: &str) -> Page {
+        self.post("/signup", &[("username", username), ("password", password)])
+            .await
+    }
+
+    pub async fn log_in(&mut self, username: &str, password: &str) -> Page {
+        self.post("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    pub async fn comment(&mut self, text: &str) -> Page {
+        self.post("/comments", &[("comment", text)]).await
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookies.get("sessionid").cloned()
+    }
+
+    async fn send(&mut self, mut req: awc::ClientRequest, body: Option<String>) -> Page {
+        if !self.cookies.is_empty() {
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.insert_header(("Cookie", header.join("; ")));
+        }
+        let mut res = match body {
+            Some(body) => req.send_body(body).await,
+            None => req.send().await,
+        }
+        .expect("request sent");
+        let set_cookies: Vec<Cookie<'static>> =
+            res.cookies().map(|c| c.clone()).unwrap_or_default();
+        for cookie in &set_cookies {
+            let removed = cookie
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative())
+                || cookie.value().is_empty();
+            if removed {
+                self.cookies.remove(cookie.name());
+            } else {
+                self.cookies
+                    .insert(cookie.name().to_owned(), cookie.value().to_owned());
+            }
+        }
+        let body = res.body().limit(10 << 20).await.expect("body read");
+        Page {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            set_cookies,
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of `fields`.
+pub fn encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs the `guestbook` binary against `app`'s database, feeding `stdin`.
+pub fn run_cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+    run_cli_with_env(
+        args,
+        stdin,
+        &[("DATABASE_URL", &app.state.settings.database_url)],
+    )
+}
+
+pub fn run_cli_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> std::process::Output {
+    use std::io::Write;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_guestbook"));
+    command
+        .args(args)
+        .env_remove("SECRET_KEY")
+        .env_remove("SESSION_ENGINE")
+        .env("RUST_LOG", "warn")
+        .env("PASSWORD_ARGON2_MEMORY_KIB", "8")
+        .env("PASSWORD_ARGON2_ITERATIONS", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("guestbook binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

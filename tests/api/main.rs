@@ -1,0 +1,11 @@
+//! Integration tests: the real application, started per test on a random port with a fresh
+//! SQLite database, driven over HTTP.
+
+mod auth;
+mod cli;
+mod comments;
+mod errors;
+mod helpers;
+mod home;
+mod security;
+mod sessions;

@@ -1,0 +1,132 @@
+use actix_web::http::StatusCode;
+use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Binary};
+
+use crate::helpers::{PASSWORD, run_cli, spawn_app, spawn_app_with};
+
+#[derive(QueryableByName)]
+struct Data {
+    #[diesel(sql_type = Binary)]
+    session_data: Vec<u8>,
+}
+
+#[actix_web::test]
+async fn session_data_is_stored_as_a_plain_json_object() {
+    let app = spawn_app().await;
+    app.create_member("tara").await;
+    let mut browser = app.browser();
+    browser.log_in("tara", PASSWORD).await;
+    browser.comment("json check").await;
+
+    let rows = diesel::sql_query("SELECT session_data FROM sessions")
+        .load::<Data>(&mut app.db())
+        .unwrap();
+
+    assert_eq!(rows.len(), 1);
+    let data: serde_json::Value = serde_json::from_slice(&rows[0].session_data).unwrap();
+    assert_eq!(data["has_commented"], true);
+    assert!(data["member_id"].is_i64());
+    assert!(
+        data["_visitor_id"].is_string(),
+        "the framework's own key is reserved with _"
+    );
+}
+
+#[actix_web::test]
+async fn an_expired_session_is_treated_as_new_and_removed_by_clearsessions() {
+    // Arrange: a logged-in visitor whose session then expires.
+    let app = spawn_app().await;
+    app.create_member("uma").await;
+    let mut browser = app.browser();
+    browser.log_in("uma", PASSWORD).await;
+    let mut live = app.browser();
+    live.log_in("uma", PASSWORD).await;
+    app.db()
+        .batch_execute(&format!(
+            "UPDATE sessions SET expire_date = '2000-01-01 00:00:00' WHERE session_key = '{}'",
+            expired_key(&app, &browser.session_cookie().unwrap())
+        ))
+        .unwrap();
+
+    // Act
+    let page = browser.get("/").await;
+    let cleared = run_cli(&app, &["clearsessions"], "");
+
+    // Assert
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("Logged in as"),
+        "the expired session authenticates no one"
+    );
+    assert!(
+        cleared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cleared.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cleared.stdout).trim(),
+        "Deleted 1 expired session(s)."
+    );
+    assert_eq!(app.count("sessions"), 1, "the live session stays");
+    assert!(
+        live.get("/")
+            .await
+            .body
+            .contains("Logged in as <strong>uma</strong>")
+    );
+}
+
+/// The session key inside a signed cookie value (the signature comes first, 44 characters).
+fn expired_key(app: &crate::helpers::TestApp, cookie_value: &str) -> String {
+    let key = &cookie_value[cookie_value.len() - 64..];
+    assert_eq!(app.count("sessions"), 2);
+    key.to_owned()
+}
+
+#[actix_web::test]
+async fn a_session_lives_as_long_as_session_cookie_age() {
+    let app = spawn_app_with(|s| s.session.cookie_age = 60).await;
+    let mut browser = app.browser();
+
+    let posted = browser.comment("short-lived").await;
+
+    let cookie = posted.set_cookie("sessionid").unwrap();
+    assert_eq!(
+        cookie.max_age(),
+        Some(actix_web::cookie::time::Duration::seconds(60))
+    );
+}
+
+#[actix_web::test]
+async fn expire_at_browser_close_sends_a_cookie_without_max_age() {
+    let app = spawn_app_with(|s| s.session.expire_at_browser_close = true).await;
+    let mut browser = app.browser();
+
+    let posted = browser.comment("until the browser closes").await;
+
+    let cookie = posted.set_cookie("sessionid").unwrap();
+    assert_eq!(cookie.max_age(), None);
+    assert!(cookie.expires().is_none());
+}
+
+#[actix_web::test]
+async fn cookie_settings_name_path_domain_and_samesite_apply() {
+    let app = spawn_app_with(|s| {
+        s.session.cookie_name = "gbsession".into();
+        s.session.cookie_samesite = guestbook::settings::SameSite::Strict;
+        s.session.cookie_secure = true;
+    })
+    .await;
+    let mut browser = app.browser();
+
+    let posted = browser.comment("custom cookie").await;
+
+    let cookie = posted
+        .set_cookie("gbsession")
+        .expect("cookie named by SESSION_COOKIE_NAME");
+    assert_eq!(
+        cookie.same_site(),
+        Some(actix_web::cookie::SameSite::Strict)
+    );
+    assert_eq!(cookie.secure(), Some(true));
+    assert!(posted.set_cookie("sessionid").is_none());
+}
