@@ -87,6 +87,9 @@ impl Database {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
+            // No `SELECT 1` before every checkout: SQLite connections are files, not sockets,
+            // and a failed query already marks a connection broken.
+            .test_on_check_out(false)
             .connection_timeout(timeout)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
+use diesel::Connection as _;
 use serde::Deserialize;
 use time::{PrimitiveDateTime, macros::format_description};
 
@@ -101,12 +102,15 @@ pub async fn render_home(
     let (mut rows, username) = state
         .db
         .run(move |conn| {
-            let rows = comments::newest_first(conn, PAGE_SIZE + 1, offset)?;
-            let username = match member_id {
-                Some(id) => members::username_of(conn, id)?,
-                None => None,
-            };
-            Ok((rows, username))
+            // One read transaction for both reads: one lock round-trip, one snapshot.
+            conn.transaction(|conn| {
+                let rows = comments::newest_first(conn, PAGE_SIZE + 1, offset)?;
+                let username = match member_id {
+                    Some(id) => members::username_of(conn, id)?,
+                    None => None,
+                };
+                Ok((rows, username))
+            })
         })
         .await?;
     let has_older = rows.len() as i64 > PAGE_SIZE;

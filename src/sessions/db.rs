@@ -36,18 +36,20 @@ impl DbSessionStore {
             return Ok(None);
         }
         let key = key.as_ref().to_owned();
-        let data = self
+        let row = self
             .db
             .run(move |conn| {
                 Ok(sessions::table
                     .find(key)
-                    .filter(sessions::expire_date.gt(now_utc()))
-                    .select(sessions::session_data)
-                    .first::<Vec<u8>>(conn)
+                    .select((sessions::session_data, sessions::expire_date))
+                    .get_result::<(Vec<u8>, PrimitiveDateTime)>(conn)
                     .optional()?)
             })
             .await
             .map_err(|e| LoadError::Other(e.into()))?;
+        let data = row
+            .filter(|(_, expire_date)| *expire_date > now_utc())
+            .map(|(data, _)| data);
         data.map(|bytes| self.serializer.decode(&bytes))
             .transpose()
             .map_err(LoadError::Deserialization)
