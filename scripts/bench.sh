@@ -14,10 +14,11 @@ connections="${2:-64}"
 rounds="${3:-3}"
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release --quiet
+cargo build --release --quiet --bin guestbook --example plain_baseline
 dir="$(mktemp -d)"
 port=$(( 20000 + RANDOM % 20000 ))
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$dir"' EXIT
+baseline_port=$(( port + 1 ))
+trap 'kill "$server" "$baseline" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 export DATABASE_URL="$dir/bench.sqlite3" RUST_LOG=warn SECRET_KEY="bench-secret-key-bench-secret-key-0123456789"
 ./target/release/guestbook migrate >/dev/null
@@ -43,19 +44,32 @@ csrf=$(awk '$6=="csrftoken"{print $7}' "$jar")
 session_cookie=$(awk '$6=="sessionid"{print $7}' "$jar")
 [ -n "$session_cookie" ] || { echo "login failed" >&2; exit 1; }
 curl -s -b "$jar" "$base/" | grep -q "Logged in as" || { echo "session not honoured" >&2; exit 1; }
+# The yardstick reads the same database with the bare session key (no signature).
+./target/release/examples/plain_baseline "$DATABASE_URL" "127.0.0.1:$baseline_port" &
+baseline=$!
+baseline_base="http://127.0.0.1:$baseline_port"
+# A signed session cookie is the signature followed by the 64-character key.
+raw_key="${session_cookie: -64}"
+for _ in $(seq 50); do curl -sf "$baseline_base/" -o /dev/null && break; sleep 0.1; done
+curl -s -b "sessionid=$raw_key" "$baseline_base/" | grep -q "Logged in as" || { echo "baseline did not read the session" >&2; exit 1; }
 
 rps() {
-  wrk -t2 -c"$connections" -d"${duration}s" "$@" "$base/" | awk '/Requests\/sec/{print $2}'
+  local url="$1"; shift
+  wrk -t2 -c"$connections" -d"${duration}s" "$@" "$url/" | awk '/Requests\/sec/{print $2}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-plain=(); session=()
+reference=(); plain=(); session=()
 for _ in $(seq "$rounds"); do
-  plain+=("$(rps -H "Cookie: csrftoken=$csrf")")
-  session+=("$(rps -H "Cookie: csrftoken=$csrf; sessionid=$session_cookie")")
+  reference+=("$(rps "$baseline_base" -H "Cookie: sessionid=$raw_key")")
+  plain+=("$(rps "$base" -H "Cookie: csrftoken=$csrf")")
+  session+=("$(rps "$base" -H "Cookie: csrftoken=$csrf; sessionid=$session_cookie")")
 done
+reference_median=$(printf '%s\n' "${reference[@]}" | median)
 plain_median=$(printf '%s\n' "${plain[@]}" | median)
 session_median=$(printf '%s\n' "${session[@]}" | median)
 echo "GET / (20 comments), $rounds x ${duration}s, $connections connections, $(nproc) cores (median req/s; all runs):"
-printf '%-40s %10s   (%s)\n' "no session (csrftoken cookie only)" "$plain_median" "${plain[*]}"
-printf '%-40s %10s   (%s)\n' "logged-in session, db engine" "$session_median" "${session[*]}"
-awk -v p="$plain_median" -v s="$session_median" 'BEGIN { printf "session layer cost: %.1f%% of throughput\n", (1 - s / p) * 100 }'
+printf '%-40s %10s   (%s)\n' "plain actix-web reference, logged in" "$reference_median" "${reference[*]}"
+printf '%-40s %10s   (%s)\n' "guestbook, no session (csrftoken only)" "$plain_median" "${plain[*]}"
+printf '%-40s %10s   (%s)\n' "guestbook, logged in (db engine)" "$session_median" "${session[*]}"
+awk -v r="$reference_median" -v s="$session_median" 'BEGIN { printf "guestbook logged in vs the plain reference: %+.1f%%\n", (s / r - 1) * 100 }'
+awk -v p="$plain_median" -v s="$session_median" 'BEGIN { printf "guestbook logged in vs guestbook without a session: %+.1f%%\n", (s / p - 1) * 100 }'

@@ -20,6 +20,9 @@ pub struct Settings {
     pub database_url: String,
     /// `DATABASE_POOL_SIZE`: connections in the pool.
     pub database_pool_size: u32,
+    /// `BLOCKING_THREADS_PER_WORKER`: threads each async worker hands database calls (and
+    /// static file reads) to.
+    pub blocking_threads_per_worker: usize,
     /// `BIND_ADDR`: where `serve` listens.
     pub bind_addr: SocketAddr,
     /// `SECRET_KEY`; `None` means "generate one and keep it beside the database".
@@ -215,6 +218,8 @@ impl Settings {
                 .get("DATABASE_URL")
                 .unwrap_or_else(|| "db.sqlite3".into()),
             database_pool_size: vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32,
+            blocking_threads_per_worker: vars.ranged("BLOCKING_THREADS_PER_WORKER", 1, 1, 512)?
+                as usize,
             bind_addr: vars.parse(
                 "BIND_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8000)),

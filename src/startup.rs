@@ -108,7 +108,9 @@ impl Application {
         let state = web::Data::new(state);
         let cookie_key = Key::derive_from(&state.signer.derive_key("actix-session.cookie"));
         let app_state = state.clone();
+        let blocking_threads = state.settings.blocking_threads_per_worker;
         let server = HttpServer::new(move || build_app(app_state.clone(), cookie_key.clone()))
+            .worker_max_blocking_threads(blocking_threads)
             .listen(listener)?
             .run();
         Ok(Self {

@@ -1,7 +1,7 @@
 //! Password hashing with argon2id, off the async workers and a few at a time.
 //!
-//! Hashing is deliberately expensive (19 MiB and two passes by default), so it runs on the
-//! blocking pool behind a semaphore of about one permit per core: a burst of logins queues
+//! Hashing is deliberately expensive (19 MiB and two passes by default), so it runs on threads
+//! of its own behind a semaphore of about one permit per core: a burst of logins queues
 //! instead of exhausting memory or starving the threads that database calls use.
 
 use std::sync::{
