@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     members::{self, SignupError},
+    sessions::ClearOutcome,
     settings::Settings,
     startup::{AppState, Application},
 };
@@ -97,8 +98,14 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
         Command::Clearsessions => {
             let state = AppState::new(settings)?;
             state.db.migrate()?;
-            let removed = state.sessions.clear_expired().await?;
-            println!("Deleted {removed} expired session(s).");
+            let Some(engine) = &state.sessions else {
+                println!("Sessions are turned off (SESSION_ENGINE=none): nothing to clear.");
+                return Ok(());
+            };
+            match engine.clear_expired().await? {
+                ClearOutcome::Removed(removed) => println!("Deleted {removed} expired session(s)."),
+                ClearOutcome::NothingToClear(why) => println!("Nothing to clear: {why}."),
+            }
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! `startup` builds the application; everything else is one module per concern.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod cli;
 pub mod db;
 pub mod error;

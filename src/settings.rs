@@ -27,6 +27,11 @@ pub struct Settings {
     pub bind_addr: SocketAddr,
     /// `SECRET_KEY`; `None` means "generate one and keep it beside the database".
     pub secret_key: Option<SecretKey>,
+    /// `SECRET_KEY_FALLBACKS`: older keys still accepted when verifying signed values.
+    pub secret_key_fallbacks: Vec<SecretKey>,
+    /// The cache `SESSION_CACHE_ALIAS` names, as configured by `CACHE_URL` or
+    /// `CACHE_<ALIAS>_URL`.
+    pub session_cache: CacheSettings,
     /// `STATIC_ROOT`: the folder served under `/static/`.
     pub static_root: PathBuf,
     pub session: SessionSettings,
@@ -38,6 +43,10 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct SessionSettings {
     pub engine: SessionEngineKind,
+    /// `SESSION_SERIALIZER`: the stored form of session data.
+    pub serializer: SerializerKind,
+    /// `SESSION_FILE_PATH`: the folder of the file engine.
+    pub file_path: PathBuf,
     pub cookie_name: String,
     /// Seconds a session lives after it was last saved.
     pub cookie_age: i64,
@@ -55,20 +64,111 @@ pub struct SessionSettings {
 pub enum SessionEngineKind {
     /// The `sessions` table (Django's `django.contrib.sessions.backends.db`).
     Db,
+    /// Only in the cache `SESSION_CACHE_ALIAS` names.
+    Cache,
+    /// Written to the database and the cache; read from the cache first.
+    CachedDb,
+    /// One file per session in `SESSION_FILE_PATH`.
+    File,
+    /// The whole session in a signed cookie.
+    SignedCookies,
+    /// No sessions at all: pages show, actions answer 503.
+    None,
 }
 
 impl SessionEngineKind {
-    const ACCEPTED: &'static str = "db";
+    const ACCEPTED: &'static str = "db, cache, cached_db, file, signed_cookies or none";
+
+    /// Whether the engine keeps sessions in the cache.
+    pub fn uses_cache(self) -> bool {
+        matches!(self, Self::Cache | Self::CachedDb)
+    }
 }
 
 impl FromStr for SessionEngineKind {
     type Err = ();
 
     fn from_str(value: &str) -> Result<Self, ()> {
-        match value {
-            // Django's dotted path is accepted too, for people pasting settings across.
-            "db" | "django.contrib.sessions.backends.db" => Ok(Self::Db),
+        // Django's dotted paths are accepted too, for people pasting settings across.
+        let name = value
+            .strip_prefix("django.contrib.sessions.backends.")
+            .unwrap_or(value);
+        match name {
+            "db" => Ok(Self::Db),
+            "cache" => Ok(Self::Cache),
+            "cached_db" => Ok(Self::CachedDb),
+            "file" => Ok(Self::File),
+            "signed_cookies" => Ok(Self::SignedCookies),
+            "none" => Ok(Self::None),
             _ => Err(()),
+        }
+    }
+}
+
+/// `SESSION_SERIALIZER`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SerializerKind {
+    #[default]
+    Json,
+    MessagePack,
+}
+
+impl SerializerKind {
+    const ACCEPTED: &'static str = "json or msgpack";
+}
+
+impl FromStr for SerializerKind {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value.to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "msgpack" | "messagepack" => Ok(Self::MessagePack),
+            _ => Err(()),
+        }
+    }
+}
+
+/// One named cache (Django's `CACHES[alias]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    pub alias: String,
+    pub backend: CacheBackend,
+    /// `CACHE_KEY_PREFIX`: put before every key, so several apps can share one Redis.
+    pub key_prefix: String,
+}
+
+/// Where a cache lives, from its URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheBackend {
+    /// `memory://[?max_entries=N]`: in this process, bounded.
+    Memory { max_entries: u64 },
+    /// `redis://host:port/db`.
+    Redis { url: String },
+}
+
+impl CacheBackend {
+    /// The default bound of an in-process cache.
+    pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
+
+    fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("memory://") {
+            let max_entries = match rest.trim_start_matches('/').strip_prefix('?') {
+                None if rest.trim_matches('/').is_empty() => Self::DEFAULT_MAX_ENTRIES,
+                Some(query) => match query.strip_prefix("max_entries=").map(str::parse::<u64>) {
+                    Some(Ok(n)) if n > 0 => n,
+                    _ => return Err("expected memory:// or memory://?max_entries=N (N > 0)".into()),
+                },
+                None => return Err("expected memory:// or memory://?max_entries=N (N > 0)".into()),
+            };
+            Ok(Self::Memory { max_entries })
+        } else if url.starts_with("redis://") {
+            redis::Client::open(url).map_err(|e| format!("not a usable redis:// URL: {e}"))?;
+            Ok(Self::Redis {
+                url: url.to_owned(),
+            })
+        } else {
+            Err("expected a memory:// or redis://host:port/db URL".into())
         }
     }
 }
@@ -169,6 +269,15 @@ impl Settings {
                 SessionEngineKind::Db,
                 SessionEngineKind::ACCEPTED,
             )?,
+            serializer: vars.parse(
+                "SESSION_SERIALIZER",
+                SerializerKind::Json,
+                SerializerKind::ACCEPTED,
+            )?,
+            file_path: vars
+                .get("SESSION_FILE_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
             cookie_name: vars.cookie_name("SESSION_COOKIE_NAME", "sessionid")?,
             cookie_age: vars.ranged(
                 "SESSION_COOKIE_AGE",
@@ -237,6 +346,26 @@ impl Settings {
                     )
                 }
             },
+            secret_key_fallbacks: vars
+                .get("SECRET_KEY_FALLBACKS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|key| !key.is_empty())
+                        .map(|key| {
+                            SecretKey::new(key.as_bytes().to_vec()).map_err(|reason| {
+                                SettingsError {
+                                    name: "SECRET_KEY_FALLBACKS",
+                                    value: "(hidden)".into(),
+                                    reason: format!("every key {reason}"),
+                                }
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            session_cache: vars.session_cache()?,
             static_root: vars
                 .get("STATIC_ROOT")
                 .map(PathBuf::from)
@@ -334,6 +463,56 @@ impl Vars<'_> {
         }
     }
 
+    /// The cache `SESSION_CACHE_ALIAS` names: `CACHE_URL` for `default` (itself defaulting to
+    /// `memory://`), `CACHE_<ALIAS>_URL` for any other.
+    fn session_cache(&self) -> Result<CacheSettings, SettingsError> {
+        let alias = self
+            .get("SESSION_CACHE_ALIAS")
+            .unwrap_or_else(|| "default".into());
+        let valid_alias = alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_alias {
+            return Err(SettingsError {
+                name: "SESSION_CACHE_ALIAS",
+                value: alias,
+                reason: "expected letters, digits and _".into(),
+            });
+        }
+        let (url_setting, url) = if alias == "default" {
+            (
+                "CACHE_URL".to_owned(),
+                Some(self.get("CACHE_URL").unwrap_or_else(|| "memory://".into())),
+            )
+        } else {
+            let name = format!("CACHE_{}_URL", alias.to_ascii_uppercase());
+            let url = self.get(&name);
+            (name, url)
+        };
+        let Some(url) = url else {
+            return Err(SettingsError {
+                name: "SESSION_CACHE_ALIAS",
+                reason: format!("names a cache that is not configured: set {url_setting}"),
+                value: alias,
+            });
+        };
+        let backend = CacheBackend::parse(&url).map_err(|reason| SettingsError {
+            name: if url_setting == "CACHE_URL" {
+                "CACHE_URL"
+            } else {
+                "CACHE_<ALIAS>_URL"
+            },
+            value: format!("{url_setting}={url}"),
+            reason,
+        })?;
+        let key_prefix = self
+            .get("CACHE_KEY_PREFIX")
+            .unwrap_or_else(|| "guestbook:".into());
+        Ok(CacheSettings {
+            alias,
+            backend,
+            key_prefix,
+        })
+    }
+
     fn cookie_path(&self, name: &'static str) -> Result<String, SettingsError> {
         let value = self.get(name).unwrap_or_else(|| "/".into());
         if value.starts_with('/') && !value.contains(';') {
@@ -398,6 +577,74 @@ mod tests {
 
         let err = settings(&[("BIND_ADDR", "nowhere")]).unwrap_err();
         assert_eq!(err.name, "BIND_ADDR");
+    }
+
+    #[test]
+    fn engines_accept_their_names_and_djangos_dotted_paths() {
+        for (value, engine) in [
+            ("db", SessionEngineKind::Db),
+            ("cache", SessionEngineKind::Cache),
+            ("cached_db", SessionEngineKind::CachedDb),
+            ("file", SessionEngineKind::File),
+            ("signed_cookies", SessionEngineKind::SignedCookies),
+            ("none", SessionEngineKind::None),
+            (
+                "django.contrib.sessions.backends.cached_db",
+                SessionEngineKind::CachedDb,
+            ),
+        ] {
+            assert_eq!(
+                settings(&[("SESSION_ENGINE", value)])
+                    .unwrap()
+                    .session
+                    .engine,
+                engine
+            );
+        }
+    }
+
+    #[test]
+    fn caches_are_named_like_djangos_caches() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.session_cache.alias, "default");
+        assert_eq!(
+            s.session_cache.backend,
+            CacheBackend::Memory {
+                max_entries: 100_000
+            }
+        );
+        assert_eq!(s.session_cache.key_prefix, "guestbook:");
+
+        let s = settings(&[
+            ("SESSION_CACHE_ALIAS", "sessions"),
+            ("CACHE_SESSIONS_URL", "redis://127.0.0.1:6379/2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.session_cache.backend,
+            CacheBackend::Redis {
+                url: "redis://127.0.0.1:6379/2".into()
+            }
+        );
+
+        let s = settings(&[("CACHE_URL", "memory://?max_entries=5")]).unwrap();
+        assert_eq!(
+            s.session_cache.backend,
+            CacheBackend::Memory { max_entries: 5 }
+        );
+
+        let err = settings(&[("SESSION_CACHE_ALIAS", "sessions")]).unwrap_err();
+        assert_eq!(err.name, "SESSION_CACHE_ALIAS");
+        assert!(err.to_string().contains("CACHE_SESSIONS_URL"), "{err}");
+    }
+
+    #[test]
+    fn fallback_keys_are_a_comma_separated_list() {
+        let key = "k".repeat(32);
+        let s = settings(&[("SECRET_KEY_FALLBACKS", &format!("{key}, {key}"))]).unwrap();
+        assert_eq!(s.secret_key_fallbacks.len(), 2);
+        let err = settings(&[("SECRET_KEY_FALLBACKS", "short")]).unwrap_err();
+        assert_eq!(err.name, "SECRET_KEY_FALLBACKS");
     }
 
     #[test]

@@ -13,11 +13,10 @@ use actix_files::Files;
 use actix_web::{
     App, HttpServer,
     body::MessageBody,
-    cookie::Key,
     dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse},
     error::UrlencodedError,
     http::header,
-    middleware::{DefaultHeaders, from_fn},
+    middleware::{Condition, DefaultHeaders, from_fn},
     web,
 };
 use anyhow::Context;
@@ -28,8 +27,8 @@ use crate::{
     logging::log_request,
     routes,
     security::{csrf::set_csrf_cookie, passwords::Passwords, signing::Signer},
-    sessions::{self, SessionEngine, db::DbSessionStore, serializer::SessionSerializer},
-    settings::{SecretKey, SessionEngineKind, Settings},
+    sessions::{self, SessionEngine},
+    settings::{SecretKey, Settings},
 };
 
 /// The largest form body accepted: room for a 2000-character comment of 4-byte characters,
@@ -44,7 +43,8 @@ pub struct AppState {
     pub db: Database,
     pub passwords: Passwords,
     pub signer: Signer,
-    pub sessions: SessionEngine,
+    /// `None` when `SESSION_ENGINE=none`.
+    pub sessions: Option<SessionEngine>,
 }
 
 impl AppState {
@@ -64,14 +64,10 @@ impl AppState {
             Some(key) => key.clone(),
             None => secret_key_beside_database(&sqlite_path(&settings.database_url))?,
         };
-        let signer = Signer::new(secret_key, Vec::new());
+        let signer = Signer::new(secret_key, settings.secret_key_fallbacks.clone());
         let passwords =
             Passwords::new(settings.password_hash).context("PASSWORD_ARGON2_* settings")?;
-        let sessions = match settings.session.engine {
-            SessionEngineKind::Db => {
-                SessionEngine::Db(DbSessionStore::new(db.clone(), SessionSerializer::Json))
-            }
-        };
+        let sessions = SessionEngine::from_settings(&settings, &db, &signer)?;
         Ok(Self {
             settings,
             db,
@@ -106,10 +102,9 @@ impl Application {
             .with_context(|| format!("cannot listen on BIND_ADDR {}", state.settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(state);
-        let cookie_key = Key::derive_from(&state.signer.derive_key("actix-session.cookie"));
         let app_state = state.clone();
         let blocking_threads = state.settings.blocking_threads_per_worker;
-        let server = HttpServer::new(move || build_app(app_state.clone(), cookie_key.clone()))
+        let server = HttpServer::new(move || build_app(app_state.clone()))
             .worker_max_blocking_threads(blocking_threads)
             .listen(listener)?
             .run();
@@ -141,7 +136,6 @@ impl Application {
 /// The whole application: middleware stack and routes, in one place.
 pub fn build_app(
     state: web::Data<AppState>,
-    cookie_key: Key,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -151,8 +145,14 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let session_middleware =
-        sessions::middleware(state.sessions.clone(), cookie_key, &state.settings.session);
+    // With SESSION_ENGINE=none the middleware is switched off (`Condition` needs one to hold,
+    // so it holds one over an engine that is never called).
+    let sessions_on = state.sessions.is_some();
+    let engine = state
+        .sessions
+        .clone()
+        .unwrap_or_else(SessionEngine::never_used);
+    let session_middleware = sessions::middleware(engine, &state.signer, &state.settings.session);
     let static_root = state.settings.static_root.clone();
     App::new()
         .app_data(state)
@@ -174,8 +174,9 @@ pub fn build_app(
         .route("/healthz", web::get().to(routes::healthz))
         .service(
             web::scope("")
-                .wrap(from_fn(sessions::discard_changes_on_server_error))
-                .wrap(session_middleware)
+                .wrap(from_fn(sessions::finish_session))
+                .wrap(Condition::new(sessions_on, session_middleware))
+                .wrap(from_fn(sessions::accept_fallback_cookie_keys))
                 .wrap(from_fn(set_csrf_cookie))
                 // Pages depend on the session and CSRF cookies: no shared caching.
                 .wrap(

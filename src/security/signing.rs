@@ -51,7 +51,15 @@ impl Signer {
     /// A 32-byte key for `purpose`, derived from the current `SECRET_KEY`, for APIs that want
     /// raw key material (the session cookie's signing key).
     pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
-        mac(&self.keys[0], "guestbook.derive-key", purpose)
+        self.derive_keys(purpose)[0]
+    }
+
+    /// [`Signer::derive_key`] for the current key and then each fallback.
+    pub fn derive_keys(&self, purpose: &str) -> Vec<[u8; 32]> {
+        self.keys
+            .iter()
+            .map(|key| mac(key, "guestbook.derive-key", purpose))
+            .collect()
     }
 }
 

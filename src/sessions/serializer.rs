@@ -1,22 +1,22 @@
-//! How session data is stored: the session's values themselves, as one JSON object.
+//! How session data is stored (`SESSION_SERIALIZER`): the session's values themselves, as one
+//! JSON object or one MessagePack map.
 //!
 //! actix-session hands stores a map of key to JSON *text*; storing that map as-is would wrap
-//! JSON inside JSON. The serializer parses each value so the stored form is the plain object
-//! (`{"has_commented":true,"member_id":7}`), readable in the database and by other tools.
+//! JSON inside JSON (or JSON strings inside MessagePack). The serializer parses each value, so
+//! the stored form is the plain object: `{"has_commented":true,"member_id":7}`.
+//!
+//! Both forms are self-describing from their first byte (`{` for JSON, a map marker for
+//! MessagePack), so data written under one serializer is still read after switching to the
+//! other: nobody is logged out by the change.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+pub use crate::settings::SerializerKind as SessionSerializer;
+
 /// The session state as actix-session represents it.
 pub type SessionState = HashMap<String, String>;
-
-/// `SESSION_SERIALIZER`: the format of stored session data.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SessionSerializer {
-    #[default]
-    Json,
-}
 
 impl SessionSerializer {
     /// The stored form of `state`.
@@ -28,18 +28,24 @@ impl SessionSerializer {
             .iter()
             .map(|(key, json)| Ok((key.clone(), serde_json::from_str::<Value>(json)?)))
             .collect::<Result<Map<String, Value>, serde_json::Error>>()?;
-        match self {
-            Self::Json => Ok(serde_json::to_vec(&object)?),
-        }
+        Ok(match self {
+            Self::Json => serde_json::to_vec(&object)?,
+            Self::MessagePack => rmp_serde::to_vec(&object)?,
+        })
     }
 
-    /// The state stored as `bytes`.
+    /// The state stored as `bytes`, in either form whatever the current setting.
     ///
     /// # Errors
     /// When `bytes` is not a stored session (corrupt, or written by something else); the
     /// caller treats that as "no session", never as a server error.
-    pub fn decode(self, bytes: &[u8]) -> anyhow::Result<SessionState> {
-        let object: Map<String, Value> = serde_json::from_slice(bytes)?;
+    pub fn decode(bytes: &[u8]) -> anyhow::Result<SessionState> {
+        let object: Map<String, Value> = match bytes.first() {
+            Some(b'{') => serde_json::from_slice(bytes)?,
+            // fixmap, map16, map32
+            Some(0x80..=0x8f | 0xde | 0xdf) => rmp_serde::from_slice(bytes)?,
+            _ => anyhow::bail!("not a stored session"),
+        };
         Ok(object
             .into_iter()
             .map(|(key, value)| (key, value.to_string()))
@@ -51,25 +57,40 @@ impl SessionSerializer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn values_are_stored_as_themselves_not_as_json_strings() {
-        let state: SessionState = [
+    fn state() -> SessionState {
+        [
             ("has_commented".to_string(), "true".to_string()),
             ("member_id".to_string(), "7".to_string()),
+            ("_visitor_id".to_string(), "\"abc\"".to_string()),
         ]
-        .into();
-        let stored = SessionSerializer::Json.encode(&state).unwrap();
+        .into()
+    }
+
+    #[test]
+    fn json_stores_the_values_themselves() {
+        let stored = SessionSerializer::Json.encode(&state()).unwrap();
         let stored_json: Value = serde_json::from_slice(&stored).unwrap();
         assert_eq!(
             stored_json,
-            serde_json::json!({"has_commented": true, "member_id": 7})
+            serde_json::json!({"has_commented": true, "member_id": 7, "_visitor_id": "abc"})
         );
-        assert_eq!(SessionSerializer::Json.decode(&stored).unwrap(), state);
+        assert_eq!(SessionSerializer::decode(&stored).unwrap(), state());
+    }
+
+    #[test]
+    fn msgpack_stores_the_values_themselves_not_json_text() {
+        let stored = SessionSerializer::MessagePack.encode(&state()).unwrap();
+        let value: Value = rmp_serde::from_slice(&stored).unwrap();
+        assert_eq!(value["member_id"], 7, "a number, not the string \"7\"");
+        assert!(stored.len() < SessionSerializer::Json.encode(&state()).unwrap().len());
+        assert_eq!(SessionSerializer::decode(&stored).unwrap(), state());
     }
 
     #[test]
     fn garbage_does_not_decode() {
-        assert!(SessionSerializer::Json.decode(b"\xff\x00garbage").is_err());
-        assert!(SessionSerializer::Json.decode(b"[1,2]").is_err());
+        assert!(SessionSerializer::decode(b"\xff\x00garbage").is_err());
+        assert!(SessionSerializer::decode(b"[1,2]").is_err());
+        assert!(SessionSerializer::decode(b"").is_err());
+        assert!(SessionSerializer::decode(b"\x81\xa1").is_err());
     }
 }

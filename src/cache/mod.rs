@@ -1,0 +1,156 @@
+//! Named caches, like Django's `CACHES`: in this process (moka) or in Redis, behind one type.
+//!
+//! Values are bytes with a time to live. Every key is stored under the cache's
+//! `CACHE_KEY_PREFIX`, so several applications can share one Redis.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+pub use self::{memory::MemoryCache, redis::RedisCache};
+use crate::settings::{CacheBackend, CacheSettings};
+
+/// The cache did not answer (Redis down, a timeout): callers log it and carry on without it
+/// where they can.
+#[derive(Debug, thiserror::Error)]
+#[error("cache unavailable: {0}")]
+pub struct CacheError(pub String);
+
+/// One configured cache; cheap to clone.
+#[derive(Clone)]
+pub enum Cache {
+    Memory(MemoryCache),
+    Redis(RedisCache),
+}
+
+impl Cache {
+    /// Builds the cache without connecting: a Redis that is down at start-up is not an error,
+    /// and the cache connects once it answers.
+    ///
+    /// # Errors
+    /// When the URL cannot be used at all.
+    pub fn new(settings: &CacheSettings) -> anyhow::Result<Self> {
+        Ok(match &settings.backend {
+            CacheBackend::Memory { max_entries } => {
+                Self::Memory(MemoryCache::new(*max_entries, settings.key_prefix.clone()))
+            }
+            CacheBackend::Redis { url } => {
+                Self::Redis(RedisCache::new(url, settings.key_prefix.clone())?)
+            }
+        })
+    }
+
+    /// The value under `key`, if present and not expired.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.get(key).await),
+            Self::Redis(cache) => cache.get(key).await,
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl`, whatever was there.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(cache) => {
+                cache.set(key, value, ttl).await;
+                Ok(())
+            }
+            Self::Redis(cache) => cache
+                .set(key, value, ttl, Condition::Always)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Stores `value` only if `key` is absent; whether it did.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.put_if(key, value, ttl, false).await),
+            Self::Redis(cache) => cache.set(key, value, ttl, Condition::IfAbsent).await,
+        }
+    }
+
+    /// Replaces `key`'s value only if `key` is present; whether it did.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn replace(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.put_if(key, value, ttl, true).await),
+            Self::Redis(cache) => cache.set(key, value, ttl, Condition::IfPresent).await,
+        }
+    }
+
+    /// Gives `key` a new time to live, if it is present.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn touch(&self, key: &str, ttl: Duration) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(cache) => {
+                cache.touch(key, ttl).await;
+                Ok(())
+            }
+            Self::Redis(cache) => cache.touch(key, ttl).await,
+        }
+    }
+
+    /// Removes `key`, if present.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(cache) => {
+                cache.delete(key).await;
+                Ok(())
+            }
+            Self::Redis(cache) => cache.delete(key).await,
+        }
+    }
+
+    /// Removes every key that starts with `key_prefix` (after the cache's own prefix).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn delete_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.delete_prefixed(key_prefix).await),
+            Self::Redis(cache) => cache.delete_prefixed(key_prefix).await,
+        }
+    }
+
+    /// How many keys start with `key_prefix` (after the cache's own prefix).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn count_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.count_prefixed(key_prefix).await),
+            Self::Redis(cache) => cache.count_prefixed(key_prefix).await,
+        }
+    }
+}
+
+/// When a Redis `SET` writes.
+#[derive(Clone, Copy)]
+enum Condition {
+    Always,
+    IfAbsent,
+    IfPresent,
+}

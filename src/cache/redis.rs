@@ -1,0 +1,149 @@
+//! `redis://`: a cache shared by every instance and kept across restarts (as Redis is
+//! configured to keep it). One multiplexed connection that reconnects by itself; made on
+//! first use, so the site starts while Redis is down.
+
+use std::time::Duration;
+
+use redis::{
+    AsyncCommands, Client, ExistenceCheck, SetExpiry, SetOptions,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio::sync::OnceCell;
+
+use super::{CacheError, Condition};
+
+/// How long one command may take before the cache counts as unavailable.
+const TIMEOUT: Duration = Duration::from_millis(1000);
+
+#[derive(Clone)]
+pub struct RedisCache {
+    client: Client,
+    connection: std::sync::Arc<OnceCell<ConnectionManager>>,
+    prefix: String,
+}
+
+impl From<redis::RedisError> for CacheError {
+    fn from(err: redis::RedisError) -> Self {
+        Self(err.to_string())
+    }
+}
+
+impl RedisCache {
+    /// # Errors
+    /// When `url` is not a Redis URL.
+    pub fn new(url: &str, prefix: String) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: Client::open(url)?,
+            connection: Default::default(),
+            prefix,
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, CacheError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let client = self.client.clone();
+        let manager = self
+            .connection
+            .get_or_try_init(
+                || async move { ConnectionManager::new_with_config(client, config).await },
+            )
+            .await?;
+        Ok(manager.clone())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.connection().await?.get(self.full_key(key)).await?)
+    }
+
+    /// `SET key value PX ttl [NX|XX]`; whether it wrote.
+    pub(super) async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        condition: Condition,
+    ) -> Result<bool, CacheError> {
+        let mut options =
+            SetOptions::default().with_expiration(SetExpiry::PX(ttl.as_millis().max(1) as u64));
+        options = match condition {
+            Condition::Always => options,
+            Condition::IfAbsent => options.conditional_set(ExistenceCheck::NX),
+            Condition::IfPresent => options.conditional_set(ExistenceCheck::XX),
+        };
+        let reply: Option<String> = self
+            .connection()
+            .await?
+            .set_options(self.full_key(key), value, options)
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    pub async fn touch(&self, key: &str, ttl: Duration) -> Result<(), CacheError> {
+        let _: bool = self
+            .connection()
+            .await?
+            .pexpire(self.full_key(key), ttl.as_millis().max(1) as i64)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let _: u64 = self.connection().await?.del(self.full_key(key)).await?;
+        Ok(())
+    }
+
+    async fn keys_prefixed(&self, key_prefix: &str) -> Result<Vec<String>, CacheError> {
+        let pattern = format!("{}*", escape_glob(&self.full_key(key_prefix)));
+        let mut connection = self.connection().await?;
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut connection)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    pub async fn delete_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
+        let keys = self.keys_prefixed(key_prefix).await?;
+        let mut connection = self.connection().await?;
+        for chunk in keys.chunks(500) {
+            let _: u64 = connection.del(chunk).await?;
+        }
+        Ok(keys.len() as u64)
+    }
+
+    pub async fn count_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
+        Ok(self.keys_prefixed(key_prefix).await?.len() as u64)
+    }
+}
+
+/// `prefix` with Redis glob characters escaped, for `SCAN MATCH`.
+fn escape_glob(prefix: &str) -> String {
+    let mut escaped = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

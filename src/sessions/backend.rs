@@ -1,0 +1,80 @@
+//! The seam every server-side engine implements: bytes under a session key, with a time to
+//! live. Key generation, serialization and actix-session's trait live above it, once.
+
+use std::time::Duration;
+
+use crate::{cache::CacheError, db::DbError};
+
+/// Why a session store call failed. Every variant means "the storage did not answer": the
+/// request gets a `503`, the session is left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("session file storage failed: {0}")]
+    File(#[from] std::io::Error),
+}
+
+/// A stored session as loaded.
+#[derive(Debug)]
+pub struct Loaded {
+    pub data: Vec<u8>,
+    /// How long the session has left, where the storage knows it cheaply.
+    pub expires_in: Option<Duration>,
+}
+
+/// What `clearsessions` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClearOutcome {
+    Removed(u64),
+    /// This engine keeps nothing that could expire unseen; the reason says why.
+    NothingToClear(&'static str),
+}
+
+/// Storage for one server-side session engine. Contracts every engine keeps:
+///
+/// - `load` never returns an expired session (and may remove it);
+/// - `create` never overwrites: it answers `false` when the key is taken;
+/// - `update` never resurrects: when the session is gone (logged out in another tab, cleared,
+///   expired) it writes nothing and answers `false`.
+#[allow(async_fn_in_trait)]
+pub trait SessionBackend {
+    /// The stored bytes of session `key`, unless it is missing or expired.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError>;
+
+    /// Stores a new session under `key` for `ttl`; `false` when `key` is taken.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Replaces session `key` and restarts its `ttl`; `false`, writing nothing, when it no
+    /// longer exists.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Restarts the `ttl` of session `key`, if it exists.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Deletes session `key`, if it exists.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Removes expired sessions the storage would otherwise keep.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError>;
+}

@@ -1,0 +1,86 @@
+//! `SESSION_ENGINE=cache`: sessions only in the cache `SESSION_CACHE_ALIAS` names, each entry
+//! living exactly as long as its session. Fastest; with `memory://` sessions are lost at
+//! restart and private to one process, with Redis they are shared and kept as Redis keeps them.
+
+use std::time::Duration;
+
+use super::backend::{ClearOutcome, Loaded, SessionBackend, StoreError};
+use crate::cache::Cache;
+
+/// Where sessions go inside the cache's own prefix.
+pub const KEY_PREFIX: &str = "session:";
+
+#[derive(Clone)]
+pub struct CacheSessions {
+    cache: Cache,
+}
+
+impl CacheSessions {
+    pub fn new(cache: Cache) -> Self {
+        Self { cache }
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    fn key(key: &str) -> String {
+        format!("{KEY_PREFIX}{key}")
+    }
+
+    /// Stores `data` under `key` whatever was there (the cached_db engine's refill).
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    pub async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        Ok(self.cache.set(&Self::key(key), data, ttl).await?)
+    }
+
+    /// Removes every session from the cache.
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    pub async fn delete_all(&self) -> Result<u64, StoreError> {
+        Ok(self.cache.delete_prefixed(KEY_PREFIX).await?)
+    }
+
+    /// How many sessions the cache holds.
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.cache.count_prefixed(KEY_PREFIX).await?)
+    }
+}
+
+impl SessionBackend for CacheSessions {
+    async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
+        let data = self.cache.get(&Self::key(key)).await?;
+        Ok(data.map(|data| Loaded {
+            data,
+            expires_in: None,
+        }))
+    }
+
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self.cache.add(&Self::key(key), data, ttl).await?)
+    }
+
+    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self.cache.replace(&Self::key(key), data, ttl).await?)
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        Ok(self.cache.touch(&Self::key(key), ttl).await?)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        Ok(self.cache.delete(&Self::key(key)).await?)
+    }
+
+    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+        Ok(ClearOutcome::NothingToClear(
+            "the cache expires each session itself (its time to live)",
+        ))
+    }
+}
