@@ -27,6 +27,7 @@ struct HomePage<'a> {
     username: Option<String>,
     comments: Vec<CommentView>,
     show_form: bool,
+    sessions_enabled: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
     draft: &'a str,
@@ -77,6 +78,7 @@ async fn home(req: HttpRequest, db: web::Data<Database>) -> HttpResponse {
             })
             .collect(),
         show_form: !state["has_commented"].as_bool().unwrap_or(false),
+        sessions_enabled: true,
         notice: None,
         error: None,
         draft: "",

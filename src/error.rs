@@ -31,6 +31,14 @@ pub enum AppError {
     /// A service we depend on did not answer; the message names it, for the operator.
     #[error("{0} is unavailable right now. Please try again in a moment.")]
     Unavailable(&'static str),
+    /// `SESSION_ENGINE=none`: the actions that need a session cannot run.
+    #[error(
+        "Sessions are turned off in this deployment, so commenting, logging in and signing up are unavailable. You can still read the comments."
+    )]
+    SessionsDisabled,
+    /// The signed-cookie engine could not fit the session in a cookie.
+    #[error("This session has grown too large to keep in a cookie, so it was not saved.")]
+    SessionTooLarge,
     /// A bug or an unexpected failure: logged in full, shown as a generic 500.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(#[source] anyhow::Error),
@@ -70,7 +78,8 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::SessionsDisabled => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionTooLarge => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -126,7 +135,10 @@ pub async fn render_error_pages(
     let res = match next.call(req).await {
         Ok(res) => res,
         Err(err) => {
-            let app_error = if is_session_store_failure(&err) {
+            let app_error = if is_session_too_large(&err) {
+                tracing::error!(error = ?err, "session not saved: too large for a cookie");
+                AppError::SessionTooLarge
+            } else if is_session_store_failure(&err) {
                 tracing::error!(error = ?err, "session store failed");
                 AppError::Unavailable("The session store")
             } else {
@@ -211,6 +223,22 @@ fn default_message(status: StatusCode) -> &'static str {
         s if s.is_server_error() => "Something went wrong on our side. It has been logged.",
         _ => "The request could not be processed.",
     }
+}
+
+/// The signed-cookie engine reports a session too large for a cookie as a serialization
+/// failure (the only one it can have), which actix-session wraps like any store error.
+fn is_session_too_large(err: &actix_web::Error) -> bool {
+    use actix_session::storage::{SaveError, UpdateError};
+    use actix_web::error::InternalError;
+    let message = if let Some(e) = err.as_error::<InternalError<SaveError>>() {
+        e.to_string()
+    } else if let Some(e) = err.as_error::<InternalError<UpdateError>>() {
+        e.to_string()
+    } else {
+        return false;
+    };
+    message == SaveError::Serialization(anyhow::anyhow!("")).to_string()
+        || message == UpdateError::Serialization(anyhow::anyhow!("")).to_string()
 }
 
 /// actix-session turns every store error into an `InternalError` wrapping one of these.

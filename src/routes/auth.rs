@@ -67,6 +67,7 @@ pub async fn log_in(
     session: VisitorSession,
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
+    session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     let CredentialsForm {
         username, password, ..
@@ -108,6 +109,7 @@ pub async fn log_out(
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
+    session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     session.log_out();
     if Reply::to(&req).is_json() {
@@ -131,6 +133,7 @@ pub async fn sign_up(
     session: VisitorSession,
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
+    session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     let CredentialsForm {
         username, password, ..

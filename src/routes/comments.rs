@@ -35,6 +35,7 @@ pub async fn post_comment(
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
+    session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     let reply = Reply::to(&req);
     if session.has_commented() {

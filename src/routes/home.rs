@@ -41,6 +41,7 @@ struct HomePage<'a> {
     username: Option<String>,
     comments: Vec<CommentView>,
     show_form: bool,
+    sessions_enabled: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
     draft: &'a str,
@@ -127,7 +128,8 @@ pub async fn render_home(
                 posted_at_iso: format_iso(row.created_at),
             })
             .collect(),
-        show_form: !session.has_commented(),
+        show_form: session.is_enabled() && !session.has_commented(),
+        sessions_enabled: session.is_enabled(),
         notice: messages.notice,
         error: messages.error,
         draft: messages.draft,

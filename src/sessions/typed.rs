@@ -31,18 +31,43 @@ pub enum LogOutcome {
 }
 
 /// The visitor's session, typed.
-pub struct VisitorSession(Session);
+pub struct VisitorSession(Session, Enabled);
+
+/// Whether this deployment has sessions at all (`SESSION_ENGINE` is not `none`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Enabled(bool);
 
 impl FromRequest for VisitorSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self(req.get_session())))
+        let enabled = req
+            .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+            .is_none_or(|state| state.sessions.is_some());
+        ready(Ok(Self(req.get_session(), Enabled(enabled))))
     }
 }
 
 impl VisitorSession {
+    /// Whether sessions exist in this deployment.
+    pub fn is_enabled(&self) -> bool {
+        self.1.0
+    }
+
+    /// For the actions that need a session.
+    ///
+    /// # Errors
+    /// [`AppError::SessionsDisabled`](crate::error::AppError::SessionsDisabled) with
+    /// `SESSION_ENGINE=none`.
+    pub fn require(&self) -> Result<(), crate::error::AppError> {
+        if self.is_enabled() {
+            Ok(())
+        } else {
+            Err(crate::error::AppError::SessionsDisabled)
+        }
+    }
+
     /// Whether this visitor has posted their one comment.
     pub fn has_commented(&self) -> bool {
         self.get(HAS_COMMENTED).unwrap_or(false)
@@ -150,7 +175,10 @@ mod tests {
     use super::*;
 
     fn session() -> VisitorSession {
-        VisitorSession(TestRequest::default().to_http_request().get_session())
+        VisitorSession(
+            TestRequest::default().to_http_request().get_session(),
+            Enabled(true),
+        )
     }
 
     #[test]

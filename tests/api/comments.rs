@@ -18,8 +18,7 @@ fn stored_bodies(app: &crate::helpers::TestApp) -> Vec<String> {
         .collect()
 }
 
-#[actix_web::test]
-async fn a_first_comment_is_stored_and_thanked_once() {
+pub async fn a_first_comment_is_stored_and_thanked_once() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -41,8 +40,7 @@ async fn a_first_comment_is_stored_and_thanked_once() {
     assert_eq!(stored_bodies(&app), ["What a lovely site"]);
 }
 
-#[actix_web::test]
-async fn a_second_comment_is_refused_with_409_and_not_stored() {
+pub async fn a_second_comment_is_refused_with_409_and_not_stored() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     browser.comment("first").await;
@@ -57,8 +55,7 @@ async fn a_second_comment_is_refused_with_409_and_not_stored() {
     assert_eq!(stored_bodies(&app), ["first"]);
 }
 
-#[actix_web::test]
-async fn a_visitor_who_has_commented_gets_409_whatever_the_body() {
+pub async fn a_visitor_who_has_commented_gets_409_whatever_the_body() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     browser.comment("first").await;
@@ -70,8 +67,7 @@ async fn a_visitor_who_has_commented_gets_409_whatever_the_body() {
     assert_eq!(too_long.status, StatusCode::CONFLICT);
 }
 
-#[actix_web::test]
-async fn an_empty_or_missing_comment_is_a_422_and_leaves_the_visitor_free_to_comment() {
+pub async fn an_empty_or_missing_comment_is_a_422_and_leaves_the_visitor_free_to_comment() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -97,8 +93,7 @@ async fn an_empty_or_missing_comment_is_a_422_and_leaves_the_visitor_free_to_com
     assert_eq!(stored_bodies(&app), ["now for real"]);
 }
 
-#[actix_web::test]
-async fn a_comment_over_2000_characters_is_a_422_that_keeps_the_text() {
+pub async fn a_comment_over_2000_characters_is_a_422_that_keeps_the_text() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let long = "é".repeat(2001);
@@ -114,8 +109,7 @@ async fn a_comment_over_2000_characters_is_a_422_that_keeps_the_text() {
     assert!(stored_bodies(&app).is_empty());
 }
 
-#[actix_web::test]
-async fn exactly_2000_characters_are_accepted() {
+pub async fn exactly_2000_characters_are_accepted() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let text = "é".repeat(2000);
@@ -126,8 +120,7 @@ async fn exactly_2000_characters_are_accepted() {
     assert_eq!(stored_bodies(&app), [text]);
 }
 
-#[actix_web::test]
-async fn comments_are_trimmed_and_line_breaks_normalised() {
+pub async fn comments_are_trimmed_and_line_breaks_normalised() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -138,8 +131,7 @@ async fn comments_are_trimmed_and_line_breaks_normalised() {
     assert_eq!(stored_bodies(&app), ["line one\nline two\nline three"]);
 }
 
-#[actix_web::test]
-async fn comments_are_html_escaped() {
+pub async fn comments_are_html_escaped() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -154,8 +146,7 @@ async fn comments_are_html_escaped() {
     );
 }
 
-#[actix_web::test]
-async fn a_members_comment_is_attributed_to_them() {
+pub async fn a_members_comment_is_attributed_to_them() {
     let app = spawn_app().await;
     app.create_member("bob").await;
     let mut bob = app.browser();
@@ -167,8 +158,7 @@ async fn a_members_comment_is_attributed_to_them() {
     assert!(home.body.contains(r#"<span class="author">bob</span>"#));
 }
 
-#[actix_web::test]
-async fn json_clients_get_201_409_and_422_with_no_flash_message() {
+pub async fn json_clients_get_201_409_and_422_with_no_flash_message() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -201,8 +191,7 @@ async fn json_clients_get_201_409_and_422_with_no_flash_message() {
     );
 }
 
-#[actix_web::test]
-async fn concurrent_posts_of_one_session_store_exactly_one_comment() {
+pub async fn concurrent_posts_of_one_session_store_exactly_one_comment() {
     // Arrange: a session that exists (logged in) but has not commented.
     let app = spawn_app().await;
     app.create_member("carol").await;

@@ -3,8 +3,7 @@ use diesel::connection::SimpleConnection;
 
 use crate::helpers::{PASSWORD, encode, spawn_app};
 
-#[actix_web::test]
-async fn unknown_pages_are_a_styled_404_or_json_404() {
+pub async fn unknown_pages_are_a_styled_404_or_json_404() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -23,8 +22,7 @@ async fn unknown_pages_are_a_styled_404_or_json_404() {
     );
 }
 
-#[actix_web::test]
-async fn a_wrong_method_is_a_styled_405() {
+pub async fn a_wrong_method_is_a_styled_405() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -43,8 +41,7 @@ async fn a_wrong_method_is_a_styled_405() {
     );
 }
 
-#[actix_web::test]
-async fn a_body_too_large_is_a_413_before_the_csrf_check() {
+pub async fn a_body_too_large_is_a_413_before_the_csrf_check() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let huge = encode(&[("comment", &"x".repeat(100_000))]);
@@ -64,8 +61,7 @@ async fn a_body_too_large_is_a_413_before_the_csrf_check() {
     assert_eq!(app.count("comments"), 0);
 }
 
-#[actix_web::test]
-async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
+pub async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let token = browser.csrf().await;
@@ -89,8 +85,7 @@ async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
     );
 }
 
-#[actix_web::test]
-async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored() {
+pub async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored() {
     // Arrange: break the comments table so storing a comment fails.
     let app = spawn_app().await;
     let mut browser = app.browser();
@@ -112,11 +107,7 @@ async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored() {
         serde_json::json!({"error": "Something went wrong on our side. It has been logged."})
     );
     assert!(page.set_cookie("sessionid").is_none());
-    assert_eq!(
-        app.count("sessions"),
-        0,
-        "a failed request stores no session"
-    );
+    app.assert_stored_sessions(0).await;
 }
 
 #[actix_web::test]
@@ -170,15 +161,10 @@ async fn a_locked_database_is_a_503_that_loses_nothing_and_the_site_recovers() {
     assert!(read.body.contains("Logged in as <strong>sam</strong>"));
     assert_eq!(after.status, StatusCode::SEE_OTHER, "the site recovered");
     assert_eq!(app.count("comments"), 1);
-    assert_eq!(
-        app.count("sessions"),
-        1,
-        "only sam's session: the failed login stored nothing"
-    );
+    app.assert_stored_sessions(1).await;
 }
 
-#[actix_web::test]
-async fn healthz_is_a_503_naming_the_database_when_it_fails() {
+pub async fn healthz_is_a_503_naming_the_database_when_it_fails() {
     let app = spawn_app().await;
     app.db().batch_execute("DROP TABLE sessions").unwrap();
 

@@ -13,7 +13,8 @@ use diesel::{
 };
 use guestbook::{
     security::passwords::PasswordHashParams,
-    settings::{SecretKey, Settings},
+    sessions::{Backend, SessionEngine},
+    settings::{CacheBackend, SecretKey, SerializerKind, SessionEngineKind, Settings},
     startup::{AppState, Application},
 };
 use tempfile::TempDir;
@@ -32,7 +33,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Like [`spawn_app`], with the settings adjusted first.
+/// Like [`spawn_app`], with the settings adjusted first. The session engine and serializer
+/// are the current test's [`Flavor`] (the database engine with JSON outside the conformance
+/// suite).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     guestbook::logging::init();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -41,15 +44,118 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.bind_addr = "127.0.0.1:0".parse().unwrap();
     settings.secret_key = Some(SecretKey::new(random_string(50)).unwrap());
     settings.password_hash = PasswordHashParams::FAST_FOR_TESTS;
+    current_flavor().configure(&mut settings, dir.path());
     adjust(&mut settings);
     let app = Application::build(settings, true).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
+    SPAWNED.with(|spawned| spawned.borrow_mut().push(state.clone()));
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         state,
         _dir: dir,
+    }
+}
+
+/// A session engine with a serializer: one column of the conformance suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flavor {
+    pub engine: Engine,
+    pub serializer: SerializerKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Db,
+    CacheMemory,
+    CacheRedis,
+    CachedDbMemory,
+    CachedDbRedis,
+    File,
+    SignedCookies,
+}
+
+impl Flavor {
+    pub const DEFAULT: Self = Self {
+        engine: Engine::Db,
+        serializer: SerializerKind::Json,
+    };
+
+    fn uses_redis(self) -> bool {
+        matches!(self.engine, Engine::CacheRedis | Engine::CachedDbRedis)
+    }
+
+    fn configure(self, settings: &mut Settings, dir: &std::path::Path) {
+        settings.session.serializer = self.serializer;
+        settings.session.engine = match self.engine {
+            Engine::Db => SessionEngineKind::Db,
+            Engine::CacheMemory | Engine::CacheRedis => SessionEngineKind::Cache,
+            Engine::CachedDbMemory | Engine::CachedDbRedis => SessionEngineKind::CachedDb,
+            Engine::File => SessionEngineKind::File,
+            Engine::SignedCookies => SessionEngineKind::SignedCookies,
+        };
+        if self.uses_redis() {
+            settings.session_cache.backend = CacheBackend::Redis {
+                url: redis_url().expect("checked by with_flavor"),
+            };
+        }
+        // Each test its own keys, so tests sharing a Redis never see each other's sessions.
+        settings.session_cache.key_prefix = format!("guestbook-test-{}:", random_string(12));
+        let sessions_dir = dir.join("sessions");
+        std::fs::create_dir_all(&sessions_dir).unwrap();
+        settings.session.file_path = sessions_dir;
+    }
+}
+
+thread_local! {
+    static FLAVOR: std::cell::Cell<Flavor> = const { std::cell::Cell::new(Flavor::DEFAULT) };
+    static SPAWNED: std::cell::RefCell<Vec<web::Data<AppState>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub fn current_flavor() -> Flavor {
+    FLAVOR.with(std::cell::Cell::get)
+}
+
+/// `REDIS_URL`, the Redis the tests may use.
+pub fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether a test that needs Redis can run: without `REDIS_URL` it is skipped with a printed
+/// reason, except under CI (`CI=true`), where a missing service is a failure.
+pub fn redis_available(test: &str) -> bool {
+    if redis_url().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: REDIS_URL is not set, and CI=true requires Redis"
+    );
+    eprintln!("skipped {test}: set REDIS_URL (e.g. redis://127.0.0.1:6379/) to run it");
+    false
+}
+
+/// Runs one conformance test under `flavor`, then removes what it left in Redis.
+pub async fn with_flavor(flavor: Flavor, test: &str, body: impl std::future::Future<Output = ()>) {
+    if flavor.uses_redis() && !redis_available(test) {
+        return;
+    }
+    FLAVOR.with(|f| f.set(flavor));
+    body.await;
+    let spawned = SPAWNED.with(|spawned| std::mem::take(&mut *spawned.borrow_mut()));
+    for state in spawned {
+        if flavor.uses_redis()
+            && let Some(SessionEngine::ServerSide { backend, .. }) = &state.sessions
+        {
+            let _ = match backend {
+                Backend::Cache(cache) => cache.delete_all().await,
+                Backend::CachedDb(cached) => cached.cache().delete_all().await,
+                _ => Ok(0),
+            };
+        }
     }
 }
 
@@ -94,6 +200,29 @@ impl TestApp {
             .get_result::<Count>(&mut self.db())
             .unwrap()
             .n
+    }
+
+    /// How many sessions the engine stores; `None` where it stores nothing (signed cookies).
+    pub async fn stored_sessions(&self) -> Option<u64> {
+        let engine = self.state.sessions.as_ref()?;
+        engine
+            .stored_count(&self.state.db)
+            .await
+            .expect("session storage answers")
+    }
+
+    /// Asserts the engine stores `expected` sessions, where it stores sessions at all (Django's
+    /// own suite marks these checks not applicable to signed cookies).
+    pub async fn assert_stored_sessions(&self, expected: u64) {
+        if let Some(stored) = self.stored_sessions().await {
+            assert_eq!(stored, expected, "stored sessions ({:?})", current_flavor());
+        }
+    }
+
+    /// Whether a session can be ended on the server, so that a copied cookie stops working
+    /// (not with signed cookies).
+    pub fn revocable(&self) -> bool {
+        !matches!(self.state.sessions, Some(SessionEngine::SignedCookies(_)))
     }
 
     /// Creates a member with [`PASSWORD`] (as `guestbook createmember` does: no session).

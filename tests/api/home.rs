@@ -3,8 +3,7 @@ use diesel::connection::SimpleConnection;
 
 use crate::helpers::spawn_app;
 
-#[actix_web::test]
-async fn the_home_page_lists_comments_newest_first_with_author_and_time() {
+pub async fn the_home_page_lists_comments_newest_first_with_author_and_time() {
     // Arrange
     let app = spawn_app().await;
     app.create_member("alice").await;
@@ -43,8 +42,7 @@ async fn the_home_page_lists_comments_newest_first_with_author_and_time() {
     assert!(page.body.contains(r#"href="/login""#) && page.body.contains(r#"href="/signup""#));
 }
 
-#[actix_web::test]
-async fn a_visitor_who_only_reads_pages_stores_no_session() {
+pub async fn a_visitor_who_only_reads_pages_stores_no_session() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -56,11 +54,10 @@ async fn a_visitor_who_only_reads_pages_stores_no_session() {
         );
     }
 
-    assert_eq!(app.count("sessions"), 0);
+    app.assert_stored_sessions(0).await;
 }
 
-#[actix_web::test]
-async fn comments_are_paged_twenty_at_a_time() {
+pub async fn comments_are_paged_twenty_at_a_time() {
     let app = spawn_app().await;
     let mut conn = app.db();
     for i in 1..=25 {
@@ -85,8 +82,7 @@ async fn comments_are_paged_twenty_at_a_time() {
     assert!(!second.body.contains(r#"href="/?page=3""#));
 }
 
-#[actix_web::test]
-async fn a_page_number_that_is_not_a_number_is_a_400_page() {
+pub async fn a_page_number_that_is_not_a_number_is_a_400_page() {
     let app = spawn_app().await;
 
     let page = app.browser().get("/?page=abc").await;
@@ -97,8 +93,7 @@ async fn a_page_number_that_is_not_a_number_is_a_400_page() {
     assert_eq!(zero.status, StatusCode::BAD_REQUEST);
 }
 
-#[actix_web::test]
-async fn every_page_with_a_form_carries_the_csrf_token_in_the_form_and_a_meta_tag() {
+pub async fn every_page_with_a_form_carries_the_csrf_token_in_the_form_and_a_meta_tag() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -116,8 +111,7 @@ async fn every_page_with_a_form_carries_the_csrf_token_in_the_form_and_a_meta_ta
     }
 }
 
-#[actix_web::test]
-async fn static_files_are_served_with_caching_headers() {
+pub async fn static_files_are_served_with_caching_headers() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -134,8 +128,7 @@ async fn static_files_are_served_with_caching_headers() {
     assert!(missing.body.contains("<!doctype html>"));
 }
 
-#[actix_web::test]
-async fn healthz_answers_ok_when_the_database_answers() {
+pub async fn healthz_answers_ok_when_the_database_answers() {
     let app = spawn_app().await;
 
     let page = app.browser().get("/healthz").await;

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod comments;
+mod conformance;
 mod errors;
 mod helpers;
 mod home;

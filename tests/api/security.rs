@@ -5,8 +5,7 @@ use actix_web::{
 
 use crate::helpers::{PASSWORD, encode, spawn_app};
 
-#[actix_web::test]
-async fn a_post_without_a_valid_csrf_token_is_a_403_and_changes_nothing() {
+pub async fn a_post_without_a_valid_csrf_token_is_a_403_and_changes_nothing() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let token = browser.csrf().await;
@@ -50,11 +49,10 @@ async fn a_post_without_a_valid_csrf_token_is_a_403_and_changes_nothing() {
         assert!(page.body.contains("<!doctype html>"));
     }
     assert_eq!(app.count("comments"), 0);
-    assert_eq!(app.count("sessions"), 0);
+    app.assert_stored_sessions(0).await;
 }
 
-#[actix_web::test]
-async fn login_logout_and_signup_refuse_a_missing_csrf_token() {
+pub async fn login_logout_and_signup_refuse_a_missing_csrf_token() {
     let app = spawn_app().await;
     app.create_member("pat").await;
     let mut browser = app.browser();
@@ -75,11 +73,10 @@ async fn login_logout_and_signup_refuse_a_missing_csrf_token() {
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
     }
     assert_eq!(app.count("members"), 1);
-    assert_eq!(app.count("sessions"), 0);
+    app.assert_stored_sessions(0).await;
 }
 
-#[actix_web::test]
-async fn the_token_may_come_in_the_x_csrf_token_header_and_from_the_meta_tag() {
+pub async fn the_token_may_come_in_the_x_csrf_token_header_and_from_the_meta_tag() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let home = browser.get("/").await;
@@ -99,8 +96,7 @@ async fn the_token_may_come_in_the_x_csrf_token_header_and_from_the_meta_tag() {
     assert_eq!(page.status, StatusCode::CREATED);
 }
 
-#[actix_web::test]
-async fn json_clients_get_403_as_json() {
+pub async fn json_clients_get_403_as_json() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     browser.csrf().await;
@@ -122,8 +118,7 @@ async fn json_clients_get_403_as_json() {
     );
 }
 
-#[actix_web::test]
-async fn a_post_from_another_origin_is_refused() {
+pub async fn a_post_from_another_origin_is_refused() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let token = browser.csrf().await;
@@ -149,8 +144,7 @@ async fn a_post_from_another_origin_is_refused() {
     assert_eq!(own.status, StatusCode::SEE_OTHER);
 }
 
-#[actix_web::test]
-async fn a_tampered_session_cookie_is_a_fresh_anonymous_session() {
+pub async fn a_tampered_session_cookie_is_a_fresh_anonymous_session() {
     let app = spawn_app().await;
     app.create_member("ruth").await;
     let mut browser = app.browser();
@@ -176,8 +170,7 @@ async fn a_tampered_session_cookie_is_a_fresh_anonymous_session() {
     }
 }
 
-#[actix_web::test]
-async fn a_validly_signed_but_unknown_session_key_is_a_fresh_anonymous_session() {
+pub async fn a_validly_signed_but_unknown_session_key_is_a_fresh_anonymous_session() {
     let app = spawn_app().await;
     let key = Key::derive_from(&app.state.signer.derive_key("actix-session.cookie"));
     let mut jar = CookieJar::new();
@@ -195,8 +188,7 @@ async fn a_validly_signed_but_unknown_session_key_is_a_fresh_anonymous_session()
     assert_ne!(browser.session_cookie().unwrap(), "a".repeat(64));
 }
 
-#[actix_web::test]
-async fn session_and_csrf_cookies_carry_the_safe_attributes() {
+pub async fn session_and_csrf_cookies_carry_the_safe_attributes() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let home = browser.get("/").await;
@@ -221,8 +213,7 @@ async fn session_and_csrf_cookies_carry_the_safe_attributes() {
     assert_ne!(csrf.value(), session.value());
 }
 
-#[actix_web::test]
-async fn pages_send_protective_headers() {
+pub async fn pages_send_protective_headers() {
     let app = spawn_app().await;
 
     let page = app.browser().get("/").await;

@@ -66,7 +66,7 @@ async fn an_expired_session_is_treated_as_new_and_removed_by_clearsessions() {
         String::from_utf8_lossy(&cleared.stdout).trim(),
         "Deleted 1 expired session(s)."
     );
-    assert_eq!(app.count("sessions"), 1, "the live session stays");
+    app.assert_stored_sessions(1).await;
     assert!(
         live.get("/")
             .await
@@ -82,8 +82,7 @@ fn expired_key(app: &crate::helpers::TestApp, cookie_value: &str) -> String {
     key.to_owned()
 }
 
-#[actix_web::test]
-async fn a_session_lives_as_long_as_session_cookie_age() {
+pub async fn a_session_lives_as_long_as_session_cookie_age() {
     let app = spawn_app_with(|s| s.session.cookie_age = 60).await;
     let mut browser = app.browser();
 
@@ -96,8 +95,7 @@ async fn a_session_lives_as_long_as_session_cookie_age() {
     );
 }
 
-#[actix_web::test]
-async fn expire_at_browser_close_sends_a_cookie_without_max_age() {
+pub async fn expire_at_browser_close_sends_a_cookie_without_max_age() {
     let app = spawn_app_with(|s| s.session.expire_at_browser_close = true).await;
     let mut browser = app.browser();
 
@@ -108,8 +106,7 @@ async fn expire_at_browser_close_sends_a_cookie_without_max_age() {
     assert!(cookie.expires().is_none());
 }
 
-#[actix_web::test]
-async fn cookie_settings_name_path_domain_and_samesite_apply() {
+pub async fn cookie_settings_name_path_domain_and_samesite_apply() {
     let app = spawn_app_with(|s| {
         s.session.cookie_name = "gbsession".into();
         s.session.cookie_samesite = guestbook::settings::SameSite::Strict;
@@ -129,4 +126,42 @@ async fn cookie_settings_name_path_domain_and_samesite_apply() {
     );
     assert_eq!(cookie.secure(), Some(true));
     assert!(posted.set_cookie("sessionid").is_none());
+}
+
+pub async fn the_configured_engine_and_serializer_are_the_ones_in_use() {
+    let flavor = crate::helpers::current_flavor();
+    let app = spawn_app().await;
+    let mut browser = app.browser();
+
+    browser.comment("which engine?").await;
+
+    let settings = &app.state.settings.session;
+    assert_eq!(settings.serializer, flavor.serializer);
+    let expected_kind = match flavor.engine {
+        crate::helpers::Engine::Db => guestbook::settings::SessionEngineKind::Db,
+        crate::helpers::Engine::CacheMemory | crate::helpers::Engine::CacheRedis => {
+            guestbook::settings::SessionEngineKind::Cache
+        }
+        crate::helpers::Engine::CachedDbMemory | crate::helpers::Engine::CachedDbRedis => {
+            guestbook::settings::SessionEngineKind::CachedDb
+        }
+        crate::helpers::Engine::File => guestbook::settings::SessionEngineKind::File,
+        crate::helpers::Engine::SignedCookies => {
+            guestbook::settings::SessionEngineKind::SignedCookies
+        }
+    };
+    assert_eq!(settings.engine, expected_kind);
+    let expected_stored = match flavor.engine {
+        crate::helpers::Engine::SignedCookies => None,
+        _ => Some(1),
+    };
+    assert_eq!(app.stored_sessions().await, expected_stored);
+    // The session is really read back from where it was stored.
+    assert!(
+        !browser
+            .get("/")
+            .await
+            .body
+            .contains(r#"action="/comments""#)
+    );
 }
