@@ -37,7 +37,8 @@ pub async fn spawn_app() -> TestApp {
 /// are the current test's [`Flavor`] (the database engine with JSON outside the conformance
 /// suite).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    guestbook::logging::init();
+    // Quiet unless asked: hundreds of servers start in one run.
+    guestbook::logging::init_with_default("warn");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
     settings.database_url = dir.path().join("db.sqlite3").to_string_lossy().into_owned();
@@ -291,7 +292,7 @@ impl Browser {
             req = req.insert_header((name, value));
         }
         let page = self.send(req, None).await;
-        if let Some(token) = page.csrf_token() {
+        if let Some(token) = page.csrf_token().or_else(|| page.meta_csrf_token()) {
             self.last_csrf = Some((token, self.cookies.get("csrftoken").cloned()));
         }
         page
