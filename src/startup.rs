@@ -45,6 +45,8 @@ pub struct AppState {
     pub signer: Signer,
     /// `None` when `SESSION_ENGINE=none`.
     pub sessions: Option<SessionEngine>,
+    /// The session cookie's signing keys: `SECRET_KEY`'s first, then the fallbacks'.
+    pub session_cookie_keys: Vec<actix_web::cookie::Key>,
 }
 
 impl AppState {
@@ -68,12 +70,14 @@ impl AppState {
         let passwords =
             Passwords::new(settings.password_hash).context("PASSWORD_ARGON2_* settings")?;
         let sessions = SessionEngine::from_settings(&settings, &db, &signer)?;
+        let session_cookie_keys = sessions::cookie_keys(&signer);
         Ok(Self {
             settings,
             db,
             passwords,
             signer,
             sessions,
+            session_cookie_keys,
         })
     }
 }
@@ -152,7 +156,8 @@ pub fn build_app(
         .sessions
         .clone()
         .unwrap_or_else(SessionEngine::never_used);
-    let session_middleware = sessions::middleware(engine, &state.signer, &state.settings.session);
+    let session_middleware =
+        sessions::middleware(engine, &state.session_cookie_keys, &state.settings.session);
     let static_root = state.settings.static_root.clone();
     App::new()
         .app_data(state)

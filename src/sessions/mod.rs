@@ -304,8 +304,9 @@ fn std_duration(ttl: &Duration) -> StdDuration {
     StdDuration::try_from(*ttl).unwrap_or_default()
 }
 
-/// The key that signs the session cookie for each of `signer`'s keys, current first.
-fn cookie_keys(signer: &Signer) -> Vec<Key> {
+/// The key that signs the session cookie for each of `signer`'s keys, current first. Derived
+/// once at start-up: the derivation (HKDF) is too slow for every request.
+pub fn cookie_keys(signer: &Signer) -> Vec<Key> {
     signer
         .derive_keys(COOKIE_KEY_PURPOSE)
         .iter()
@@ -317,7 +318,7 @@ fn cookie_keys(signer: &Signer) -> Vec<Key> {
 /// so a forged key is rejected before any lookup.
 pub fn middleware(
     engine: SessionEngine,
-    signer: &Signer,
+    cookie_keys: &[Key],
     settings: &SessionSettings,
 ) -> SessionMiddleware<SessionEngine> {
     let age = Duration::seconds(settings.cookie_age);
@@ -328,8 +329,7 @@ pub fn middleware(
     } else {
         TtlExtensionPolicy::OnStateChanges
     };
-    let current_key = cookie_keys(signer).remove(0);
-    let builder = SessionMiddleware::builder(engine, current_key)
+    let builder = SessionMiddleware::builder(engine, cookie_keys[0].clone())
         .cookie_name(settings.cookie_name.clone())
         .cookie_secure(settings.cookie_secure)
         .cookie_http_only(settings.cookie_httponly)
@@ -405,12 +405,13 @@ pub async fn accept_fallback_cookie_keys(
 /// Rewrites the request's session cookie when only a fallback key verifies it; returns the
 /// re-signed cookie to send back.
 fn resign_with_current_key(req: &mut ServiceRequest) -> Option<Cookie<'static>> {
-    let state = req.app_data::<web::Data<AppState>>()?.clone();
-    let settings = &state.settings.session;
-    let keys = cookie_keys(&state.signer);
-    if keys.len() < 2 {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    if state.session_cookie_keys.len() < 2 {
         return None;
     }
+    let state = state.clone();
+    let settings = &state.settings.session;
+    let keys = &state.session_cookie_keys;
     // Parsed by hand: `req.cookies()` would cache the old value for actix-session to read.
     let header = req.headers().get(header::COOKIE)?.to_str().ok()?.to_owned();
     let raw = header
