@@ -22,7 +22,7 @@ use actix_web::{
 use anyhow::Context;
 
 use crate::{
-    db::{Database, sqlite_path},
+    db::{Database, is_postgres, sqlite_path},
     error::{AppError, render_error_pages},
     logging::log_request,
     routes,
@@ -64,6 +64,9 @@ impl AppState {
         )?;
         let secret_key = match &settings.secret_key {
             Some(key) => key.clone(),
+            None if is_postgres(&settings.database_url) => anyhow::bail!(
+                "SECRET_KEY must be set when DATABASE_URL is PostgreSQL: every instance sharing the database must sign with the same key"
+            ),
             None => secret_key_beside_database(&sqlite_path(&settings.database_url))?,
         };
         let signer = Signer::new(secret_key, settings.secret_key_fallbacks.clone());

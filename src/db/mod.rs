@@ -1,7 +1,8 @@
-//! The database: a pool of SQLite connections, the embedded migrations, and a way to run
-//! blocking Diesel code off the async workers.
+//! The database: SQLite or PostgreSQL behind one connection type, a pool, the embedded
+//! migrations of each, and a way to run blocking Diesel code off the async workers.
 
 pub mod comments;
+mod connection;
 pub mod members;
 pub mod models;
 pub mod schema;
@@ -9,17 +10,20 @@ pub mod schema;
 use std::{path::PathBuf, time::Duration};
 
 use diesel::{
+    RunQueryDsl,
     connection::SimpleConnection,
     r2d2::{ConnectionManager, CustomizeConnection, Pool},
     result::{DatabaseErrorKind, Error as DieselError},
-    sqlite::SqliteConnection,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-/// One connection type for the whole application.
-pub type Connection = SqliteConnection;
+pub use self::connection::DbConnection as Connection;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The PostgreSQL advisory lock held while migrating, so instances starting together take
+/// turns (an arbitrary constant: "guestbk" in ASCII).
+const MIGRATION_LOCK: i64 = 0x67_75_65_73_74_62_6b;
 
 /// How long a query waits on a write lock before SQLite answers "database is locked".
 const BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -52,6 +56,12 @@ impl From<DieselError> for DbError {
     }
 }
 
+/// Whether `database_url` names a PostgreSQL database (`postgres://` or `postgresql://`);
+/// anything else is a SQLite file path.
+pub fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
 /// The `DATABASE_URL` as a SQLite file path (`sqlite://` and `sqlite:` prefixes are dropped).
 pub fn sqlite_path(database_url: &str) -> PathBuf {
     let path = database_url
@@ -74,16 +84,18 @@ impl Database {
     /// # Errors
     /// When the file cannot be opened or created.
     pub fn connect(database_url: &str, pool_size: u32, timeout: Duration) -> anyhow::Result<Self> {
-        let path = sqlite_path(database_url);
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create the folder of DATABASE_URL {}: {e}",
-                    parent.display()
-                )
-            })?;
-        }
-        let manager = ConnectionManager::<Connection>::new(path.to_string_lossy());
+        let target = if is_postgres(database_url) {
+            database_url.to_owned()
+        } else {
+            let path = sqlite_path(database_url);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    anyhow::anyhow!("cannot create the folder of DATABASE_URL {}: {e}", parent.display())
+                })?;
+            }
+            path.to_string_lossy().into_owned()
+        };
+        let manager = ConnectionManager::<Connection>::new(&target);
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
@@ -93,7 +105,7 @@ impl Database {
             .connection_timeout(timeout)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)
-            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", redact(database_url)))?;
         Ok(Self { pool })
     }
 
@@ -125,15 +137,16 @@ impl Database {
     /// When a migration fails; nothing of that migration is kept.
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.pool.get()?;
-        let pending: Vec<String> = conn
-            .pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("cannot read migrations: {e}"))?
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect();
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
-        Ok(pending)
+        match &mut *conn {
+            Connection::Sqlite(conn) => migrate_with(conn, SQLITE_MIGRATIONS),
+            Connection::Postgresql(conn) => {
+                // Instances starting together take turns; the second finds nothing pending.
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(conn)?;
+                let applied = migrate_with(conn, POSTGRES_MIGRATIONS);
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn)?;
+                applied
+            }
+        }
     }
 
     /// Whether the database answers a trivial query.
@@ -160,6 +173,36 @@ impl Database {
     }
 }
 
+fn migrate_with<C>(conn: &mut C, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>>
+where
+    C: MigrationHarness<C::Backend> + diesel::Connection,
+{
+    let pending = conn
+        .pending_migrations(migrations)
+        .map_err(|e| anyhow::anyhow!("cannot read migrations: {e}"))?;
+    let mut applied = Vec::with_capacity(pending.len());
+    for migration in &pending {
+        let name = migration.name().to_string();
+        conn.run_migration(&**migration).map_err(|e| anyhow::anyhow!("migration {name} failed: {e}"))?;
+        applied.push(name);
+    }
+    Ok(applied)
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Per-connection settings: WAL so readers never block the writer, a busy timeout so writers
 /// queue instead of failing, and foreign keys enforced.
 #[derive(Debug)]
@@ -167,6 +210,7 @@ struct SqlitePragmas;
 
 impl CustomizeConnection<Connection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
+        let Connection::Sqlite(conn) = conn else { return Ok(()) };
         // Each PRAGMA on its own: a batch would stop at the first that returns a row.
         for pragma in [
             format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),

@@ -9,8 +9,9 @@ use actix_web::{
     web,
 };
 use diesel::{
-    Connection as _, RunQueryDsl, connection::SimpleConnection, sqlite::SqliteConnection,
+    Connection as _, RunQueryDsl, connection::SimpleConnection,
 };
+use guestbook::db::Connection;
 use guestbook::{
     security::passwords::PasswordHashParams,
     sessions::{Backend, SessionEngine},
@@ -184,10 +185,12 @@ impl TestApp {
     }
 
     /// A direct connection to the app's database, for arranging and inspecting.
-    pub fn db(&self) -> SqliteConnection {
+    pub fn db(&self) -> Connection {
         let url = self.state.settings.database_url.clone();
-        let mut conn = SqliteConnection::establish(&url).expect("test db connection");
-        conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
+        let mut conn = Connection::establish(&url).expect("test db connection");
+        if let Connection::Sqlite(sqlite) = &mut conn {
+            sqlite.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
+        }
         conn
     }
 
