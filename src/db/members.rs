@@ -49,10 +49,17 @@ pub fn create(
     username: &str,
     password_hash: &str,
 ) -> Result<Option<Member>, DbError> {
-    let new_member = NewMember { username, password_hash, created_at: now_utc() };
+    let new_member = NewMember {
+        username,
+        password_hash,
+        created_at: now_utc(),
+    };
     // Insert, then read back by the unique name (RETURNING is not portable across Diesel's
     // MultiConnection).
-    match diesel::insert_into(members::table).values(&new_member).execute(conn) {
+    match diesel::insert_into(members::table)
+        .values(&new_member)
+        .execute(conn)
+    {
         Ok(_) => find_by_username(conn, username),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
         Err(err) => Err(err.into()),

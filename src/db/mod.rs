@@ -90,7 +90,10 @@ impl Database {
             let path = sqlite_path(database_url);
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    anyhow::anyhow!("cannot create the folder of DATABASE_URL {}: {e}", parent.display())
+                    anyhow::anyhow!(
+                        "cannot create the folder of DATABASE_URL {}: {e}",
+                        parent.display()
+                    )
                 })?;
             }
             path.to_string_lossy().into_owned()
@@ -105,7 +108,9 @@ impl Database {
             .connection_timeout(timeout)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)
-            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", redact(database_url)))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the database {}: {e}", redact(database_url))
+            })?;
         Ok(Self { pool })
     }
 
@@ -141,9 +146,11 @@ impl Database {
             Connection::Sqlite(conn) => migrate_with(conn, SQLITE_MIGRATIONS),
             Connection::Postgresql(conn) => {
                 // Instances starting together take turns; the second finds nothing pending.
-                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(conn)?;
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .execute(conn)?;
                 let applied = migrate_with(conn, POSTGRES_MIGRATIONS);
-                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn)?;
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .execute(conn)?;
                 applied
             }
         }
@@ -183,7 +190,8 @@ where
     let mut applied = Vec::with_capacity(pending.len());
     for migration in &pending {
         let name = migration.name().to_string();
-        conn.run_migration(&**migration).map_err(|e| anyhow::anyhow!("migration {name} failed: {e}"))?;
+        conn.run_migration(&**migration)
+            .map_err(|e| anyhow::anyhow!("migration {name} failed: {e}"))?;
         applied.push(name);
     }
     Ok(applied)
@@ -210,7 +218,9 @@ struct SqlitePragmas;
 
 impl CustomizeConnection<Connection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
-        let Connection::Sqlite(conn) = conn else { return Ok(()) };
+        let Connection::Sqlite(conn) = conn else {
+            return Ok(());
+        };
         // Each PRAGMA on its own: a batch would stop at the first that returns a row.
         for pragma in [
             format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),

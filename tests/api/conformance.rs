@@ -16,14 +16,15 @@ macro_rules! conformance_tests {
 
 /// The whole suite under one flavor.
 macro_rules! conformance_suite {
-    ($name:ident, $engine:ident, $serializer:ident) => {
+    ($name:ident, $database:ident, $engine:ident, $serializer:ident) => {
         mod $name {
-            use crate::helpers::{Engine, Flavor};
+            use crate::helpers::{Engine, Flavor, TestDatabase};
             use guestbook::settings::SerializerKind;
 
             const FLAVOR: Flavor = Flavor {
                 engine: Engine::$engine,
                 serializer: SerializerKind::$serializer,
+                database: TestDatabase::$database,
             };
 
             conformance_tests! {
@@ -81,17 +82,53 @@ macro_rules! conformance_suite {
     };
 }
 
-conformance_suite!(db_json, Db, Json);
-conformance_suite!(db_msgpack, Db, MessagePack);
-conformance_suite!(cache_memory_json, CacheMemory, Json);
-conformance_suite!(cache_memory_msgpack, CacheMemory, MessagePack);
-conformance_suite!(cache_redis_json, CacheRedis, Json);
-conformance_suite!(cache_redis_msgpack, CacheRedis, MessagePack);
-conformance_suite!(cached_db_memory_json, CachedDbMemory, Json);
-conformance_suite!(cached_db_memory_msgpack, CachedDbMemory, MessagePack);
-conformance_suite!(cached_db_redis_json, CachedDbRedis, Json);
-conformance_suite!(cached_db_redis_msgpack, CachedDbRedis, MessagePack);
-conformance_suite!(file_json, File, Json);
-conformance_suite!(file_msgpack, File, MessagePack);
-conformance_suite!(signed_cookies_json, SignedCookies, Json);
-conformance_suite!(signed_cookies_msgpack, SignedCookies, MessagePack);
+// On SQLite (a fresh file per test)...
+conformance_suite!(db_json, Sqlite, Db, Json);
+conformance_suite!(db_msgpack, Sqlite, Db, MessagePack);
+conformance_suite!(cache_memory_json, Sqlite, CacheMemory, Json);
+conformance_suite!(cache_memory_msgpack, Sqlite, CacheMemory, MessagePack);
+conformance_suite!(cache_redis_json, Sqlite, CacheRedis, Json);
+conformance_suite!(cache_redis_msgpack, Sqlite, CacheRedis, MessagePack);
+conformance_suite!(cached_db_memory_json, Sqlite, CachedDbMemory, Json);
+conformance_suite!(
+    cached_db_memory_msgpack,
+    Sqlite,
+    CachedDbMemory,
+    MessagePack
+);
+conformance_suite!(cached_db_redis_json, Sqlite, CachedDbRedis, Json);
+conformance_suite!(cached_db_redis_msgpack, Sqlite, CachedDbRedis, MessagePack);
+conformance_suite!(file_json, Sqlite, File, Json);
+conformance_suite!(file_msgpack, Sqlite, File, MessagePack);
+conformance_suite!(signed_cookies_json, Sqlite, SignedCookies, Json);
+conformance_suite!(signed_cookies_msgpack, Sqlite, SignedCookies, MessagePack);
+// ...and on PostgreSQL (a fresh database per test, from TEST_DATABASE_URL).
+conformance_suite!(pg_db_json, Postgres, Db, Json);
+conformance_suite!(pg_db_msgpack, Postgres, Db, MessagePack);
+conformance_suite!(pg_cache_memory_json, Postgres, CacheMemory, Json);
+conformance_suite!(pg_cache_memory_msgpack, Postgres, CacheMemory, MessagePack);
+conformance_suite!(pg_cache_redis_json, Postgres, CacheRedis, Json);
+conformance_suite!(pg_cache_redis_msgpack, Postgres, CacheRedis, MessagePack);
+conformance_suite!(pg_cached_db_memory_json, Postgres, CachedDbMemory, Json);
+conformance_suite!(
+    pg_cached_db_memory_msgpack,
+    Postgres,
+    CachedDbMemory,
+    MessagePack
+);
+conformance_suite!(pg_cached_db_redis_json, Postgres, CachedDbRedis, Json);
+conformance_suite!(
+    pg_cached_db_redis_msgpack,
+    Postgres,
+    CachedDbRedis,
+    MessagePack
+);
+conformance_suite!(pg_file_json, Postgres, File, Json);
+conformance_suite!(pg_file_msgpack, Postgres, File, MessagePack);
+conformance_suite!(pg_signed_cookies_json, Postgres, SignedCookies, Json);
+conformance_suite!(
+    pg_signed_cookies_msgpack,
+    Postgres,
+    SignedCookies,
+    MessagePack
+);

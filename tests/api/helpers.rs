@@ -8,9 +8,7 @@ use actix_web::{
     http::{StatusCode, header::HeaderMap},
     web,
 };
-use diesel::{
-    Connection as _, RunQueryDsl, connection::SimpleConnection,
-};
+use diesel::{Connection as _, RunQueryDsl, connection::SimpleConnection};
 use guestbook::db::Connection;
 use guestbook::{
     security::passwords::PasswordHashParams,
@@ -65,6 +63,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 pub struct Flavor {
     pub engine: Engine,
     pub serializer: SerializerKind,
+    pub database: TestDatabase,
+}
+
+/// Where the test's data lives: a fresh SQLite file, or a fresh PostgreSQL database created
+/// on the server `TEST_DATABASE_URL` names and dropped afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestDatabase {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +89,7 @@ impl Flavor {
     pub const DEFAULT: Self = Self {
         engine: Engine::Db,
         serializer: SerializerKind::Json,
+        database: TestDatabase::Sqlite,
     };
 
     fn uses_redis(self) -> bool {
@@ -89,6 +97,9 @@ impl Flavor {
     }
 
     fn configure(self, settings: &mut Settings, dir: &std::path::Path) {
+        if self.database == TestDatabase::Postgres {
+            settings.database_url = create_postgres_database();
+        }
         settings.session.serializer = self.serializer;
         settings.session.engine = match self.engine {
             Engine::Db => SessionEngineKind::Db,
@@ -119,6 +130,74 @@ pub fn current_flavor() -> Flavor {
     FLAVOR.with(std::cell::Cell::get)
 }
 
+/// `TEST_DATABASE_URL`, the PostgreSQL server the tests may create databases on.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether a test that needs PostgreSQL can run (as [`redis_available`]).
+pub fn postgres_available(test: &str) -> bool {
+    if postgres_url().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: TEST_DATABASE_URL is not set, and CI=true requires PostgreSQL"
+    );
+    eprintln!(
+        "skipped {test}: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
+    );
+    false
+}
+
+/// `TEST_DATABASE_URL` with its database name replaced by `name`.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = match base.rfind('/') {
+        Some(slash) if slash > base.find("://").map_or(0, |s| s + 2) => &base[..slash],
+        _ => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// Creates an empty database for one test and returns its URL.
+pub fn create_postgres_database() -> String {
+    let admin_url = postgres_url().expect("checked by with_flavor");
+    let name = format!("guestbook_test_{}", random_string(16).to_ascii_lowercase());
+    let mut admin = diesel::PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL answers");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    with_database_name(&admin_url, &name)
+}
+
+/// Drops a database [`create_postgres_database`] made, whoever is still connected.
+pub fn drop_postgres_database(url: &str) {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let Some(name) = url
+        .rsplit('/')
+        .next()
+        .map(|n| n.split('?').next().unwrap_or(n))
+    else {
+        return;
+    };
+    if !name.starts_with("guestbook_test_") {
+        return;
+    }
+    if let Ok(mut admin) = diesel::PgConnection::establish(&admin_url) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
 /// `REDIS_URL`, the Redis the tests may use.
 pub fn redis_url() -> Option<String> {
     std::env::var("REDIS_URL")
@@ -145,10 +224,16 @@ pub async fn with_flavor(flavor: Flavor, test: &str, body: impl std::future::Fut
     if flavor.uses_redis() && !redis_available(test) {
         return;
     }
+    if flavor.database == TestDatabase::Postgres && !postgres_available(test) {
+        return;
+    }
     FLAVOR.with(|f| f.set(flavor));
     body.await;
     let spawned = SPAWNED.with(|spawned| std::mem::take(&mut *spawned.borrow_mut()));
     for state in spawned {
+        if flavor.database == TestDatabase::Postgres {
+            drop_postgres_database(&state.settings.database_url);
+        }
         if flavor.uses_redis()
             && let Some(SessionEngine::ServerSide { backend, .. }) = &state.sessions
         {
