@@ -34,6 +34,9 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let client = req
+        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .and_then(|state| state.settings.trusted_proxies.client(req.request()).addr);
     let res = next.call(req).await;
     let status = match &res {
         Ok(res) => res.status(),
@@ -43,6 +46,7 @@ pub async fn log_request(
         target: "guestbook::request",
         method = %method,
         path = %path,
+        client = client.map(|addr| addr.to_string()).unwrap_or_default(),
         status = status.as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
     );

@@ -4,9 +4,9 @@
 //! Django's name where Django has one, and is validated here: an invalid value is a start-up
 //! error that names the setting and says what it accepts.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use crate::security::passwords::PasswordHashParams;
+use crate::security::{passwords::PasswordHashParams, proxies::TrustedProxies};
 
 /// Two weeks, Django's `SESSION_COOKIE_AGE` default.
 pub const DEFAULT_SESSION_COOKIE_AGE: i64 = 1_209_600;
@@ -20,6 +20,13 @@ pub struct Settings {
     pub database_url: String,
     /// `DATABASE_POOL_SIZE`: connections in the pool.
     pub database_pool_size: u32,
+    /// `DATABASE_POOL_TIMEOUT`: how long a request waits for a pooled connection before it
+    /// is a `503`.
+    pub database_pool_timeout: Duration,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// `CSRF_TRUSTED_ORIGINS`: origins besides the site's own accepted by the CSRF check.
+    pub csrf_trusted_origins: Vec<String>,
     /// `BLOCKING_THREADS_PER_WORKER`: threads each async worker hands database calls (and
     /// static file reads) to.
     pub blocking_threads_per_worker: usize,
@@ -322,13 +329,57 @@ impl Settings {
             value: password_hash.memory_kib.to_string(),
             reason,
         })?;
+        let database_url = vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| "db.sqlite3".into());
+        let pool_size = vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32;
+        for origin in vars
+            .get("CSRF_TRUSTED_ORIGINS")
+            .iter()
+            .flat_map(|l| l.split(','))
+        {
+            let origin = origin.trim();
+            if !origin.is_empty()
+                && !(origin.starts_with("https://") || origin.starts_with("http://"))
+            {
+                return Err(SettingsError {
+                    name: "CSRF_TRUSTED_ORIGINS",
+                    value: origin.into(),
+                    reason: "expected origins like https://example.com".into(),
+                });
+            }
+        }
         Ok(Self {
-            database_url: vars
-                .get("DATABASE_URL")
-                .unwrap_or_else(|| "db.sqlite3".into()),
-            database_pool_size: vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32,
-            blocking_threads_per_worker: vars.ranged("BLOCKING_THREADS_PER_WORKER", 1, 1, 512)?
-                as usize,
+            database_url: database_url.clone(),
+            database_pool_size: pool_size,
+            database_pool_timeout: Duration::from_secs(vars.ranged(
+                "DATABASE_POOL_TIMEOUT",
+                5,
+                1,
+                3600,
+            )? as u64),
+            blocking_threads_per_worker: match vars.get("BLOCKING_THREADS_PER_WORKER") {
+                Some(_) => vars.ranged("BLOCKING_THREADS_PER_WORKER", 1, 1, 512)? as usize,
+                // SQLite answers from memory, one writer at a time: one thread per worker is
+                // fastest. PostgreSQL calls wait on the network: let every pooled connection
+                // be busy at once.
+                None if crate::db::is_postgres(&database_url) => pool_size as usize,
+                None => 1,
+            },
+            trusted_proxies: vars.parse(
+                "TRUSTED_PROXIES",
+                TrustedProxies::default(),
+                "addresses or CIDR ranges, comma-separated",
+            )?,
+            csrf_trusted_origins: vars
+                .get("CSRF_TRUSTED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             bind_addr: vars.parse(
                 "BIND_ADDR",
                 SocketAddr::from(([127, 0, 0, 1], 8000)),

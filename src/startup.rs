@@ -6,7 +6,6 @@ use std::{
     io::Write,
     net::TcpListener,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use actix_files::Files;
@@ -34,8 +33,6 @@ use crate::{
 /// The largest form body accepted: room for a 2000-character comment of 4-byte characters,
 /// percent-encoded, with margin.
 pub const FORM_LIMIT_BYTES: usize = 64 * 1024;
-/// How long a request waits for a pooled database connection before it is a `503`.
-const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -60,7 +57,7 @@ impl AppState {
         let db = Database::connect(
             &settings.database_url,
             settings.database_pool_size,
-            POOL_TIMEOUT,
+            settings.database_pool_timeout,
         )?;
         let secret_key = match &settings.secret_key {
             Some(key) => key.clone(),

@@ -97,9 +97,26 @@ impl CsrfToken {
     /// [`AppError::Csrf`] with Django's reason when any check fails.
     pub fn verify(&self, form_field: Option<&str>) -> Result<(), AppError> {
         if let Some(origin) = self.req.headers().get(header::ORIGIN) {
-            let info = self.req.connection_info();
-            let expected = format!("{}://{}", info.scheme(), info.host());
-            if origin.as_bytes() != expected.as_bytes() {
+            let state = self
+                .req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState is registered");
+            // The scheme as trusted proxies report it; the host as the browser addressed it.
+            let scheme = state.settings.trusted_proxies.client(&self.req).scheme;
+            let host = self
+                .req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let origin = origin.to_str().unwrap_or_default();
+            let own_site = origin == format!("{scheme}://{host}");
+            let trusted = state
+                .settings
+                .csrf_trusted_origins
+                .iter()
+                .any(|o| o == origin);
+            if !own_site && !trusted {
                 return Err(AppError::Csrf(
                     "Origin checking failed - the request did not come from this site.",
                 ));

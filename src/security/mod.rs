@@ -2,4 +2,5 @@
 
 pub mod csrf;
 pub mod passwords;
+pub mod proxies;
 pub mod signing;

@@ -258,15 +258,7 @@ pub fn random_string(len: usize) -> String {
 impl TestApp {
     /// A new visitor with an empty cookie jar.
     pub fn browser(&self) -> Browser {
-        Browser {
-            address: self.address.clone(),
-            client: awc::Client::builder()
-                .disable_redirects()
-                .timeout(Duration::from_secs(30))
-                .finish(),
-            cookies: BTreeMap::new(),
-            last_csrf: None,
-        }
+        Browser::at(&self.address)
     }
 
     /// A direct connection to the app's database, for arranging and inspecting.
@@ -370,6 +362,19 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A new visitor of the site at `address`, with an empty cookie jar.
+    pub fn at(address: &str) -> Self {
+        Self {
+            address: address.to_owned(),
+            client: awc::Client::builder()
+                .disable_redirects()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+            cookies: BTreeMap::new(),
+            last_csrf: None,
+        }
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         self.get_with(path, &[]).await
     }

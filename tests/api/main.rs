@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod comments;
 mod conformance;
+mod deployment;
 mod engines;
 mod errors;
 mod helpers;

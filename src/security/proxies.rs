@@ -1,0 +1,148 @@
+//! Who the client is, behind a load balancer. `X-Forwarded-For` and `X-Forwarded-Proto` are
+//! believed only from the addresses in `TRUSTED_PROXIES`; from anyone else they are ignored,
+//! so a client cannot spoof its address or scheme by sending them.
+
+use std::{net::IpAddr, str::FromStr};
+
+use actix_web::HttpRequest;
+use ipnet::IpNet;
+
+/// `TRUSTED_PROXIES`: addresses and CIDR ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// A comma-separated list of addresses (`10.0.0.5`) and ranges (`10.0.0.0/8`, `::1/128`).
+    fn from_str(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{entry:?} is not an address or a CIDR range"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+/// The client as far as trusted proxies vouch for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub addr: Option<IpAddr>,
+    /// `https` or `http`.
+    pub scheme: &'static str,
+}
+
+impl TrustedProxies {
+    fn trusts(&self, addr: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+
+    /// The client's address and scheme: the connection's own, unless it comes from a trusted
+    /// proxy, in which case `X-Forwarded-For` is read from the right, skipping trusted hops,
+    /// and `X-Forwarded-Proto` gives the scheme.
+    pub fn client(&self, req: &HttpRequest) -> Client {
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        let scheme = if req.app_config().secure() {
+            "https"
+        } else {
+            "http"
+        };
+        let Some(peer) = peer.filter(|peer| self.trusts(*peer)) else {
+            return Client { addr: peer, scheme };
+        };
+        let forwarded: Vec<IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        let addr = forwarded
+            .iter()
+            .rev()
+            .find(|hop| !self.trusts(**hop))
+            .or(forwarded.first())
+            .copied()
+            .unwrap_or(peer);
+        let scheme = match req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .map(str::trim)
+        {
+            Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+            Some(proto) if proto.eq_ignore_ascii_case("http") => "http",
+            _ => scheme,
+        };
+        Client {
+            addr: Some(addr),
+            scheme,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn request(peer: &str, forwarded_for: Option<&str>, proto: Option<&str>) -> HttpRequest {
+        let mut req = TestRequest::default().peer_addr(format!("{peer}:4000").parse().unwrap());
+        if let Some(value) = forwarded_for {
+            req = req.insert_header(("X-Forwarded-For", value));
+        }
+        if let Some(value) = proto {
+            req = req.insert_header(("X-Forwarded-Proto", value));
+        }
+        req.to_http_request()
+    }
+
+    #[test]
+    fn headers_from_an_untrusted_peer_are_ignored() {
+        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let client = proxies.client(&request("203.0.113.9", Some("1.2.3.4"), Some("https")));
+        assert_eq!(
+            client,
+            Client {
+                addr: Some("203.0.113.9".parse().unwrap()),
+                scheme: "http"
+            }
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_believed_and_trusted_hops_are_skipped() {
+        let proxies: TrustedProxies = "10.0.0.0/8, 192.0.2.7".parse().unwrap();
+        // spoofed-by-client, real client, an inner trusted proxy
+        let client = proxies.client(&request(
+            "10.1.1.1",
+            Some("6.6.6.6, 198.51.100.20, 192.0.2.7"),
+            Some("https"),
+        ));
+        assert_eq!(
+            client,
+            Client {
+                addr: Some("198.51.100.20".parse().unwrap()),
+                scheme: "https"
+            }
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused() {
+        assert!("10.0.0.0/33".parse::<TrustedProxies>().is_err());
+        assert!("proxy.example".parse::<TrustedProxies>().is_err());
+        assert_eq!(
+            "".parse::<TrustedProxies>().unwrap(),
+            TrustedProxies::default()
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! Running behind a load balancer, on PostgreSQL, as several instances.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use actix_web::http::StatusCode;
+
+use crate::helpers::{
+    Browser, PASSWORD, create_postgres_database, drop_postgres_database, encode,
+    postgres_available, random_string, redis_available, redis_url, run_cli_with_env,
+    spawn_app_with,
+};
+
+#[actix_web::test]
+async fn forwarded_headers_count_only_from_trusted_proxies() {
+    // Without trusted proxies, a client claiming https through X-Forwarded-Proto is still on
+    // http, so an https Origin is foreign.
+    let untrusted = spawn_app_with(|_| {}).await;
+    let trusted = spawn_app_with(|s| s.trusted_proxies = "127.0.0.1".parse().unwrap()).await;
+
+    for (app, expected) in [
+        (&untrusted, StatusCode::FORBIDDEN),
+        (&trusted, StatusCode::SEE_OTHER),
+    ] {
+        let mut browser = app.browser();
+        let token = browser.csrf().await;
+        let host = app.address.trim_start_matches("http://").to_owned();
+        let page = browser
+            .post_raw(
+                "/comments",
+                &encode(&[("comment", "via the balancer"), ("csrf_token", &token)]),
+                &[
+                    ("X-Forwarded-Proto", "https"),
+                    ("Origin", &format!("https://{host}")),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, expected, "{}", page.body);
+    }
+}
+
+#[actix_web::test]
+async fn csrf_trusted_origins_are_accepted_and_others_are_not() {
+    let app =
+        spawn_app_with(|s| s.csrf_trusted_origins = vec!["https://www.example.com".into()]).await;
+    let mut browser = app.browser();
+    let token = browser.csrf().await;
+    let post = |origin: &'static str| encode(&[("comment", origin), ("csrf_token", &token)]);
+
+    let other = browser
+        .post_raw(
+            "/comments",
+            &post("other"),
+            &[("Origin", "https://evil.example")],
+        )
+        .await;
+    let trusted = browser
+        .post_raw(
+            "/comments",
+            &post("trusted"),
+            &[("Origin", "https://www.example.com")],
+        )
+        .await;
+
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert_eq!(trusted.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn an_exhausted_connection_pool_is_a_503_not_a_hang() {
+    let app = spawn_app_with(|s| {
+        s.database_pool_size = 1;
+        s.database_pool_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut browser = app.browser();
+    browser.csrf().await;
+
+    let held = app.state.db.get().unwrap();
+    let started = Instant::now();
+    let page = browser.get("/").await;
+    let waited = started.elapsed();
+    drop(held);
+    let after = browser.get("/").await;
+
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.body.contains("The database is unavailable"));
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered after {waited:?}"
+    );
+    assert_eq!(after.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn postgresql_requires_an_explicit_secret_key() {
+    if !postgres_available("postgresql_requires_an_explicit_secret_key") {
+        return;
+    }
+    let url = create_postgres_database();
+
+    let out = run_cli_with_env(&["migrate"], "", &[("DATABASE_URL", &url)]);
+    let with_key = run_cli_with_env(
+        &["migrate"],
+        "",
+        &[("DATABASE_URL", &url), ("SECRET_KEY", &random_string(40))],
+    );
+    drop_postgres_database(&url);
+
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SECRET_KEY must be set"));
+    assert!(
+        with_key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_key.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&with_key.stdout)
+            .contains("Applied 2026-11-25-000001_create_tables")
+    );
+}
+
+/// A `guestbook serve` process of its own.
+struct Instance {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_instance(env: &[(&str, String)]) -> Instance {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guestbook"));
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .env("PASSWORD_ARGON2_MEMORY_KIB", "8")
+        .env("PASSWORD_ARGON2_ITERATIONS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Instance {
+        child: command.spawn().expect("guestbook runs"),
+        address: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_until_up(instance: &mut Instance) {
+    let client = awc::Client::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(res) = client
+            .get(format!("{}/healthz", instance.address))
+            .send()
+            .await
+            && res.status() == StatusCode::OK
+        {
+            return;
+        }
+        if let Ok(Some(status)) = instance.child.try_wait() {
+            panic!("instance exited: {status}");
+        }
+        assert!(Instant::now() < deadline, "instance did not come up");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_share_sessions_comments_and_logins_through_postgresql_and_redis() {
+    if !postgres_available("two_instances_share") || !redis_available("two_instances_share") {
+        return;
+    }
+    // Arrange: two server processes, one database, one Redis, one secret, started together
+    // on an empty database (so their migrations race).
+    let database_url = create_postgres_database();
+    let prefix = format!("guestbook-test-{}:", random_string(12));
+    let env = vec![
+        ("DATABASE_URL", database_url.clone()),
+        ("SECRET_KEY", random_string(50)),
+        ("SESSION_ENGINE", "cached_db".to_string()),
+        ("CACHE_URL", redis_url().unwrap()),
+        ("CACHE_KEY_PREFIX", prefix.clone()),
+    ];
+    let mut one = start_instance(&env);
+    let mut two = start_instance(&env);
+    wait_until_up(&mut one).await;
+    wait_until_up(&mut two).await;
+    let member = run_cli_with_env(
+        &["createmember", "shared", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+        &env.iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        member.status.success(),
+        "{}",
+        String::from_utf8_lossy(&member.stderr)
+    );
+
+    // Act and assert: a session made on one is honoured by the other...
+    let mut browser = Browser::at(&one.address);
+    assert_eq!(
+        browser.comment("from instance one").await.status,
+        StatusCode::SEE_OTHER
+    );
+    browser.address = two.address.clone();
+    let home_on_two = browser.get("/").await;
+    assert!(home_on_two.body.contains("from instance one"));
+    assert!(
+        !home_on_two.body.contains(r#"action="/comments""#),
+        "instance two knows this visitor commented"
+    );
+    // ...commenting again on the other is a 409...
+    assert_eq!(
+        browser.comment("again, on instance two").await.status,
+        StatusCode::CONFLICT
+    );
+    // ...logging in on one and out on the other works.
+    browser.address = one.address.clone();
+    assert_eq!(
+        browser.log_in("shared", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    browser.address = two.address.clone();
+    assert!(
+        browser
+            .get("/")
+            .await
+            .body
+            .contains("Logged in as <strong>shared</strong>")
+    );
+    assert_eq!(
+        browser.post("/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    browser.address = one.address.clone();
+    let after = browser.get("/").await;
+    assert!(
+        !after.body.contains("Logged in as"),
+        "logged out everywhere"
+    );
+    assert!(
+        !after.body.contains(r#"action="/comments""#),
+        "has_commented survived the logout"
+    );
+
+    drop((one, two));
+    if let Ok(client) = redis::Client::open(redis_url().unwrap())
+        && let Ok(mut conn) = client.get_connection()
+    {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
+        }
+    }
+    drop_postgres_database(&database_url);
+}
