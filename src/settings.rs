@@ -339,9 +339,8 @@ impl Settings {
             .flat_map(|l| l.split(','))
         {
             let origin = origin.trim();
-            if !origin.is_empty()
-                && !(origin.starts_with("https://") || origin.starts_with("http://"))
-            {
+            let is_origin = origin.starts_with("https://") || origin.starts_with("http://");
+            if !origin.is_empty() && !is_origin {
                 return Err(SettingsError {
                     name: "CSRF_TRUSTED_ORIGINS",
                     value: origin.into(),
