@@ -41,17 +41,9 @@ start() {
 one=$(( 20000 + RANDOM % 20000 )); two=$(( one + 1 ))
 start "$one"; start "$two"
 
+. scripts/seed.sh
+seed_site "http://127.0.0.1:$one"
 jar="$(mktemp)"
-for i in $(seq 20); do
-  rm -f "$jar"
-  token=$(curl -s -c "$jar" "http://127.0.0.1:$one/" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-  curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "comment=Benchmark comment number $i." \
-    --data-urlencode "csrf_token=$token" "http://127.0.0.1:$one/comments"
-done
-rm -f "$jar"
-token=$(curl -s -c "$jar" "http://127.0.0.1:$one/" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-curl -s -b "$jar" -c "$jar" -o /dev/null -d "username=bencher&password=benchpass123&csrf_token=$token" "http://127.0.0.1:$one/login"
-cookie="csrftoken=$(awk '$6=="csrftoken"{print $7}' "$jar"); sessionid=$(awk '$6=="sessionid"{print $7}' "$jar")"
 curl -s -H "Cookie: $cookie" "http://127.0.0.1:$two/" | grep -q "Logged in as" || { echo "session not shared" >&2; exit 1; }
 
 rps() { awk '/Requests\/sec/{print $2}'; }

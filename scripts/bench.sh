@@ -28,22 +28,8 @@ server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
 base="http://127.0.0.1:$port"
-jar="$dir/cookies"
-# 20 comments from 20 visitors.
-for i in $(seq 20); do
-  rm -f "$jar"
-  token=$(curl -s -c "$jar" "$base/" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-  curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "comment=Benchmark comment number $i, long enough to look like a real one." \
-    --data-urlencode "csrf_token=$token" "$base/comments"
-done
-# A logged-in member's cookies.
-rm -f "$jar"
-token=$(curl -s -c "$jar" "$base/" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-curl -s -b "$jar" -c "$jar" -o /dev/null -d "username=bencher&password=benchpass123&csrf_token=$token" "$base/login"
-csrf=$(awk '$6=="csrftoken"{print $7}' "$jar")
-session_cookie=$(awk '$6=="sessionid"{print $7}' "$jar")
-[ -n "$session_cookie" ] || { echo "login failed" >&2; exit 1; }
-curl -s -b "$jar" "$base/" | grep -q "Logged in as" || { echo "session not honoured" >&2; exit 1; }
+. scripts/seed.sh
+seed_site "$base"
 # The yardstick reads the same database with the bare session key (no signature).
 ./target/release/examples/plain_baseline "$DATABASE_URL" "127.0.0.1:$baseline_port" &
 baseline=$!

@@ -264,16 +264,6 @@ async fn two_instances_share_sessions_comments_and_logins_through_postgresql_and
     );
 
     drop((one, two));
-    if let Ok(client) = redis::Client::open(redis_url().unwrap())
-        && let Ok(mut conn) = client.get_connection()
-    {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
-        }
-    }
+    crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix);
     drop_postgres_database(&database_url);
 }

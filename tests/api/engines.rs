@@ -493,18 +493,7 @@ async fn session_cache_alias_puts_session_keys_only_in_the_chosen_cache() {
 
     app.browser().comment("where does my session go?").await;
 
-    let count = |db: u8| {
-        let client = redis::Client::open(format!("{base}/{db}")).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query(&mut conn)
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL").arg(&keys).query(&mut conn).unwrap();
-        }
-        keys.len()
-    };
+    let count = |db: u8| crate::helpers::delete_redis_keys(&format!("{base}/{db}"), &prefix);
     assert_eq!(count(2), 1, "the session is in the cache the alias names");
     assert_eq!(count(1), 0, "and not in the default cache");
 }

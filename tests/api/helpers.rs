@@ -219,6 +219,21 @@ pub fn redis_available(test: &str) -> bool {
     false
 }
 
+/// Deletes the keys starting with `prefix` from the Redis at `url`; how many there were.
+pub fn delete_redis_keys(url: &str, prefix: &str) -> usize {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("Redis answers");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut conn)
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
+    }
+    keys.len()
+}
+
 /// Runs one conformance test under `flavor`, then removes what it left in Redis.
 pub async fn with_flavor(flavor: Flavor, test: &str, body: impl std::future::Future<Output = ()>) {
     if flavor.uses_redis() && !redis_available(test) {
