@@ -145,10 +145,15 @@ fn free_port() -> u16 {
 }
 
 fn start_instance(env: &[(&str, String)]) -> Instance {
+    start_instance_with(env, &[])
+}
+
+fn start_instance_with(env: &[(&str, String)], extra_args: &[&str]) -> Instance {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_guestbook"));
     command
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(extra_args)
         .env("RUST_LOG", "warn")
         .env("PASSWORD_ARGON2_MEMORY_KIB", "8")
         .env("PASSWORD_ARGON2_ITERATIONS", "1")
@@ -266,4 +271,46 @@ async fn two_instances_share_sessions_comments_and_logins_through_postgresql_and
     drop((one, two));
     crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix);
     drop_postgres_database(&database_url);
+}
+
+#[actix_web::test]
+async fn serve_no_migrate_leaves_the_schema_to_a_separate_migrate_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("db.sqlite3").to_string_lossy().into_owned();
+    let env = vec![
+        ("DATABASE_URL", url.clone()),
+        ("SECRET_KEY", random_string(40)),
+    ];
+    let mut unmigrated = start_instance_with(&env, &["--no-migrate"]);
+    let health_before = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match awc::Client::default()
+                .get(format!("{}/healthz", unmigrated.address))
+                .send()
+                .await
+            {
+                Ok(res) => break res.status(),
+                Err(_) => {
+                    assert!(Instant::now() < deadline, "instance did not come up");
+                    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    let migrate = run_cli_with_env(
+        &["migrate"],
+        "",
+        &env.iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    wait_until_up(&mut unmigrated).await;
+
+    assert_eq!(
+        health_before,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no tables yet: not healthy"
+    );
+    assert!(migrate.status.success());
 }

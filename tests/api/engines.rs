@@ -574,3 +574,52 @@ fn redis_addr() -> String {
     let rest = url.trim_start_matches("redis://");
     rest.split('/').next().unwrap().to_owned()
 }
+
+// ---------- a Redis that is down ----------
+
+#[actix_web::test]
+async fn the_site_starts_with_redis_down_answers_503_for_sessions_and_recovers_by_itself() {
+    if !redis_available("the_site_starts_with_redis_down") {
+        return;
+    }
+    // Arrange: the cache engine's Redis is unreachable from the start.
+    let proxy = crate::proxy::TcpProxy::start(redis_addr()).await;
+    proxy.stop().await;
+    let app = spawn_app_with(|s| {
+        s.session.engine = SessionEngineKind::Cache;
+        s.session_cache.backend = CacheBackend::Redis {
+            url: format!("redis://{}/", proxy.addr()),
+        };
+    })
+    .await;
+    let mut browser = app.browser();
+
+    // Act
+    let home = browser.get("/").await;
+    let comment = browser.comment("while Redis is down").await;
+    proxy.start_again().await;
+    let retried = browser.comment("once Redis is back").await;
+
+    // Assert: reading needs no session; storing one is a 503 that loses nothing; then it works.
+    assert_eq!(home.status, StatusCode::OK);
+    assert_eq!(comment.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        comment.body.contains("The session store is unavailable"),
+        "{}",
+        comment.body
+    );
+    assert_eq!(retried.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count("comments"),
+        2,
+        "the comment was stored; only the session was not"
+    );
+    let Some(SessionEngine::ServerSide {
+        backend: Backend::Cache(cache),
+        ..
+    }) = &app.state.sessions
+    else {
+        panic!("cache engine expected")
+    };
+    let _ = cache.delete_all().await;
+}
