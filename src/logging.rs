@@ -46,7 +46,7 @@ pub async fn log_request(
         target: "guestbook::request",
         method = %method,
         path = %path,
-        client = client.map(|addr| addr.to_string()).unwrap_or_default(),
+        client = %client.map(|addr| addr.to_string()).unwrap_or_default(),
         status = status.as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
     );
