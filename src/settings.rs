@@ -85,11 +85,6 @@ pub enum SessionEngineKind {
 
 impl SessionEngineKind {
     const ACCEPTED: &'static str = "db, cache, cached_db, file, signed_cookies or none";
-
-    /// Whether the engine keeps sessions in the cache.
-    pub fn uses_cache(self) -> bool {
-        matches!(self, Self::Cache | Self::CachedDb)
-    }
 }
 
 impl FromStr for SessionEngineKind {
@@ -614,7 +609,25 @@ mod tests {
             err.to_string().contains("SESSION_ENGINE=\"redis\""),
             "{err}"
         );
-        assert!(err.to_string().contains("expected db"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("expected db, cache, cached_db, file, signed_cookies or none"),
+            "{err}"
+        );
+
+        let err = settings(&[("SESSION_SERIALIZER", "xml")]).unwrap_err();
+        assert_eq!(err.name, "SESSION_SERIALIZER");
+        assert!(err.to_string().contains("json or msgpack"), "{err}");
+
+        let err = settings(&[("CACHE_URL", "memcached://x")]).unwrap_err();
+        assert_eq!(err.name, "CACHE_URL");
+        assert!(err.to_string().contains("memory:// or redis://"), "{err}");
+
+        let err = settings(&[("TRUSTED_PROXIES", "proxy.example")]).unwrap_err();
+        assert_eq!(err.name, "TRUSTED_PROXIES");
+
+        let err = settings(&[("CSRF_TRUSTED_ORIGINS", "www.example.com")]).unwrap_err();
+        assert_eq!(err.name, "CSRF_TRUSTED_ORIGINS");
 
         let err = settings(&[("SESSION_COOKIE_AGE", "-5")]).unwrap_err();
         assert_eq!(err.name, "SESSION_COOKIE_AGE");

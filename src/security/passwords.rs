@@ -96,7 +96,7 @@ impl Passwords {
     /// A PHC string (`$argon2id$v=19$...`) for `password`, with a fresh random salt.
     ///
     /// # Errors
-    /// Only if argon2 or the blocking pool fails, which is a bug: a 500.
+    /// Only if argon2 or its thread fails, which is a bug: a 500.
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         let inner = Arc::clone(&self.inner);
         self.off_the_workers(move || hash_blocking(&inner.params, password.as_bytes()))
@@ -108,7 +108,7 @@ impl Passwords {
     /// verifies against the dummy hash and answers `false`, taking the same time.
     ///
     /// # Errors
-    /// Only if the blocking pool fails: a 500.
+    /// Only if its thread fails: a 500.
     pub async fn verify(
         &self,
         password: String,

@@ -78,10 +78,6 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
         &self.cache
     }
 
-    pub fn db(&self) -> &D {
-        &self.db
-    }
-
     fn outage(&self) -> std::sync::MutexGuard<'_, Outage> {
         self.outage
             .lock()

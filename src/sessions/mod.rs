@@ -378,7 +378,7 @@ pub async fn finish_session(
         session.status(),
         SessionStatus::Changed | SessionStatus::Renewed
     );
-    if changed && !session.entries().keys().any(|key| !key.starts_with('_')) {
+    if changed && !typed::holds_visitor_data(&session) {
         session.purge();
     }
     Ok(res)

@@ -21,13 +21,9 @@ const VISITOR_ID: &str = "_visitor_id";
 #[error("session keys starting with '_' are reserved for the framework: {0:?}")]
 pub struct ReservedKey(pub String);
 
-/// What logging out did to the session.
-#[derive(Debug, PartialEq, Eq)]
-pub enum LogOutcome {
-    /// The visitor's data remains (e.g. `has_commented`) under a new session key.
-    Rotated,
-    /// Nothing of the visitor's was left: the session was deleted and its cookie removed.
-    Ended,
+/// Whether `session` holds anything of the visitor's (a key not reserved with `_`).
+pub(crate) fn holds_visitor_data(session: &Session) -> bool {
+    session.entries().keys().any(|key| !key.starts_with('_'))
 }
 
 /// The visitor's session, typed.
@@ -96,15 +92,12 @@ impl VisitorSession {
     /// Logs the member out (harmless when nobody is logged in). The visitor's other data
     /// (`has_commented`) survives under a new key; a session left with nothing of the
     /// visitor's is ended. Either way the old key no longer authenticates anyone.
-    pub fn log_out(&self) -> LogOutcome {
+    ///
+    /// Ending the emptied session is not done here but by the rule every change goes through
+    /// ([`super::finish_session`]): a session left with nothing of the visitor's is ended.
+    pub fn log_out(&self) {
         self.0.remove(MEMBER_ID);
-        if self.holds_visitor_data() {
-            self.0.renew();
-            LogOutcome::Rotated
-        } else {
-            self.0.purge();
-            LogOutcome::Ended
-        }
+        self.0.renew();
     }
 
     /// This session's visitor id, created (and stored with the session) on first use.
@@ -162,10 +155,6 @@ impl VisitorSession {
             tracing::error!(key, error = %err, "session value not stored");
         }
     }
-
-    fn holds_visitor_data(&self) -> bool {
-        self.0.entries().keys().any(|key| !key.starts_with('_'))
-    }
 }
 
 #[cfg(test)]
@@ -213,12 +202,20 @@ mod tests {
     fn logging_out_ends_a_session_with_only_framework_keys_left() {
         let only_member = session();
         only_member.log_in(1);
-        assert_eq!(only_member.log_out(), LogOutcome::Ended);
+        only_member.log_out();
+        assert!(
+            !holds_visitor_data(&only_member.0),
+            "nothing left: finish_session ends it"
+        );
 
         let commented = session();
         commented.log_in(1);
         commented.mark_commented();
-        assert_eq!(commented.log_out(), LogOutcome::Rotated);
+        commented.log_out();
+        assert!(
+            holds_visitor_data(&commented.0),
+            "has_commented left: rotated, not ended"
+        );
         assert!(commented.has_commented());
         assert_eq!(commented.member_id(), None);
     }
