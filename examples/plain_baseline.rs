@@ -10,7 +10,10 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use askama::Template;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use diesel::{Connection as _, prelude::*};
-use guestbook::db::{Database, DbError, comments, members, schema::sessions};
+use guestbook::{
+    db::{Database, DbError, comments, members, schema::sessions},
+    settings::DatabaseSettings,
+};
 
 struct CommentView {
     body: String,
@@ -99,8 +102,13 @@ async fn main() -> std::io::Result<()> {
     let addr = args
         .next()
         .expect("usage: plain_baseline DATABASE_PATH ADDR");
-    let db =
-        Database::connect(&path, 8, std::time::Duration::from_secs(5)).expect("database opens");
+    let db = Database::connect(&DatabaseSettings {
+        url: path,
+        pool_size: 8,
+        pool_timeout: std::time::Duration::from_secs(5),
+        blocking_threads_per_worker: 1,
+    })
+    .expect("database opens");
     let db = web::Data::new(db);
     HttpServer::new(move || {
         App::new()

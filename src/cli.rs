@@ -12,7 +12,8 @@ use crate::{
     members::{self, SignupError},
     sessions::ClearOutcome,
     settings::Settings,
-    startup::{AppState, Application},
+    startup::Application,
+    state::AppState,
 };
 
 #[derive(Debug, Parser)]
@@ -89,7 +90,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
             let state = AppState::new(settings)?;
             state.db.migrate()?;
             let password = read_password(password_stdin)?;
-            match members::create_member(&state, username, password).await {
+            match members::create_member(&state.db, &state.passwords, username, password).await {
                 Ok(member) => println!("Created member {} (id {}).", member.username, member.id),
                 Err(SignupError::Invalid(reason)) => bail!(reason),
                 Err(SignupError::Failed(err)) => return Err(anyhow::anyhow!("{err}")),
@@ -98,11 +99,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
         Command::Clearsessions => {
             let state = AppState::new(settings)?;
             state.db.migrate()?;
-            let Some(engine) = &state.sessions else {
-                println!("Sessions are turned off (SESSION_ENGINE=none): nothing to clear.");
-                return Ok(());
-            };
-            match engine.clear_expired().await? {
+            match state.sessions.clear_expired().await? {
                 ClearOutcome::Removed(removed) => println!("Deleted {removed} expired session(s)."),
                 ClearOutcome::NothingToClear(why) => println!("Nothing to clear: {why}."),
             }

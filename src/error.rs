@@ -1,6 +1,11 @@
-//! One error type for the whole application, and the middleware that turns every error
-//! response — ours, actix's own 404/405/413, a session store failure — into a styled page or,
-//! for JSON clients, `{"error": "..."}`.
+//! One error type for the whole application, and the one place errors become responses.
+//!
+//! Handlers and extractors fail with [`AppError`]; the framework fails with errors of its own
+//! (an unknown static file, an extractor that is not configured); actix-session fails in its
+//! middleware when the session store does not answer. [`render_errors`], the outermost
+//! middleware but one, turns each of them into a styled page or, for JSON clients,
+//! `{"error": "..."}`. Pages handlers write themselves (a form shown again with its reason)
+//! are not errors and pass untouched, whatever their status.
 
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
@@ -24,10 +29,11 @@ pub enum AppError {
     Csrf(&'static str),
     #[error("The page you asked for does not exist.")]
     NotFound,
+    /// The address exists but not for this method; `allow` lists the ones it takes.
+    #[error("This address does not accept that method.")]
+    MethodNotAllowed { allow: &'static str },
     #[error("The request body is too large.")]
     PayloadTooLarge,
-    #[error("{0}")]
-    Unprocessable(String),
     /// A service we depend on did not answer; the message names it, for the operator.
     #[error("{0} is unavailable right now. Please try again in a moment.")]
     Unavailable(&'static str),
@@ -76,35 +82,26 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Csrf(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::SessionsDisabled => StatusCode::SERVICE_UNAVAILABLE,
-            Self::SessionTooLarge => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::SessionTooLarge | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// The status and headers; the body is written by [`render_errors`], which knows what
+    /// the client accepts.
     fn error_response(&self) -> HttpResponse {
         if let Self::Internal(cause) = self {
             tracing::error!(error = ?cause, "internal error");
         }
-        // The body is written by `render_error_pages`, which knows what the client accepts.
-        let mut response = HttpResponse::new(self.status_code());
-        response
-            .extensions_mut()
-            .insert(ErrorMessage(self.to_string()));
-        response
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, *allow));
+        }
+        response.finish()
     }
 }
-
-/// The message to show on an error page, attached to the response by whoever failed.
-#[derive(Clone, Debug)]
-pub struct ErrorMessage(pub String);
-
-/// Marks a response whose body is final (a page or JSON a handler wrote), so the error-page
-/// middleware leaves it alone even when its status is 4xx.
-#[derive(Clone, Copy, Debug)]
-pub struct FinalBody;
 
 /// Whether the client asked for JSON (`Accept` includes `application/json`).
 pub fn wants_json(req: &HttpRequest) -> bool {
@@ -122,10 +119,9 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-/// Outermost middleware: every response with an error status and no final body gets the
-/// error page (or JSON), and a failure of the session store becomes a `503`, never a panic or
-/// actix's bare `500`.
-pub async fn render_error_pages(
+/// Middleware: every response made from an error gets the error page (or JSON), and a failure
+/// of the session store becomes a `503`, never a panic or actix's bare `500`.
+pub async fn render_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
@@ -135,70 +131,86 @@ pub async fn render_error_pages(
     let res = match next.call(req).await {
         Ok(res) => res,
         Err(err) => {
-            let app_error = if is_session_too_large(&err) {
-                tracing::error!(error = ?err, "session not saved: too large for a cookie");
-                AppError::SessionTooLarge
-            } else if is_session_store_failure(&err) {
-                tracing::error!(error = ?err, "session store failed");
-                AppError::Unavailable("The session store")
-            } else {
-                tracing::error!(error = ?err, "request failed in middleware");
-                AppError::Internal(anyhow::anyhow!("{err}"))
-            };
-            let status = app_error.status_code();
-            let mut response = HttpResponse::build(status);
-            let response = match error_body(status, &app_error.to_string(), json) {
-                Body::Json(body) => response.content_type("application/json").body(body),
-                Body::Html(body) => response.content_type("text/html; charset=utf-8").body(body),
-            };
-            // The response stands in for the error all the way out to the client.
+            let (status, message) = describe_middleware_failure(&err);
+            let body = ErrorBody::new(status, &message, json);
+            let response = HttpResponse::build(status)
+                .content_type(body.content_type())
+                .body(body.into_string());
+            // The page stands in for the error all the way out to the client.
             return Err(actix_web::error::InternalError::from_response(err, response).into());
         }
     };
-    let status = res.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || res.response().extensions().contains::<FinalBody>()
-    {
+    let Some(error) = res.response().error() else {
         return Ok(res.map_into_boxed_body());
-    }
-    let message = res
-        .response()
-        .extensions()
-        .get::<ErrorMessage>()
-        .map(|m| m.0.clone())
-        .unwrap_or_else(|| default_message(status).to_owned());
-    let body = error_body(status, &message, json);
+    };
+    let status = res.status();
+    let body = ErrorBody::new(status, &message_of(error, status), json);
     Ok(res.map_body(|head, _| {
-        let content_type = match body {
-            Body::Json(_) => "application/json",
-            Body::Html(_) => "text/html; charset=utf-8",
-        };
         head.headers.insert(
             header::CONTENT_TYPE,
-            header::HeaderValue::from_static(content_type),
+            header::HeaderValue::from_static(body.content_type()),
         );
         head.headers.remove(header::CONTENT_LENGTH);
-        match body {
-            Body::Json(s) | Body::Html(s) => BoxBody::new(s),
-        }
+        BoxBody::new(body.into_string())
     }))
 }
 
-fn error_body(status: StatusCode, message: &str, json: bool) -> Body {
-    if json {
-        Body::Json(serde_json::json!({ "error": message }).to_string())
-    } else {
-        Body::Html(error_page_html(status, message))
+/// What the client is told about `error`: an [`AppError`]'s own message, or for the
+/// framework's errors a message for their status (their own text may name internals).
+fn message_of(error: &actix_web::Error, status: StatusCode) -> String {
+    match error.as_error::<AppError>() {
+        Some(app_error) => app_error.to_string(),
+        None => default_message(status).to_owned(),
     }
 }
 
-enum Body {
+/// The status and message for an error returned by a middleware instead of a response:
+/// actix-session's failure to reach the session store, or a bug.
+fn describe_middleware_failure(err: &actix_web::Error) -> (StatusCode, String) {
+    if let Some(app_error) = err.as_error::<AppError>() {
+        return (app_error.status_code(), app_error.to_string());
+    }
+    let app_error = if is_session_store_failure(err) {
+        tracing::error!(error = ?err, "session store failed");
+        AppError::Unavailable("The session store")
+    } else {
+        tracing::error!(error = ?err, "request failed in middleware");
+        AppError::Internal(anyhow::anyhow!("{err}"))
+    };
+    (app_error.status_code(), app_error.to_string())
+}
+
+/// An error body: JSON for clients that asked for it, the styled page otherwise.
+enum ErrorBody {
     Json(String),
     Html(String),
 }
 
+impl ErrorBody {
+    fn new(status: StatusCode, message: &str, json: bool) -> Self {
+        if json {
+            Self::Json(serde_json::json!({ "error": message }).to_string())
+        } else {
+            Self::Html(error_page_html(status, message))
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            Self::Json(_) => "application/json",
+            Self::Html(_) => "text/html; charset=utf-8",
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Self::Json(body) | Self::Html(body) => body,
+        }
+    }
+}
+
 /// The HTML error page for `status`; falls back to plain markup if the template fails.
-pub fn error_page_html(status: StatusCode, message: &str) -> String {
+fn error_page_html(status: StatusCode, message: &str) -> String {
     let page = ErrorPage {
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error"),
@@ -223,22 +235,6 @@ fn default_message(status: StatusCode) -> &'static str {
         s if s.is_server_error() => "Something went wrong on our side. It has been logged.",
         _ => "The request could not be processed.",
     }
-}
-
-/// The signed-cookie engine reports a session too large for a cookie as a serialization
-/// failure (the only one it can have), which actix-session wraps like any store error.
-fn is_session_too_large(err: &actix_web::Error) -> bool {
-    use actix_session::storage::{SaveError, UpdateError};
-    use actix_web::error::InternalError;
-    let message = if let Some(e) = err.as_error::<InternalError<SaveError>>() {
-        e.to_string()
-    } else if let Some(e) = err.as_error::<InternalError<UpdateError>>() {
-        e.to_string()
-    } else {
-        return false;
-    };
-    message == SaveError::Serialization(anyhow::anyhow!("")).to_string()
-        || message == UpdateError::Serialization(anyhow::anyhow!("")).to_string()
 }
 
 /// actix-session turns every store error into an `InternalError` wrapping one of these.

@@ -1,6 +1,7 @@
 //! guestbook: server-side sessions done right, after Django's session framework.
 //!
-//! `startup` builds the application; everything else is one module per concern.
+//! `state` assembles the pieces, `startup` wires them into the application; everything else
+//! is one module per concern, and depends only on the pieces it uses.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -15,3 +16,4 @@ pub mod security;
 pub mod sessions;
 pub mod settings;
 pub mod startup;
+pub mod state;

@@ -6,8 +6,11 @@ use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     middleware::Next,
+    web,
 };
 use tracing_subscriber::EnvFilter;
+
+use crate::security::proxies::TrustedProxies;
 
 /// Installs the subscriber; `RUST_LOG` filters (default `info`).
 pub fn init() {
@@ -26,17 +29,17 @@ pub fn init_with_default(default: &str) {
 }
 
 /// Middleware: one line per request with method, path (never the query string, which could
-/// carry something private), status and latency.
+/// carry something private), client address (as trusted proxies report it), status and
+/// latency.
 pub async fn log_request(
+    proxies: web::Data<TrustedProxies>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let client = req
-        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
-        .and_then(|state| state.settings.trusted_proxies.client(req.request()).addr);
+    let client = proxies.client(req.request()).addr;
     let res = next.call(req).await;
     let status = match &res {
         Ok(res) => res.status(),

@@ -1,6 +1,10 @@
 //! Membership rules shared by the sign-up page and `guestbook createmember`.
 
-use crate::{db::models::Member, error::AppError, startup::AppState};
+use crate::{
+    db::{Database, models::Member},
+    error::AppError,
+    security::passwords::Passwords,
+};
 
 pub const USERNAME_RULE: &str = "Usernames are 3 to 32 characters: letters, digits, _ and -.";
 pub const PASSWORD_RULE: &str = "Passwords are 8 to 1024 characters long.";
@@ -43,15 +47,15 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
 /// [`SignupError::Invalid`] for a broken rule or a taken name (in any case);
 /// [`SignupError::Failed`] when the database or hashing fails.
 pub async fn create_member(
-    state: &AppState,
+    db: &Database,
+    passwords: &Passwords,
     username: String,
     password: String,
 ) -> Result<Member, SignupError> {
     validate_username(&username).map_err(SignupError::Invalid)?;
     validate_password(&password).map_err(SignupError::Invalid)?;
-    let hash = state.passwords.hash(password).await?;
-    let created = state
-        .db
+    let hash = passwords.hash(password).await?;
+    let created = db
         .run(move |conn| crate::db::members::create(conn, &username, &hash))
         .await
         .map_err(AppError::from)?;

@@ -8,6 +8,7 @@ mod redis;
 
 use std::time::Duration;
 
+use self::redis::Condition;
 pub use self::{memory::MemoryCache, redis::RedisCache};
 use crate::settings::{CacheBackend, CacheSettings};
 
@@ -16,6 +17,12 @@ use crate::settings::{CacheBackend, CacheSettings};
 #[derive(Debug, thiserror::Error)]
 #[error("cache unavailable: {0}")]
 pub struct CacheError(pub String);
+
+impl From<::redis::RedisError> for CacheError {
+    fn from(err: ::redis::RedisError) -> Self {
+        Self(err.to_string())
+    }
+}
 
 /// One configured cache; cheap to clone.
 #[derive(Clone)]
@@ -48,7 +55,7 @@ impl Cache {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Self::Memory(cache) => Ok(cache.get(key).await),
-            Self::Redis(cache) => cache.get(key).await,
+            Self::Redis(cache) => Ok(cache.get(key).await?),
         }
     }
 
@@ -62,10 +69,10 @@ impl Cache {
                 cache.set(key, value, ttl).await;
                 Ok(())
             }
-            Self::Redis(cache) => cache
-                .set(key, value, ttl, Condition::Always)
-                .await
-                .map(|_| ()),
+            Self::Redis(cache) => {
+                cache.set(key, value, ttl, Condition::Always).await?;
+                Ok(())
+            }
         }
     }
 
@@ -76,7 +83,7 @@ impl Cache {
     pub async fn add(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, CacheError> {
         match self {
             Self::Memory(cache) => Ok(cache.put_if(key, value, ttl, false).await),
-            Self::Redis(cache) => cache.set(key, value, ttl, Condition::IfAbsent).await,
+            Self::Redis(cache) => Ok(cache.set(key, value, ttl, Condition::IfAbsent).await?),
         }
     }
 
@@ -92,7 +99,7 @@ impl Cache {
     ) -> Result<bool, CacheError> {
         match self {
             Self::Memory(cache) => Ok(cache.put_if(key, value, ttl, true).await),
-            Self::Redis(cache) => cache.set(key, value, ttl, Condition::IfPresent).await,
+            Self::Redis(cache) => Ok(cache.set(key, value, ttl, Condition::IfPresent).await?),
         }
     }
 
@@ -106,7 +113,7 @@ impl Cache {
                 cache.touch(key, ttl).await;
                 Ok(())
             }
-            Self::Redis(cache) => cache.touch(key, ttl).await,
+            Self::Redis(cache) => Ok(cache.touch(key, ttl).await?),
         }
     }
 
@@ -120,7 +127,7 @@ impl Cache {
                 cache.delete(key).await;
                 Ok(())
             }
-            Self::Redis(cache) => cache.delete(key).await,
+            Self::Redis(cache) => Ok(cache.delete(key).await?),
         }
     }
 
@@ -131,7 +138,7 @@ impl Cache {
     pub async fn delete_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
         match self {
             Self::Memory(cache) => Ok(cache.delete_prefixed(key_prefix).await),
-            Self::Redis(cache) => cache.delete_prefixed(key_prefix).await,
+            Self::Redis(cache) => Ok(cache.delete_prefixed(key_prefix).await?),
         }
     }
 
@@ -142,15 +149,7 @@ impl Cache {
     pub async fn count_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
         match self {
             Self::Memory(cache) => Ok(cache.count_prefixed(key_prefix).await),
-            Self::Redis(cache) => cache.count_prefixed(key_prefix).await,
+            Self::Redis(cache) => Ok(cache.count_prefixed(key_prefix).await?),
         }
     }
-}
-
-/// When a Redis `SET` writes.
-#[derive(Clone, Copy)]
-enum Condition {
-    Always,
-    IfAbsent,
-    IfPresent,
 }

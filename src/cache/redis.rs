@@ -5,12 +5,10 @@
 use std::time::Duration;
 
 use redis::{
-    AsyncCommands, Client, ExistenceCheck, SetExpiry, SetOptions,
+    AsyncCommands, Client, ExistenceCheck, RedisResult, SetExpiry, SetOptions,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::OnceCell;
-
-use super::{CacheError, Condition};
 
 /// How long one command may take before the cache counts as unavailable.
 const TIMEOUT: Duration = Duration::from_millis(1000);
@@ -20,12 +18,6 @@ pub struct RedisCache {
     client: Client,
     connection: std::sync::Arc<OnceCell<ConnectionManager>>,
     prefix: String,
-}
-
-impl From<redis::RedisError> for CacheError {
-    fn from(err: redis::RedisError) -> Self {
-        Self(err.to_string())
-    }
 }
 
 impl RedisCache {
@@ -43,7 +35,7 @@ impl RedisCache {
         format!("{}{key}", self.prefix)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, CacheError> {
+    async fn connection(&self) -> RedisResult<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
@@ -59,8 +51,8 @@ impl RedisCache {
         Ok(manager.clone())
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        Ok(self.connection().await?.get(self.full_key(key)).await?)
+    pub async fn get(&self, key: &str) -> RedisResult<Option<Vec<u8>>> {
+        self.connection().await?.get(self.full_key(key)).await
     }
 
     /// `SET key value PX ttl [NX|XX]`; whether it wrote.
@@ -70,7 +62,7 @@ impl RedisCache {
         value: &[u8],
         ttl: Duration,
         condition: Condition,
-    ) -> Result<bool, CacheError> {
+    ) -> RedisResult<bool> {
         let mut options =
             SetOptions::default().with_expiration(SetExpiry::PX(ttl.as_millis().max(1) as u64));
         options = match condition {
@@ -86,7 +78,7 @@ impl RedisCache {
         Ok(reply.is_some())
     }
 
-    pub async fn touch(&self, key: &str, ttl: Duration) -> Result<(), CacheError> {
+    pub async fn touch(&self, key: &str, ttl: Duration) -> RedisResult<()> {
         let _: bool = self
             .connection()
             .await?
@@ -95,12 +87,12 @@ impl RedisCache {
         Ok(())
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+    pub async fn delete(&self, key: &str) -> RedisResult<()> {
         let _: u64 = self.connection().await?.del(self.full_key(key)).await?;
         Ok(())
     }
 
-    async fn keys_prefixed(&self, key_prefix: &str) -> Result<Vec<String>, CacheError> {
+    async fn keys_prefixed(&self, key_prefix: &str) -> RedisResult<Vec<String>> {
         let pattern = format!("{}*", escape_glob(&self.full_key(key_prefix)));
         let mut connection = self.connection().await?;
         let mut keys = Vec::new();
@@ -122,7 +114,7 @@ impl RedisCache {
         }
     }
 
-    pub async fn delete_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
+    pub async fn delete_prefixed(&self, key_prefix: &str) -> RedisResult<u64> {
         let keys = self.keys_prefixed(key_prefix).await?;
         let mut connection = self.connection().await?;
         for chunk in keys.chunks(500) {
@@ -131,9 +123,17 @@ impl RedisCache {
         Ok(keys.len() as u64)
     }
 
-    pub async fn count_prefixed(&self, key_prefix: &str) -> Result<u64, CacheError> {
+    pub async fn count_prefixed(&self, key_prefix: &str) -> RedisResult<u64> {
         Ok(self.keys_prefixed(key_prefix).await?.len() as u64)
     }
+}
+
+/// When a Redis `SET` writes.
+#[derive(Clone, Copy)]
+pub(super) enum Condition {
+    Always,
+    IfAbsent,
+    IfPresent,
 }
 
 /// `prefix` with Redis glob characters escaped, for `SCAN MATCH`.

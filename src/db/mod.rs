@@ -7,8 +7,6 @@ pub mod members;
 pub mod models;
 pub mod schema;
 
-use std::{path::PathBuf, time::Duration};
-
 use diesel::{
     RunQueryDsl,
     connection::SimpleConnection,
@@ -18,6 +16,7 @@ use diesel::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use self::connection::DbConnection as Connection;
+use crate::settings::DatabaseSettings;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -56,21 +55,6 @@ impl From<DieselError> for DbError {
     }
 }
 
-/// Whether `database_url` names a PostgreSQL database (`postgres://` or `postgresql://`);
-/// anything else is a SQLite file path.
-pub fn is_postgres(database_url: &str) -> bool {
-    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
-}
-
-/// The `DATABASE_URL` as a SQLite file path (`sqlite://` and `sqlite:` prefixes are dropped).
-pub fn sqlite_path(database_url: &str) -> PathBuf {
-    let path = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .unwrap_or(database_url);
-    PathBuf::from(path)
-}
-
 /// A cloneable handle on the connection pool.
 #[derive(Clone)]
 pub struct Database {
@@ -78,16 +62,16 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens (creating if needed) the database at `database_url` with `pool_size` connections,
-    /// each waiting at most `timeout` for its turn.
+    /// Opens (creating a SQLite file if needed) the database `settings` name, with their pool
+    /// size and checkout timeout.
     ///
     /// # Errors
-    /// When the file cannot be opened or created.
-    pub fn connect(database_url: &str, pool_size: u32, timeout: Duration) -> anyhow::Result<Self> {
-        let target = if is_postgres(database_url) {
-            database_url.to_owned()
+    /// When the database cannot be reached, or the file cannot be opened or created.
+    pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let target = if settings.is_postgres() {
+            settings.url.clone()
         } else {
-            let path = sqlite_path(database_url);
+            let path = settings.sqlite_path();
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     anyhow::anyhow!(
@@ -100,16 +84,16 @@ impl Database {
         };
         let manager = ConnectionManager::<Connection>::new(&target);
         let pool = Pool::builder()
-            .max_size(pool_size)
+            .max_size(settings.pool_size)
             .min_idle(Some(1))
             // No `SELECT 1` before every checkout: SQLite connections are files, not sockets,
             // and a failed query already marks a connection broken.
             .test_on_check_out(false)
-            .connection_timeout(timeout)
+            .connection_timeout(settings.pool_timeout)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)
             .map_err(|e| {
-                anyhow::anyhow!("cannot open the database {}: {e}", redact(database_url))
+                anyhow::anyhow!("cannot open the database {}: {e}", settings.redacted_url())
             })?;
         Ok(Self { pool })
     }
@@ -195,20 +179,6 @@ where
         applied.push(name);
     }
     Ok(applied)
-}
-
-/// `url` without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Per-connection settings: WAL so readers never block the writer, a busy timeout so writers

@@ -6,13 +6,12 @@ use serde::Deserialize;
 
 use super::{Reply, html, json_error, json_message, see_other};
 use crate::{
-    db::members,
+    db::{Database, members},
     error::AppError,
     flash::Flash,
     members::{SignupError, create_member},
-    security::csrf::CsrfToken,
+    security::{csrf::CsrfToken, passwords::Passwords},
     sessions::VisitorSession,
-    startup::AppState,
 };
 
 pub const BAD_CREDENTIALS: &str = "Your username and password didn't match.";
@@ -63,7 +62,8 @@ pub async fn signup_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
 pub async fn log_in(
     req: HttpRequest,
     form: web::Form<CredentialsForm>,
-    state: web::Data<AppState>,
+    db: web::Data<Database>,
+    passwords: web::Data<Passwords>,
     session: VisitorSession,
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -74,13 +74,11 @@ pub async fn log_in(
     } = form.into_inner();
     let username = username.unwrap_or_default();
     let lookup = username.trim().to_owned();
-    let member = state
-        .db
+    let member = db
         .run(move |conn| members::find_by_username(conn, &lookup))
         .await?;
     let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
-    let verified = state
-        .passwords
+    let verified = passwords
         .verify(password.unwrap_or_default(), stored_hash)
         .await?;
     let reply = Reply::to(&req);
@@ -129,7 +127,8 @@ pub struct CsrfOnlyForm {
 pub async fn sign_up(
     req: HttpRequest,
     form: web::Form<CredentialsForm>,
-    state: web::Data<AppState>,
+    db: web::Data<Database>,
+    passwords: web::Data<Passwords>,
     session: VisitorSession,
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -140,7 +139,8 @@ pub async fn sign_up(
     } = form.into_inner();
     let username = username.unwrap_or_default().trim().to_owned();
     let reply = Reply::to(&req);
-    match create_member(&state, username.clone(), password.unwrap_or_default()).await {
+    let password = password.unwrap_or_default();
+    match create_member(&db, &passwords, username.clone(), password).await {
         Ok(member) => {
             session.log_in(member.id);
             csrf.rotate();

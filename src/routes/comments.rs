@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::{Reply, home::HomeMessages, home::render_home, json_error, json_message, see_other};
 use crate::{
     db::{
+        Database,
         comments::{self, InsertOutcome},
         models::{NewComment, now_utc},
     },
@@ -13,7 +14,6 @@ use crate::{
     flash::Flash,
     security::csrf::CsrfToken,
     sessions::VisitorSession,
-    startup::AppState,
 };
 
 /// The longest comment, in Unicode scalar values.
@@ -31,7 +31,7 @@ pub struct CommentForm {
 pub async fn post_comment(
     req: HttpRequest,
     form: web::Form<CommentForm>,
-    state: web::Data<AppState>,
+    db: web::Data<Database>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -39,7 +39,7 @@ pub async fn post_comment(
     csrf.verify(form.csrf_token.as_deref())?;
     let reply = Reply::to(&req);
     if session.has_commented() {
-        return already_commented(reply, &state, &session, &csrf).await;
+        return already_commented(reply, &db, &session, &csrf).await;
     }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
@@ -54,7 +54,7 @@ pub async fn post_comment(
                 ..Default::default()
             };
             return render_home(
-                &state,
+                &db,
                 &session,
                 &csrf,
                 1,
@@ -66,8 +66,7 @@ pub async fn post_comment(
     };
     let visitor_id = session.visitor_id();
     let member_id = session.member_id();
-    let outcome = state
-        .db
+    let outcome = db
         .run(move |conn| {
             let comment = NewComment {
                 body: &body,
@@ -89,13 +88,13 @@ pub async fn post_comment(
             Ok(response)
         }
         // Another request of this session got there first.
-        InsertOutcome::AlreadyCommented => already_commented(reply, &state, &session, &csrf).await,
+        InsertOutcome::AlreadyCommented => already_commented(reply, &db, &session, &csrf).await,
     }
 }
 
 async fn already_commented(
     reply: Reply,
-    state: &AppState,
+    db: &Database,
     session: &VisitorSession,
     csrf: &CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -106,7 +105,7 @@ async fn already_commented(
         error: Some(ALREADY_COMMENTED),
         ..Default::default()
     };
-    render_home(state, session, csrf, 1, messages, StatusCode::CONFLICT).await
+    render_home(db, session, csrf, 1, messages, StatusCode::CONFLICT).await
 }
 
 /// The comment as stored: line breaks normalised to `\n`, trimmed.

@@ -2,20 +2,18 @@
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 
-use crate::{error::FinalBody, startup::AppState};
+use crate::db::Database;
 
 /// `200 ok` when the database answers; `503` naming what failed otherwise.
-pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let (status, body) = match state.db.ping().await {
+pub async fn healthz(db: web::Data<Database>) -> HttpResponse {
+    let (status, body) = match db.ping().await {
         Ok(()) => (StatusCode::OK, "ok".to_owned()),
         Err(err) => {
             tracing::error!(error = %err, "health check failed");
             (StatusCode::SERVICE_UNAVAILABLE, format!("database: {err}"))
         }
     };
-    let mut response = HttpResponse::build(status)
+    HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
-        .body(body);
-    response.extensions_mut().insert(FinalBody);
-    response
+        .body(body)
 }

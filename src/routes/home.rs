@@ -8,12 +8,11 @@ use time::{PrimitiveDateTime, macros::format_description};
 
 use super::html;
 use crate::{
-    db::{comments, members},
+    db::{Database, comments, members},
     error::AppError,
     flash::Flash,
     security::csrf::CsrfToken,
     sessions::VisitorSession,
-    startup::AppState,
 };
 
 /// Comments per page.
@@ -63,7 +62,7 @@ pub struct HomeMessages<'a> {
 pub async fn show_home(
     req: HttpRequest,
     query: web::Query<HomeQuery>,
-    state: web::Data<AppState>,
+    db: web::Data<Database>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -78,7 +77,7 @@ pub async fn show_home(
         notice: flash.map(Flash::text),
         ..Default::default()
     };
-    let mut response = render_home(&state, &session, &csrf, page, messages, StatusCode::OK).await?;
+    let mut response = render_home(&db, &session, &csrf, page, messages, StatusCode::OK).await?;
     if flash.is_some() {
         Flash::consume(&mut response);
     }
@@ -90,7 +89,7 @@ pub async fn show_home(
 /// # Errors
 /// When the database fails or the template cannot render.
 pub async fn render_home(
-    state: &AppState,
+    db: &Database,
     session: &VisitorSession,
     csrf: &CsrfToken,
     page: u32,
@@ -100,8 +99,7 @@ pub async fn render_home(
     let member_id = session.member_id();
     let offset = i64::from(page - 1) * PAGE_SIZE;
     // One trip to the blocking pool for everything the page shows.
-    let (mut rows, username) = state
-        .db
+    let (mut rows, username) = db
         .run(move |conn| {
             // One read transaction for both reads: one lock round-trip, one snapshot.
             conn.transaction(|conn| {

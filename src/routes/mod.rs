@@ -6,38 +6,71 @@ mod health;
 mod home;
 
 use actix_web::{
-    HttpRequest, HttpResponse,
+    HttpRequest, HttpResponse, Resource,
+    error::UrlencodedError,
     http::{StatusCode, header},
     web,
 };
 
 pub use self::health::healthz;
-use crate::error::{FinalBody, wants_json};
+use crate::error::{AppError, wants_json};
 
-/// The pages that use the session (wrapped in the session middleware by `startup`).
+/// The largest form body accepted: room for a 2000-character comment of 4-byte characters,
+/// percent-encoded, with margin.
+pub const FORM_LIMIT_BYTES: usize = 64 * 1024;
+
+/// The pages that use the session (wrapped in the session middleware by `startup`), and how
+/// their forms and queries are read.
 pub fn configure_pages(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(home::show_home)))
-        .service(web::resource("/comments").route(web::post().to(comments::post_comment)))
+    cfg.app_data(form_config())
+        .app_data(query_config())
+        .service(resource("/", "GET").route(web::get().to(home::show_home)))
+        .service(resource("/comments", "POST").route(web::post().to(comments::post_comment)))
         .service(
-            web::resource("/login")
+            resource("/login", "GET, POST")
                 .route(web::get().to(auth::login_page))
                 .route(web::post().to(auth::log_in)),
         )
-        .service(web::resource("/logout").route(web::post().to(auth::log_out)))
+        .service(resource("/logout", "POST").route(web::post().to(auth::log_out)))
         .service(
-            web::resource("/signup")
+            resource("/signup", "GET, POST")
                 .route(web::get().to(auth::signup_page))
                 .route(web::post().to(auth::sign_up)),
         );
 }
 
+/// A resource whose routes answer the methods in `allow`; any other method is a `405` error.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(AppError::MethodNotAllowed { allow })
+    }))
+}
+
+/// Forms: at most [`FORM_LIMIT_BYTES`], and a clear answer when the body is not a form.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(FORM_LIMIT_BYTES)
+        .error_handler(|err, _| {
+            match err {
+                UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge,
+                UrlencodedError::ContentType => AppError::BadRequest(
+                    "Send the form as application/x-www-form-urlencoded.".into(),
+                ),
+                other => AppError::BadRequest(format!("The form could not be read: {other}")),
+            }
+            .into()
+        })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| AppError::BadRequest(err.to_string()).into())
+}
+
 /// A finished HTML page with `status`.
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
-    let mut response = HttpResponse::build(status)
+    HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .body(body);
-    response.extensions_mut().insert(FinalBody);
-    response
+        .body(body)
 }
 
 /// `{"message": text}` with `status`: what a JSON client gets where a browser gets a page.
@@ -51,11 +84,9 @@ pub fn json_error(status: StatusCode, text: &str) -> HttpResponse {
 }
 
 fn json_body(status: StatusCode, value: serde_json::Value) -> HttpResponse {
-    let mut response = HttpResponse::build(status)
+    HttpResponse::build(status)
         .content_type("application/json")
-        .body(value.to_string());
-    response.extensions_mut().insert(FinalBody);
-    response
+        .body(value.to_string())
 }
 
 /// `303 See Other` to `location`: the answer to a successful form post.

@@ -21,10 +21,10 @@ use actix_web::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use subtle::ConstantTimeEq;
 
-use crate::{error::AppError, startup::AppState};
+use super::{proxies::TrustedProxies, signing::Signer};
+use crate::error::AppError;
 
 pub const COOKIE_NAME: &str = "csrftoken";
-pub const FORM_FIELD: &str = "csrf_token";
 pub const HEADER: &str = "X-CSRF-Token";
 /// Django's `CSRF_COOKIE_AGE`: about a year.
 const COOKIE_AGE: Duration = Duration::seconds(31_449_600);
@@ -33,48 +33,94 @@ const SECRET_LEN: usize = 32;
 
 type Secret = [u8; SECRET_LEN];
 
+/// What the CSRF check needs, built once from the settings and registered as app data.
+pub struct CsrfConfig {
+    signer: Signer,
+    trusted_proxies: TrustedProxies,
+    /// `CSRF_TRUSTED_ORIGINS`.
+    trusted_origins: Vec<String>,
+    /// `SESSION_COOKIE_SECURE` makes the CSRF cookie HTTPS-only too.
+    cookie_secure: bool,
+}
+
+impl CsrfConfig {
+    pub fn new(
+        signer: Signer,
+        trusted_proxies: TrustedProxies,
+        trusted_origins: Vec<String>,
+        cookie_secure: bool,
+    ) -> Self {
+        Self {
+            signer,
+            trusted_proxies,
+            trusted_origins,
+            cookie_secure,
+        }
+    }
+
+    /// Whether a request that says it comes from `origin` comes from this site (as `req`
+    /// addressed it, through trusted proxies) or from a trusted origin.
+    fn accepts_origin(&self, req: &HttpRequest, origin: &str) -> bool {
+        let scheme = self.trusted_proxies.client(req).scheme;
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        origin == format!("{scheme}://{host}") || self.trusted_origins.iter().any(|o| o == origin)
+    }
+
+    /// The `csrftoken` cookie that carries `secret`, signed.
+    fn cookie(&self, secret: &Secret) -> Cookie<'static> {
+        let value = self.signer.sign(SALT, &URL_SAFE_NO_PAD.encode(secret));
+        Cookie::build(COOKIE_NAME, value)
+            .path("/")
+            .max_age(COOKIE_AGE)
+            .same_site(SameSite::Lax)
+            .secure(self.cookie_secure)
+            // Readable by scripts on purpose, as Django's default: JS sends it as X-CSRF-Token.
+            .http_only(false)
+            .finish()
+    }
+}
+
 /// The request's CSRF secret: the one from its cookie, or a new one that the response will
 /// set as the cookie.
 pub struct CsrfToken {
     secret: Secret,
     from_cookie: bool,
     req: HttpRequest,
+    config: web::Data<CsrfConfig>,
 }
 
-/// A `csrftoken` cookie value to send with the response.
+/// The `csrftoken` cookie to send with the response.
 #[derive(Clone)]
-struct CookieToSet(String);
+struct CookieToSet(Cookie<'static>);
 
 impl FromRequest for CsrfToken {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .expect("AppState is registered");
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let config = match web::Data::<CsrfConfig>::from_request(req, payload).into_inner() {
+            Ok(config) => config,
+            Err(err) => return ready(Err(err)),
+        };
         let secret = req.cookie(COOKIE_NAME).and_then(|cookie| {
-            state
+            config
                 .signer
                 .unsign(SALT, cookie.value())
                 .and_then(decode_secret)
         });
-        let token = match secret {
-            Some(secret) => Self {
-                secret,
-                from_cookie: true,
-                req: req.clone(),
-            },
-            None => {
-                let mut token = Self {
-                    secret: [0; SECRET_LEN],
-                    from_cookie: false,
-                    req: req.clone(),
-                };
-                token.replace_secret();
-                token
-            }
+        let mut token = Self {
+            secret: secret.unwrap_or_default(),
+            from_cookie: secret.is_some(),
+            req: req.clone(),
+            config,
         };
+        if !token.from_cookie {
+            token.replace_secret();
+        }
         ready(Ok(token))
     }
 }
@@ -97,26 +143,8 @@ impl CsrfToken {
     /// [`AppError::Csrf`] with Django's reason when any check fails.
     pub fn verify(&self, form_field: Option<&str>) -> Result<(), AppError> {
         if let Some(origin) = self.req.headers().get(header::ORIGIN) {
-            let state = self
-                .req
-                .app_data::<web::Data<AppState>>()
-                .expect("AppState is registered");
-            // The scheme as trusted proxies report it; the host as the browser addressed it.
-            let scheme = state.settings.trusted_proxies.client(&self.req).scheme;
-            let host = self
-                .req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default();
             let origin = origin.to_str().unwrap_or_default();
-            let own_site = origin == format!("{scheme}://{host}");
-            let trusted = state
-                .settings
-                .csrf_trusted_origins
-                .iter()
-                .any(|o| o == origin);
-            if !own_site && !trusted {
+            if !self.config.accepts_origin(&self.req, origin) {
                 return Err(AppError::Csrf(
                     "Origin checking failed - the request did not come from this site.",
                 ));
@@ -147,14 +175,8 @@ impl CsrfToken {
 
     fn replace_secret(&mut self) {
         self.secret = rand::random();
-        let state = self
-            .req
-            .app_data::<web::Data<AppState>>()
-            .expect("AppState is registered");
-        let value = state
-            .signer
-            .sign(SALT, &URL_SAFE_NO_PAD.encode(self.secret));
-        self.req.extensions_mut().insert(CookieToSet(value));
+        let cookie = self.config.cookie(&self.secret);
+        self.req.extensions_mut().insert(CookieToSet(cookie));
     }
 }
 
@@ -186,20 +208,8 @@ pub async fn set_csrf_cookie(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut res = next.call(req).await?;
-    let to_set = res.request().extensions().get::<CookieToSet>().cloned();
-    if let Some(CookieToSet(value)) = to_set {
-        let secure = res
-            .request()
-            .app_data::<web::Data<AppState>>()
-            .is_some_and(|state| state.settings.session.cookie_secure);
-        let cookie = Cookie::build(COOKIE_NAME, value)
-            .path("/")
-            .max_age(COOKIE_AGE)
-            .same_site(SameSite::Lax)
-            .secure(secure)
-            // Readable by scripts on purpose, as Django's default: JS sends it as X-CSRF-Token.
-            .http_only(false)
-            .finish();
+    let to_set = res.request().extensions_mut().remove::<CookieToSet>();
+    if let Some(CookieToSet(cookie)) = to_set {
         res.response_mut().add_cookie(&cookie)?;
     }
     Ok(res)

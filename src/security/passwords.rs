@@ -15,50 +15,7 @@ use argon2::{
 };
 use tokio::sync::Semaphore;
 
-use crate::error::AppError;
-
-/// The argon2id cost of new hashes (existing hashes keep the cost they were made with).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PasswordHashParams {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for PasswordHashParams {
-    /// OWASP's minimum for argon2id, which is also the argon2 crate's default.
-    fn default() -> Self {
-        Self {
-            memory_kib: Params::DEFAULT_M_COST,
-            iterations: Params::DEFAULT_T_COST,
-            parallelism: Params::DEFAULT_P_COST,
-        }
-    }
-}
-
-impl PasswordHashParams {
-    /// The cheapest parameters argon2 accepts, for tests.
-    pub const FAST_FOR_TESTS: Self = Self {
-        memory_kib: 8,
-        iterations: 1,
-        parallelism: 1,
-    };
-
-    /// # Errors
-    /// When argon2 refuses the combination, with its reason.
-    pub fn validate(&self) -> Result<(), String> {
-        self.params().map(|_| ())
-    }
-
-    fn params(&self) -> Result<Params, String> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(|e| {
-            format!(
-                "argon2 refuses memory={} KiB, iterations={}, parallelism={}: {e}",
-                self.memory_kib, self.iterations, self.parallelism
-            )
-        })
-    }
-}
+use crate::{error::AppError, settings::PasswordHashParams};
 
 /// Hashes and verifies passwords; cheap to clone.
 #[derive(Clone)]
@@ -79,7 +36,7 @@ impl Passwords {
     /// # Errors
     /// When argon2 refuses the parameters.
     pub fn new(params: PasswordHashParams) -> anyhow::Result<Self> {
-        let params = params.params().map_err(anyhow::Error::msg)?;
+        let params = params.argon2_params().map_err(anyhow::Error::msg)?;
         let random_password: [u8; 32] = rand::random();
         let dummy_hash = hash_blocking(&params, &random_password).map_err(anyhow::Error::msg)?;
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -188,15 +145,5 @@ mod tests {
         let passwords = Passwords::new(PasswordHashParams::FAST_FOR_TESTS).unwrap();
         assert!(!passwords.verify("anything".into(), None).await.unwrap());
         assert_eq!(passwords.verifications(), 1);
-    }
-
-    #[test]
-    fn parameters_argon2_refuses_are_reported() {
-        let bad = PasswordHashParams {
-            memory_kib: 1,
-            iterations: 1,
-            parallelism: 1,
-        };
-        assert!(bad.validate().unwrap_err().contains("memory=1 KiB"));
     }
 }

@@ -2,7 +2,7 @@
 //! believed only from the addresses in `TRUSTED_PROXIES`; from anyone else they are ignored,
 //! so a client cannot spoof its address or scheme by sending them.
 
-use std::{net::IpAddr, str::FromStr};
+use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -11,22 +11,9 @@ use ipnet::IpNet;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 
-impl FromStr for TrustedProxies {
-    type Err = String;
-
-    /// A comma-separated list of addresses (`10.0.0.5`) and ranges (`10.0.0.0/8`, `::1/128`).
-    fn from_str(list: &str) -> Result<Self, String> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty())
-            .map(|entry| {
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{entry:?} is not an address or a CIDR range"))
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
+impl TrustedProxies {
+    pub fn new(proxies: Vec<IpNet>) -> Self {
+        Self(proxies)
     }
 }
 
@@ -94,6 +81,10 @@ mod tests {
 
     use super::*;
 
+    fn proxies(list: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(list.iter().map(|net| net.parse().unwrap()).collect())
+    }
+
     fn request(peer: &str, forwarded_for: Option<&str>, proto: Option<&str>) -> HttpRequest {
         let mut req = TestRequest::default().peer_addr(format!("{peer}:4000").parse().unwrap());
         if let Some(value) = forwarded_for {
@@ -107,7 +98,7 @@ mod tests {
 
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
-        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let proxies = proxies(&["10.0.0.0/8"]);
         let client = proxies.client(&request("203.0.113.9", Some("1.2.3.4"), Some("https")));
         assert_eq!(
             client,
@@ -120,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_is_believed_and_trusted_hops_are_skipped() {
-        let proxies: TrustedProxies = "10.0.0.0/8, 192.0.2.7".parse().unwrap();
+        let proxies = proxies(&["10.0.0.0/8", "192.0.2.7/32"]);
         // spoofed-by-client, real client, an inner trusted proxy
         let client = proxies.client(&request(
             "10.1.1.1",
@@ -133,16 +124,6 @@ mod tests {
                 addr: Some("198.51.100.20".parse().unwrap()),
                 scheme: "https"
             }
-        );
-    }
-
-    #[test]
-    fn bad_entries_are_refused() {
-        assert!("10.0.0.0/33".parse::<TrustedProxies>().is_err());
-        assert!("proxy.example".parse::<TrustedProxies>().is_err());
-        assert_eq!(
-            "".parse::<TrustedProxies>().unwrap(),
-            TrustedProxies::default()
         );
     }
 }

@@ -48,13 +48,8 @@ impl Signer {
             .then_some(value)
     }
 
-    /// A 32-byte key for `purpose`, derived from the current `SECRET_KEY`, for APIs that want
-    /// raw key material (the session cookie's signing key).
-    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
-        self.derive_keys(purpose)[0]
-    }
-
-    /// [`Signer::derive_key`] for the current key and then each fallback.
+    /// A 32-byte key for `purpose` derived from each key, the current one first, for APIs
+    /// that want raw key material (the session cookie's signing keys).
     pub fn derive_keys(&self, purpose: &str) -> Vec<[u8; 32]> {
         self.keys
             .iter()

@@ -1,5 +1,6 @@
 //! The seam every server-side engine implements: bytes under a session key, with a time to
-//! live. Key generation, serialization and actix-session's trait live above it, once.
+//! live. Key generation, serialization and actix-session's trait live above it, once (in
+//! `engine.rs`); the engines are one file each.
 
 use std::time::Duration;
 
@@ -33,12 +34,16 @@ pub enum ClearOutcome {
     NothingToClear(&'static str),
 }
 
-/// Storage for one server-side session engine. Contracts every engine keeps:
+/// Storage for one server-side session engine. Contracts every engine keeps (checked against
+/// each of them by the store-level suite in `tests/api/stores.rs`):
 ///
 /// - `load` never returns an expired session (and may remove it);
-/// - `create` never overwrites: it answers `false` when the key is taken;
-/// - `update` never resurrects: when the session is gone (logged out in another tab, cleared,
-///   expired) it writes nothing and answers `false`.
+/// - `create` never overwrites: it answers `false` when the key is taken, also when two
+///   creates of one key race;
+/// - `update` and `touch` never resurrect: when the session is gone (logged out in another
+///   tab, cleared, expired) they write nothing, and `update` answers `false`;
+/// - `update` and `touch` restart the time to live;
+/// - `clear_expired` removes what has expired and nothing else.
 #[allow(async_fn_in_trait)]
 pub trait SessionBackend {
     /// The stored bytes of session `key`, unless it is missing or expired.
@@ -77,4 +82,27 @@ pub trait SessionBackend {
     /// # Errors
     /// When the storage does not answer.
     async fn clear_expired(&self) -> Result<ClearOutcome, StoreError>;
+
+    /// How many sessions the storage holds, counting expired ones it has not removed yet
+    /// (for operators and tests; it may scan everything).
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// A backend that can also serve as the cache in front of another (the `cached_db` engine).
+#[allow(async_fn_in_trait)]
+pub trait SessionCache: SessionBackend {
+    /// Stores `data` under `key` whatever was there (a refill, a write-through).
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError>;
+
+    /// Removes every session entry.
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn delete_all(&self) -> Result<u64, StoreError>;
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::backend::{ClearOutcome, Loaded, SessionBackend, StoreError};
+use super::backend::{ClearOutcome, Loaded, SessionBackend, SessionCache, StoreError};
 use crate::cache::Cache;
 
 /// Where sessions go inside the cache's own prefix.
@@ -26,30 +26,6 @@ impl CacheSessions {
 
     fn key(key: &str) -> String {
         format!("{KEY_PREFIX}{key}")
-    }
-
-    /// Stores `data` under `key` whatever was there (the cached_db engine's refill).
-    ///
-    /// # Errors
-    /// When the cache does not answer.
-    pub async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        Ok(self.cache.set(&Self::key(key), data, ttl).await?)
-    }
-
-    /// Removes every session from the cache.
-    ///
-    /// # Errors
-    /// When the cache does not answer.
-    pub async fn delete_all(&self) -> Result<u64, StoreError> {
-        Ok(self.cache.delete_prefixed(KEY_PREFIX).await?)
-    }
-
-    /// How many sessions the cache holds.
-    ///
-    /// # Errors
-    /// When the cache does not answer.
-    pub async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.cache.count_prefixed(KEY_PREFIX).await?)
     }
 }
 
@@ -82,5 +58,19 @@ impl SessionBackend for CacheSessions {
         Ok(ClearOutcome::NothingToClear(
             "the cache expires each session itself (its time to live)",
         ))
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.cache.count_prefixed(KEY_PREFIX).await?)
+    }
+}
+
+impl SessionCache for CacheSessions {
+    async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        Ok(self.cache.set(&Self::key(key), data, ttl).await?)
+    }
+
+    async fn delete_all(&self) -> Result<u64, StoreError> {
+        Ok(self.cache.delete_prefixed(KEY_PREFIX).await?)
     }
 }

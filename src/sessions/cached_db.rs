@@ -15,38 +15,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::backend::{ClearOutcome, Loaded, SessionBackend, StoreError};
+use super::backend::{ClearOutcome, Loaded, SessionBackend, SessionCache, StoreError};
 
 /// Keys remembered during an outage before falling back to clearing every session entry.
 const MAX_REMEMBERED_KEYS: usize = 10_000;
 /// How often, during an outage, to check whether the cache is back.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
-
-/// A cache of sessions: a backend that can also overwrite and forget everything.
-#[allow(async_fn_in_trait)]
-pub trait SessionCache: SessionBackend {
-    /// Stores `data` under `key` whatever was there.
-    ///
-    /// # Errors
-    /// When the cache does not answer.
-    async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError>;
-
-    /// Removes every session entry.
-    ///
-    /// # Errors
-    /// When the cache does not answer.
-    async fn delete_all(&self) -> Result<u64, StoreError>;
-}
-
-impl SessionCache for super::cache::CacheSessions {
-    async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        super::cache::CacheSessions::put(self, key, data, ttl).await
-    }
-
-    async fn delete_all(&self) -> Result<u64, StoreError> {
-        super::cache::CacheSessions::delete_all(self).await
-    }
-}
 
 #[derive(Default)]
 struct Outage {
@@ -74,6 +48,7 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
         }
     }
 
+    /// The cache in front, for operators and tests.
     pub fn cache(&self) -> &C {
         &self.cache
     }
@@ -233,5 +208,236 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
 
     async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
         self.db.clear_expired().await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.db.count().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `CachedDb` in front of a cache that fails on command, over a real SQLite database.
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::{
+        cache::{Cache, CacheError, MemoryCache},
+        db::Database,
+        sessions::{cache::CacheSessions, db::DbSessions, keys},
+        settings::DatabaseSettings,
+    };
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// An in-process cache that answers every call with an error while it is "down".
+    #[derive(Clone)]
+    struct FailingCache {
+        inner: CacheSessions,
+        down: Arc<AtomicBool>,
+    }
+
+    impl FailingCache {
+        fn set_down(&self, down: bool) {
+            self.down.store(down, Ordering::SeqCst);
+        }
+
+        fn answer(&self) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                Err(CacheError("the test took the cache down".into()).into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl SessionBackend for FailingCache {
+        async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
+            self.answer()?;
+            self.inner.load(key).await
+        }
+
+        async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+            self.answer()?;
+            self.inner.create(key, data, ttl).await
+        }
+
+        async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+            self.answer()?;
+            self.inner.update(key, data, ttl).await
+        }
+
+        async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+            self.answer()?;
+            self.inner.touch(key, ttl).await
+        }
+
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.answer()?;
+            self.inner.delete(key).await
+        }
+
+        async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+            self.answer()?;
+            self.inner.clear_expired().await
+        }
+
+        async fn count(&self) -> Result<u64, StoreError> {
+            self.answer()?;
+            self.inner.count().await
+        }
+    }
+
+    impl SessionCache for FailingCache {
+        async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
+            self.answer()?;
+            self.inner.put(key, data, ttl).await
+        }
+
+        async fn delete_all(&self) -> Result<u64, StoreError> {
+            self.answer()?;
+            self.inner.delete_all().await
+        }
+    }
+
+    struct Fixture {
+        store: CachedDb<FailingCache, DbSessions>,
+        cache: FailingCache,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&DatabaseSettings {
+            url: dir.path().join("db.sqlite3").to_string_lossy().into_owned(),
+            pool_size: 2,
+            pool_timeout: Duration::from_secs(5),
+            blocking_threads_per_worker: 1,
+        })
+        .unwrap();
+        db.migrate().unwrap();
+        let cache = FailingCache {
+            inner: CacheSessions::new(Cache::Memory(MemoryCache::new(100_000, "t:".into()))),
+            down: Arc::default(),
+        };
+        Fixture {
+            store: CachedDb::new(cache.clone(), DbSessions::new(db)),
+            cache,
+            _dir: dir,
+        }
+    }
+
+    fn key() -> String {
+        keys::generate().as_ref().to_owned()
+    }
+
+    async fn cached(cache: &FailingCache, key: &str) -> Option<Vec<u8>> {
+        cache.inner.load(key).await.unwrap().map(|l| l.data)
+    }
+
+    #[actix_web::test]
+    async fn while_the_cache_fails_every_call_is_served_by_the_database() {
+        let Fixture { store, cache, .. } = fixture();
+        let key = key();
+        cache.set_down(true);
+
+        assert!(store.create(&key, b"one", TTL).await.unwrap());
+        let first = store.load(&key).await.unwrap().map(|l| l.data);
+        assert!(store.update(&key, b"two", TTL).await.unwrap());
+        store.touch(&key, TTL).await.unwrap();
+        let second = store.load(&key).await.unwrap().map(|l| l.data);
+        store.delete(&key).await.unwrap();
+        let gone = store.load(&key).await.unwrap();
+
+        assert_eq!(first.as_deref(), Some(&b"one"[..]));
+        assert_eq!(second.as_deref(), Some(&b"two"[..]));
+        assert!(gone.is_none());
+        assert_eq!(store.count().await.unwrap(), 0);
+    }
+
+    #[actix_web::test]
+    async fn a_change_made_during_an_outage_is_not_undone_by_the_entry_cached_before_it() {
+        // Arrange: a session in the database and in the cache.
+        let Fixture { store, cache, .. } = fixture();
+        let (logged_out, updated) = (key(), key());
+        store.create(&logged_out, b"member", TTL).await.unwrap();
+        store.create(&updated, b"before", TTL).await.unwrap();
+        assert!(cached(&cache, &logged_out).await.is_some());
+
+        // Act: during the outage one session ends and the other changes; then the cache comes
+        // back still holding what it had before.
+        cache.set_down(true);
+        store.delete(&logged_out).await.unwrap();
+        store.update(&updated, b"after", TTL).await.unwrap();
+        cache.set_down(false);
+        let right_after = store.load(&logged_out).await.unwrap();
+        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
+        let once_trusted = store.load(&logged_out).await.unwrap();
+        let changed = store.load(&updated).await.unwrap().map(|l| l.data);
+
+        // Assert: the stale entries never showed, and are gone from the cache.
+        assert!(right_after.is_none(), "a stale entry was trusted at once");
+        assert!(once_trusted.is_none(), "the stale entry undid the logout");
+        assert_eq!(changed.as_deref(), Some(&b"after"[..]));
+        assert!(cached(&cache, &logged_out).await.is_none());
+        assert_eq!(
+            cached(&cache, &updated).await.as_deref(),
+            Some(&b"after"[..]),
+            "the cache is in use again, refilled from the database"
+        );
+    }
+
+    #[actix_web::test]
+    async fn while_the_cache_still_fails_it_is_not_trusted_and_keys_stay_remembered() {
+        let Fixture { store, cache, .. } = fixture();
+        let key = key();
+        store.create(&key, b"member", TTL).await.unwrap();
+        cache.set_down(true);
+        store.delete(&key).await.unwrap();
+
+        // The first retry fails: the key must stay remembered for the next one.
+        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
+        assert!(store.load(&key).await.unwrap().is_none());
+        cache.set_down(false);
+        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
+
+        assert!(store.load(&key).await.unwrap().is_none());
+        assert!(cached(&cache, &key).await.is_none());
+    }
+
+    #[actix_web::test]
+    async fn past_the_remembered_limit_every_session_entry_is_cleared_on_recovery() {
+        let Fixture { store, cache, .. } = fixture();
+        let live = key();
+        store.create(&live, b"live", TTL).await.unwrap();
+        cache.set_down(true);
+        for _ in 0..=MAX_REMEMBERED_KEYS {
+            store.delete(&key()).await.unwrap();
+        }
+        cache.set_down(false);
+        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
+
+        let reloaded = store.load(&live).await.unwrap().map(|l| l.data);
+
+        assert_eq!(reloaded.as_deref(), Some(&b"live"[..]));
+        assert_eq!(
+            cache.inner.count().await.unwrap(),
+            1,
+            "every entry was cleared; only the one just refilled is back"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_miss_is_refilled_from_the_database() {
+        let Fixture { store, cache, .. } = fixture();
+        let key = key();
+        store.create(&key, b"data", TTL).await.unwrap();
+        cache.inner.delete(&key).await.unwrap();
+
+        let loaded = store.load(&key).await.unwrap().map(|l| l.data);
+
+        assert_eq!(loaded.as_deref(), Some(&b"data"[..]));
+        assert_eq!(cached(&cache, &key).await.as_deref(), Some(&b"data"[..]));
     }
 }

@@ -84,7 +84,11 @@ impl SessionBackend for DbSessions {
         let updated = self
             .db
             .run(move |conn| {
-                Ok(diesel::update(sessions::table.find(key))
+                // Only a live row: an expired one is never brought back.
+                let live = sessions::table
+                    .find(key)
+                    .filter(sessions::expire_date.gt(now_utc()));
+                Ok(diesel::update(live)
                     .set((
                         sessions::session_data.eq(data),
                         sessions::expire_date.eq(expiry(ttl)),
@@ -99,7 +103,10 @@ impl SessionBackend for DbSessions {
         let key = key.to_owned();
         self.db
             .run(move |conn| {
-                diesel::update(sessions::table.find(key))
+                let live = sessions::table
+                    .find(key)
+                    .filter(sessions::expire_date.gt(now_utc()));
+                diesel::update(live)
                     .set(sessions::expire_date.eq(expiry(ttl)))
                     .execute(conn)?;
                 Ok(())
@@ -141,5 +148,13 @@ impl SessionBackend for DbSessions {
                 return Ok(ClearOutcome::Removed(removed));
             }
         }
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .db
+            .run(|conn| Ok(sessions::table.count().get_result::<i64>(conn)?))
+            .await?;
+        Ok(rows as u64)
     }
 }

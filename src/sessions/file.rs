@@ -167,7 +167,8 @@ impl SessionBackend for FileSessions {
         };
         let contents = encode(data, ttl);
         self.blocking(move |_| {
-            if !path.exists() {
+            // Only a live session is replaced: one that is gone or expired stays gone.
+            if read(&path)?.and_then(decode).is_none() {
                 return Ok(false);
             }
             temp_file(&path, &contents)?
@@ -224,14 +225,8 @@ impl SessionBackend for FileSessions {
         })
         .await
     }
-}
 
-impl FileSessions {
-    /// How many session files the folder holds (expired ones included).
-    ///
-    /// # Errors
-    /// When the folder cannot be read.
-    pub async fn count(&self) -> Result<u64, StoreError> {
+    async fn count(&self) -> Result<u64, StoreError> {
         self.blocking(|this| {
             let mut count = 0;
             for entry in fs::read_dir(&this.dir)? {

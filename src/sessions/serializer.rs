@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-pub use crate::settings::SerializerKind as SessionSerializer;
+use crate::settings::SessionSerializer;
 
 /// The session state as actix-session represents it.
 pub type SessionState = HashMap<String, String>;

@@ -20,8 +20,11 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, UpdateError};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use flate2::{Compression, read::ZlibDecoder, write::ZlibEncoder};
 
-use super::serializer::{SessionSerializer, SessionState};
-use crate::{security::signing::Signer, settings::SessionSettings};
+use super::serializer::SessionState;
+use crate::{
+    security::signing::Signer,
+    settings::{SessionSerializer, SessionSettings},
+};
 
 const SALT: &str = "guestbook.sessions.signed_cookies";
 /// Browsers keep cookies of up to 4096 bytes (name, value and attributes together).

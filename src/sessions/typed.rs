@@ -7,8 +7,11 @@
 use std::future::{Ready, ready};
 
 use actix_session::{Session, SessionExt};
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use serde::{Serialize, de::DeserializeOwned};
+
+use super::{engine::SessionEngine, keys};
+use crate::error::AppError;
 
 const HAS_COMMENTED: &str = "has_commented";
 const MEMBER_ID: &str = "member_id";
@@ -37,11 +40,15 @@ impl FromRequest for VisitorSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let enabled = req
-            .app_data::<actix_web::web::Data<crate::startup::AppState>>()
-            .is_none_or(|state| state.sessions.is_some());
-        ready(Ok(Self(req.get_session(), Enabled(enabled))))
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session = |engine: web::Data<SessionEngine>| {
+            Self(req.get_session(), Enabled(engine.is_enabled()))
+        };
+        ready(
+            web::Data::<SessionEngine>::from_request(req, payload)
+                .into_inner()
+                .map(session),
+        )
     }
 }
 
@@ -54,13 +61,12 @@ impl VisitorSession {
     /// For the actions that need a session.
     ///
     /// # Errors
-    /// [`AppError::SessionsDisabled`](crate::error::AppError::SessionsDisabled) with
-    /// `SESSION_ENGINE=none`.
-    pub fn require(&self) -> Result<(), crate::error::AppError> {
+    /// [`AppError::SessionsDisabled`] with `SESSION_ENGINE=none`.
+    pub fn require(&self) -> Result<(), AppError> {
         if self.is_enabled() {
             Ok(())
         } else {
-            Err(crate::error::AppError::SessionsDisabled)
+            Err(AppError::SessionsDisabled)
         }
     }
 
@@ -105,7 +111,7 @@ impl VisitorSession {
         if let Some(id) = self.get::<String>(VISITOR_ID) {
             return id;
         }
-        let id = super::keys::generate().as_ref().to_owned();
+        let id = keys::generate().as_ref().to_owned();
         self.insert_reserved(VISITOR_ID, &id);
         id
     }

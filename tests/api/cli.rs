@@ -1,3 +1,5 @@
+//! The `guestbook` command line, run as the real binary.
+
 use actix_web::http::StatusCode;
 
 use crate::helpers::{PASSWORD, run_cli_with_env, spawn_app};
@@ -44,7 +46,7 @@ async fn migrate_lists_what_it_applied_then_says_nothing_is_pending() {
 #[actix_web::test]
 async fn createmember_reads_the_password_from_stdin_and_the_member_can_log_in() {
     let app = spawn_app().await;
-    let url = app.state.settings.database_url.clone();
+    let url = app.state.settings.database.url.clone();
 
     let created = run_cli_with_env(
         &["createmember", "victor", "--password-stdin"],

@@ -9,9 +9,8 @@ use std::{
 use actix_web::http::StatusCode;
 
 use crate::helpers::{
-    Browser, PASSWORD, create_postgres_database, drop_postgres_database, encode,
-    postgres_available, random_string, redis_available, redis_url, run_cli_with_env,
-    spawn_app_with,
+    Browser, PASSWORD, create_postgres_schema, drop_postgres_schema, encode, postgres_available,
+    random_string, redis_available, redis_url, run_cli_with_env, spawn_app_with,
 };
 
 #[actix_web::test]
@@ -19,7 +18,10 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
     // Without trusted proxies, a client claiming https through X-Forwarded-Proto is still on
     // http, so an https Origin is foreign.
     let untrusted = spawn_app_with(|_| {}).await;
-    let trusted = spawn_app_with(|s| s.trusted_proxies = "127.0.0.1".parse().unwrap()).await;
+    let trusted = spawn_app_with(|s| {
+        s.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
 
     for (app, expected) in [
         (&untrusted, StatusCode::FORBIDDEN),
@@ -44,8 +46,10 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
 
 #[actix_web::test]
 async fn csrf_trusted_origins_are_accepted_and_others_are_not() {
-    let app =
-        spawn_app_with(|s| s.csrf_trusted_origins = vec!["https://www.example.com".into()]).await;
+    let app = spawn_app_with(|s| {
+        s.security.csrf_trusted_origins = vec!["https://www.example.com".into()];
+    })
+    .await;
     let mut browser = app.browser();
     let token = browser.csrf().await;
     let post = |origin: &'static str| encode(&[("comment", origin), ("csrf_token", &token)]);
@@ -72,8 +76,8 @@ async fn csrf_trusted_origins_are_accepted_and_others_are_not() {
 #[actix_web::test]
 async fn an_exhausted_connection_pool_is_a_503_not_a_hang() {
     let app = spawn_app_with(|s| {
-        s.database_pool_size = 1;
-        s.database_pool_timeout = Duration::from_secs(1);
+        s.database.pool_size = 1;
+        s.database.pool_timeout = Duration::from_secs(1);
     })
     .await;
     let mut browser = app.browser();
@@ -100,7 +104,7 @@ async fn postgresql_requires_an_explicit_secret_key() {
     if !postgres_available("postgresql_requires_an_explicit_secret_key") {
         return;
     }
-    let url = create_postgres_database();
+    let url = create_postgres_schema();
 
     let out = run_cli_with_env(&["migrate"], "", &[("DATABASE_URL", &url)]);
     let with_key = run_cli_with_env(
@@ -108,7 +112,7 @@ async fn postgresql_requires_an_explicit_secret_key() {
         "",
         &[("DATABASE_URL", &url), ("SECRET_KEY", &random_string(40))],
     );
-    drop_postgres_database(&url);
+    drop_postgres_schema(&url);
 
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SECRET_KEY must be set"));
@@ -195,7 +199,7 @@ async fn two_instances_share_sessions_comments_and_logins_through_postgresql_and
     }
     // Arrange: two server processes, one database, one Redis, one secret, started together
     // on an empty database (so their migrations race).
-    let database_url = create_postgres_database();
+    let database_url = create_postgres_schema();
     let prefix = format!("guestbook-test-{}:", random_string(12));
     let env = vec![
         ("DATABASE_URL", database_url.clone()),
@@ -269,8 +273,8 @@ async fn two_instances_share_sessions_comments_and_logins_through_postgresql_and
     );
 
     drop((one, two));
-    crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix);
-    drop_postgres_database(&database_url);
+    crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix).unwrap();
+    drop_postgres_schema(&database_url);
 }
 
 #[actix_web::test]

@@ -3,17 +3,15 @@
 use std::{collections::HashMap, time::Duration};
 
 use actix_session::storage::SessionStore;
-use actix_web::{
-    cookie::{Cookie, CookieJar, Key, time::Duration as CookieDuration},
-    http::StatusCode,
-};
+use actix_web::{cookie::time::Duration as CookieDuration, http::StatusCode};
 use guestbook::{
-    sessions::{Backend, SessionBackend, SessionEngine, SessionSerializer, file::FileSessions},
-    settings::{CacheBackend, SecretKey, SerializerKind, SessionEngineKind, Settings},
+    sessions::{Backend, SessionBackend, SessionCache, SessionEngine, file::FileSessions},
+    settings::{CacheBackend, SecretKey, SessionEngineKind, SessionSerializer, Settings},
 };
 
 use crate::helpers::{
-    PASSWORD, TestApp, random_string, redis_available, redis_url, run_cli_with_env, spawn_app_with,
+    PASSWORD, TcpProxy, TestApp, random_string, redis_addr, redis_available, redis_url,
+    run_cli_with_env, spawn_app_with,
 };
 
 fn engine(kind: SessionEngineKind) -> impl FnOnce(&mut Settings) {
@@ -69,16 +67,10 @@ async fn the_file_engine_never_turns_a_foreign_key_into_a_path() {
     );
 
     // Through HTTP too: a validly signed cookie naming a path is just "no session".
-    let key = Key::derive_from(&app.state.signer.derive_key("actix-session.cookie"));
-    let mut jar = CookieJar::new();
-    jar.signed_mut(&key).add(Cookie::new(
-        "sessionid",
-        format!("../sessionid{}", "a".repeat(64)),
-    ));
     let mut browser = app.browser();
-    browser.cookies.insert(
-        "sessionid".into(),
-        jar.get("sessionid").unwrap().value().to_owned(),
+    browser.set_cookie(
+        "sessionid",
+        &app.signed_session_cookie(&format!("../sessionid{}", "a".repeat(64))),
     );
     let page = browser.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -173,7 +165,7 @@ async fn no_server_side_engine_brings_back_a_session_deleted_during_a_request() 
         SessionEngineKind::File,
     ] {
         let app = spawn_app_with(engine(kind)).await;
-        let store = app.state.sessions.clone().unwrap();
+        let store = SessionEngine::clone(&app.state.sessions);
         let state: HashMap<String, String> = [("member_id".to_string(), "1".to_string())].into();
         let ttl = CookieDuration::hours(1);
         let key = store.save(state.clone(), &ttl).await.unwrap();
@@ -204,19 +196,19 @@ async fn switching_the_serializer_keeps_everyone_logged_in() {
         .to_string_lossy()
         .into_owned();
     let secret = SecretKey::new(random_string(50)).unwrap();
-    let with = |serializer: SerializerKind| {
+    let with = |serializer: SessionSerializer| {
         let (database, secret) = (database.clone(), secret.clone());
         move |s: &mut Settings| {
-            s.database_url = database;
-            s.secret_key = Some(secret);
+            s.database.url = database;
+            s.security.secret_key = Some(secret);
             s.session.serializer = serializer;
         }
     };
-    let json_app = spawn_app_with(with(SerializerKind::Json)).await;
+    let json_app = spawn_app_with(with(SessionSerializer::Json)).await;
     json_app.create_member("xena").await;
     let mut browser = json_app.browser();
     browser.log_in("xena", PASSWORD).await;
-    let msgpack_app = spawn_app_with(with(SerializerKind::MessagePack)).await;
+    let msgpack_app = spawn_app_with(with(SessionSerializer::MessagePack)).await;
 
     // The JSON-written session is read by the MessagePack app, which rewrites it...
     browser.address = msgpack_app.address.clone();
@@ -268,9 +260,9 @@ async fn a_rotated_secret_key_keeps_sessions_through_its_fallback_and_drops_them
         let with = |key: SecretKey, fallbacks: Vec<SecretKey>| {
             let database = database.clone();
             move |s: &mut Settings| {
-                s.database_url = database;
-                s.secret_key = Some(key);
-                s.secret_key_fallbacks = fallbacks;
+                s.database.url = database;
+                s.security.secret_key = Some(key);
+                s.security.secret_key_fallbacks = fallbacks;
                 s.session.engine = kind;
             }
         };
@@ -303,7 +295,7 @@ async fn a_rotated_secret_key_keeps_sessions_through_its_fallback_and_drops_them
         // The fallback dropped: the old cookie is worthless.
         let dropped = spawn_app_with(with(new_key.clone(), vec![])).await;
         let mut stale = dropped.browser();
-        stale.cookies.insert("sessionid".into(), old_cookie);
+        stale.set_cookie("sessionid", &old_cookie);
         assert!(
             !stale.get("/").await.body.contains("Logged in as"),
             "{kind:?}"
@@ -404,7 +396,7 @@ async fn without_sessions_the_comments_show_and_the_actions_answer_503() {
 
 fn clearsessions(app: &TestApp, engine: &str, extra: &[(&str, &str)]) -> String {
     let mut env = vec![
-        ("DATABASE_URL", app.state.settings.database_url.as_str()),
+        ("DATABASE_URL", app.state.settings.database.url.as_str()),
         ("SESSION_ENGINE", engine),
     ];
     env.extend_from_slice(extra);
@@ -493,7 +485,8 @@ async fn session_cache_alias_puts_session_keys_only_in_the_chosen_cache() {
 
     app.browser().comment("where does my session go?").await;
 
-    let count = |db: u8| crate::helpers::delete_redis_keys(&format!("{base}/{db}"), &prefix);
+    let count =
+        |db: u8| crate::helpers::delete_redis_keys(&format!("{base}/{db}"), &prefix).unwrap();
     assert_eq!(count(2), 1, "the session is in the cache the alias names");
     assert_eq!(count(1), 0, "and not in the default cache");
 }
@@ -506,7 +499,7 @@ async fn cached_db_keeps_working_when_the_cache_goes_away_and_uses_it_again_when
         return;
     }
     // Arrange: the app reaches the real Redis through a proxy the test can cut.
-    let proxy = crate::proxy::TcpProxy::start(redis_addr()).await;
+    let proxy = TcpProxy::start(redis_addr()).await;
     let app = spawn_app_with(|s| {
         s.session.engine = SessionEngineKind::CachedDb;
         s.session_cache.backend = CacheBackend::Redis {
@@ -519,10 +512,10 @@ async fn cached_db_keeps_working_when_the_cache_goes_away_and_uses_it_again_when
     ada.log_in("ada", PASSWORD).await;
     let logged_in_cookie = ada.session_cookie().unwrap();
     assert!(ada.get("/").await.body.contains("Logged in as"));
-    let Some(SessionEngine::ServerSide {
+    let SessionEngine::ServerSide {
         backend: Backend::CachedDb(cached),
         ..
-    }) = app.state.sessions.clone()
+    } = app.state.sessions.get_ref()
     else {
         panic!("cached_db engine expected");
     };
@@ -548,7 +541,7 @@ async fn cached_db_keeps_working_when_the_cache_goes_away_and_uses_it_again_when
     proxy.start_again().await;
     actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
     let mut replay = app.browser();
-    replay.cookies.insert("sessionid".into(), logged_in_cookie);
+    replay.set_cookie("sessionid", &logged_in_cookie);
     let replayed = replay.get("/").await;
     let mut carol = app.browser();
     carol.comment("after the outage").await;
@@ -569,12 +562,6 @@ async fn cached_db_keeps_working_when_the_cache_goes_away_and_uses_it_again_when
     let _ = cached.cache().delete_all().await;
 }
 
-fn redis_addr() -> String {
-    let url = redis_url().unwrap();
-    let rest = url.trim_start_matches("redis://");
-    rest.split('/').next().unwrap().to_owned()
-}
-
 // ---------- a Redis that is down ----------
 
 #[actix_web::test]
@@ -583,7 +570,7 @@ async fn the_site_starts_with_redis_down_answers_503_for_sessions_and_recovers_b
         return;
     }
     // Arrange: the cache engine's Redis is unreachable from the start.
-    let proxy = crate::proxy::TcpProxy::start(redis_addr()).await;
+    let proxy = TcpProxy::start(redis_addr()).await;
     proxy.stop().await;
     let app = spawn_app_with(|s| {
         s.session.engine = SessionEngineKind::Cache;
@@ -614,10 +601,10 @@ async fn the_site_starts_with_redis_down_answers_503_for_sessions_and_recovers_b
         2,
         "the comment was stored; only the session was not"
     );
-    let Some(SessionEngine::ServerSide {
+    let SessionEngine::ServerSide {
         backend: Backend::Cache(cache),
         ..
-    }) = &app.state.sessions
+    } = app.state.sessions.get_ref()
     else {
         panic!("cache engine expected")
     };

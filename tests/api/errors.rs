@@ -1,9 +1,12 @@
+//! Error pages: every refusal and failure is a styled page or JSON, and loses nothing.
+
 use actix_web::http::StatusCode;
 use diesel::connection::SimpleConnection;
 
-use crate::helpers::{PASSWORD, encode, spawn_app};
+use crate::helpers::{Flavor, PASSWORD, encode, spawn_app};
 
-pub async fn unknown_pages_are_a_styled_404_or_json_404() {
+#[actix_web::test]
+async fn unknown_pages_are_a_styled_404_or_json_404() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -22,7 +25,8 @@ pub async fn unknown_pages_are_a_styled_404_or_json_404() {
     );
 }
 
-pub async fn a_wrong_method_is_a_styled_405() {
+#[actix_web::test]
+async fn a_wrong_method_is_a_styled_405() {
     let app = spawn_app().await;
     let mut browser = app.browser();
 
@@ -31,6 +35,7 @@ pub async fn a_wrong_method_is_a_styled_405() {
         assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
         assert!(page.body.contains("<!doctype html>"), "{path}");
         assert!(page.body.contains("Method Not Allowed"));
+        assert_eq!(page.header("allow"), Some("POST"), "{path}");
     }
     let json = browser
         .get_with("/comments", &[("Accept", "application/json")])
@@ -41,7 +46,8 @@ pub async fn a_wrong_method_is_a_styled_405() {
     );
 }
 
-pub async fn a_body_too_large_is_a_413_before_the_csrf_check() {
+#[actix_web::test]
+async fn a_body_too_large_is_a_413_before_the_csrf_check() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let huge = encode(&[("comment", &"x".repeat(100_000))]);
@@ -61,7 +67,8 @@ pub async fn a_body_too_large_is_a_413_before_the_csrf_check() {
     assert_eq!(app.count("comments"), 0);
 }
 
-pub async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
+#[actix_web::test]
+async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
     let app = spawn_app().await;
     let mut browser = app.browser();
     let token = browser.csrf().await;
@@ -85,29 +92,31 @@ pub async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
     );
 }
 
-pub async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored() {
-    // Arrange: break the comments table so storing a comment fails.
-    let app = spawn_app().await;
-    let mut browser = app.browser();
-    browser.csrf().await;
-    app.db().batch_execute("DROP TABLE comments").unwrap();
+conformance! {
+    async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored(flavor) {
+        // Arrange: break the comments table so storing a comment fails.
+        let app = flavor.spawn_app().await;
+        let mut browser = app.browser();
+        browser.csrf().await;
+        app.db().batch_execute("DROP TABLE comments").unwrap();
 
-    // Act: the request puts a visitor id in a new session, then fails.
-    let page = browser.comment("doomed").await;
-    let json = browser
-        .post_json("/comments", &[("comment", "doomed")])
-        .await;
+        // Act: the request puts a visitor id in a new session, then fails.
+        let page = browser.comment("doomed").await;
+        let json = browser
+            .post_json("/comments", &[("comment", "doomed")])
+            .await;
 
-    // Assert
-    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(page.body.contains("Something went wrong on our side"));
-    assert!(!page.body.contains("no such table"), "no internals leak");
-    assert_eq!(
-        json.json(),
-        serde_json::json!({"error": "Something went wrong on our side. It has been logged."})
-    );
-    assert!(page.set_cookie("sessionid").is_none());
-    app.assert_stored_sessions(0).await;
+        // Assert
+        assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(page.body.contains("Something went wrong on our side"));
+        assert!(!page.body.contains("no such table"), "no internals leak");
+        assert_eq!(
+            json.json(),
+            serde_json::json!({"error": "Something went wrong on our side. It has been logged."})
+        );
+        assert!(page.set_cookie("sessionid").is_none());
+        app.assert_stored_sessions(0).await;
+    }
 }
 
 #[actix_web::test]
@@ -164,12 +173,18 @@ async fn a_locked_database_is_a_503_that_loses_nothing_and_the_site_recovers() {
     app.assert_stored_sessions(1).await;
 }
 
-pub async fn healthz_is_a_503_naming_the_database_when_it_fails() {
-    let app = spawn_app().await;
-    app.db().batch_execute("DROP TABLE sessions").unwrap();
+#[actix_web::test]
+async fn healthz_is_a_503_naming_the_database_when_it_fails() {
+    for flavor in [Flavor::DEFAULT, Flavor::POSTGRES] {
+        if !flavor.services_available("healthz_is_a_503_naming_the_database_when_it_fails") {
+            continue;
+        }
+        let app = flavor.spawn_app().await;
+        app.db().batch_execute("DROP TABLE sessions").unwrap();
 
-    let health = app.browser().get("/healthz").await;
+        let health = app.browser().get("/healthz").await;
 
-    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(health.body.starts_with("database:"), "{}", health.body);
+        assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE, "{flavor:?}");
+        assert!(health.body.starts_with("database:"), "{}", health.body);
+    }
 }

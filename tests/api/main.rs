@@ -1,15 +1,16 @@
-//! Integration tests: the real application, started per test on a random port with a fresh
-//! SQLite database, driven over HTTP.
+//! Integration tests: the real application, started per test on a random port with its own
+//! database, driven over HTTP like a browser; and the session stores, driven directly.
+
+#[macro_use]
+mod helpers;
 
 mod auth;
 mod cli;
 mod comments;
-mod conformance;
 mod deployment;
 mod engines;
 mod errors;
-mod helpers;
 mod home;
-mod proxy;
 mod security;
 mod sessions;
+mod stores;

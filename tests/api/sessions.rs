@@ -1,7 +1,13 @@
+//! Session lifetime, stored form and cookie settings.
+
 use actix_web::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Binary};
+use guestbook::{
+    cache::Cache,
+    sessions::{Backend, SessionEngine, cache::CacheSessions},
+};
 
-use crate::helpers::{PASSWORD, run_cli, spawn_app, spawn_app_with};
+use crate::helpers::{Engine, PASSWORD, TestApp, run_cli, spawn_app};
 
 #[derive(QueryableByName)]
 struct Data {
@@ -76,92 +82,91 @@ async fn an_expired_session_is_treated_as_new_and_removed_by_clearsessions() {
 }
 
 /// The session key inside a signed cookie value (the signature comes first, 44 characters).
-fn expired_key(app: &crate::helpers::TestApp, cookie_value: &str) -> String {
+fn expired_key(app: &TestApp, cookie_value: &str) -> String {
     let key = &cookie_value[cookie_value.len() - 64..];
     assert_eq!(app.count("sessions"), 2);
     key.to_owned()
 }
 
-pub async fn a_session_lives_as_long_as_session_cookie_age() {
-    let app = spawn_app_with(|s| s.session.cookie_age = 60).await;
-    let mut browser = app.browser();
+conformance! {
+    async fn a_session_lives_as_long_as_session_cookie_age(flavor) {
+        let app = flavor.spawn_app_with(|s| s.session.cookie_age = 60).await;
+        let mut browser = app.browser();
 
-    let posted = browser.comment("short-lived").await;
+        let posted = browser.comment("short-lived").await;
 
-    let cookie = posted.set_cookie("sessionid").unwrap();
-    assert_eq!(
-        cookie.max_age(),
-        Some(actix_web::cookie::time::Duration::seconds(60))
-    );
-}
+        let cookie = posted.set_cookie("sessionid").unwrap();
+        assert_eq!(
+            cookie.max_age(),
+            Some(actix_web::cookie::time::Duration::seconds(60))
+        );
+    }
 
-pub async fn expire_at_browser_close_sends_a_cookie_without_max_age() {
-    let app = spawn_app_with(|s| s.session.expire_at_browser_close = true).await;
-    let mut browser = app.browser();
+    async fn expire_at_browser_close_sends_a_cookie_without_max_age(flavor) {
+        let app = flavor.spawn_app_with(|s| s.session.expire_at_browser_close = true).await;
+        let mut browser = app.browser();
 
-    let posted = browser.comment("until the browser closes").await;
+        let posted = browser.comment("until the browser closes").await;
 
-    let cookie = posted.set_cookie("sessionid").unwrap();
-    assert_eq!(cookie.max_age(), None);
-    assert!(cookie.expires().is_none());
-}
+        let cookie = posted.set_cookie("sessionid").unwrap();
+        assert_eq!(cookie.max_age(), None);
+        assert!(cookie.expires().is_none());
+    }
 
-pub async fn cookie_settings_name_path_domain_and_samesite_apply() {
-    let app = spawn_app_with(|s| {
-        s.session.cookie_name = "gbsession".into();
-        s.session.cookie_samesite = guestbook::settings::SameSite::Strict;
-        s.session.cookie_secure = true;
-    })
-    .await;
-    let mut browser = app.browser();
+    async fn cookie_settings_name_path_domain_and_samesite_apply(flavor) {
+        let app = flavor.spawn_app_with(|s| {
+            s.session.cookie_name = "gbsession".into();
+            s.session.cookie_samesite = guestbook::settings::SameSite::Strict;
+            s.session.cookie_secure = true;
+        })
+        .await;
+        let mut browser = app.browser();
 
-    let posted = browser.comment("custom cookie").await;
+        let posted = browser.comment("custom cookie").await;
 
-    let cookie = posted
-        .set_cookie("gbsession")
-        .expect("cookie named by SESSION_COOKIE_NAME");
-    assert_eq!(
-        cookie.same_site(),
-        Some(actix_web::cookie::SameSite::Strict)
-    );
-    assert_eq!(cookie.secure(), Some(true));
-    assert!(posted.set_cookie("sessionid").is_none());
-}
+        let cookie = posted
+            .set_cookie("gbsession")
+            .expect("cookie named by SESSION_COOKIE_NAME");
+        assert_eq!(
+            cookie.same_site(),
+            Some(actix_web::cookie::SameSite::Strict)
+        );
+        assert_eq!(cookie.secure(), Some(true));
+        assert!(posted.set_cookie("sessionid").is_none());
+    }
 
-pub async fn the_configured_engine_and_serializer_are_the_ones_in_use() {
-    let flavor = crate::helpers::current_flavor();
-    let app = spawn_app().await;
-    let mut browser = app.browser();
+    async fn the_configured_engine_and_serializer_are_the_ones_in_use(flavor) {
+        let app = flavor.spawn_app().await;
+        let mut browser = app.browser();
 
-    browser.comment("which engine?").await;
+        browser.comment("which engine?").await;
 
-    let settings = &app.state.settings.session;
-    assert_eq!(settings.serializer, flavor.serializer);
-    let expected_kind = match flavor.engine {
-        crate::helpers::Engine::Db => guestbook::settings::SessionEngineKind::Db,
-        crate::helpers::Engine::CacheMemory | crate::helpers::Engine::CacheRedis => {
-            guestbook::settings::SessionEngineKind::Cache
-        }
-        crate::helpers::Engine::CachedDbMemory | crate::helpers::Engine::CachedDbRedis => {
-            guestbook::settings::SessionEngineKind::CachedDb
-        }
-        crate::helpers::Engine::File => guestbook::settings::SessionEngineKind::File,
-        crate::helpers::Engine::SignedCookies => {
-            guestbook::settings::SessionEngineKind::SignedCookies
-        }
-    };
-    assert_eq!(settings.engine, expected_kind);
-    let expected_stored = match flavor.engine {
-        crate::helpers::Engine::SignedCookies => None,
-        _ => Some(1),
-    };
-    assert_eq!(app.stored_sessions().await, expected_stored);
-    // The session is really read back from where it was stored.
-    assert!(
-        !browser
-            .get("/")
-            .await
-            .body
-            .contains(r#"action="/comments""#)
-    );
+        let on_redis = |cache: &CacheSessions| matches!(cache.cache(), Cache::Redis(_));
+        let (engine, serializer) = match app.state.sessions.get_ref() {
+            SessionEngine::ServerSide { backend, serializer } => {
+                let engine = match backend {
+                    Backend::Db(_) => Engine::Db,
+                    Backend::Cache(cache) if on_redis(cache) => Engine::CacheRedis,
+                    Backend::Cache(_) => Engine::CacheMemory,
+                    Backend::CachedDb(cached) if on_redis(cached.cache()) => Engine::CachedDbRedis,
+                    Backend::CachedDb(_) => Engine::CachedDbMemory,
+                    Backend::File(_) => Engine::File,
+                };
+                (engine, *serializer)
+            }
+            SessionEngine::SignedCookies(_) => (Engine::SignedCookies, flavor.serializer),
+            SessionEngine::Disabled => panic!("sessions are on"),
+        };
+        assert_eq!((engine, serializer), (flavor.engine, flavor.serializer));
+        let expected_stored = (flavor.engine != Engine::SignedCookies).then_some(1);
+        assert_eq!(app.stored_sessions().await, expected_stored);
+        // The session is really read back from where it was stored.
+        assert!(
+            !browser
+                .get("/")
+                .await
+                .body
+                .contains(r#"action="/comments""#)
+        );
+    }
 }

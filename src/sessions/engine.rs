@@ -1,0 +1,274 @@
+//! The session store actix-session's middleware calls: an enum over the engines, because
+//! actix-session's `SessionStore` returns `impl Future` and cannot be a `dyn` object. Key
+//! generation and the serializer are applied here, once, for every server-side engine.
+
+use std::time::Duration;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as CookieDuration;
+
+use super::{
+    backend::{ClearOutcome, Loaded, SessionBackend, StoreError},
+    cache::CacheSessions,
+    cached_db::CachedDb,
+    db::DbSessions,
+    file::FileSessions,
+    keys,
+    serializer::SessionState,
+    signed_cookies::{SessionTooLarge, SignedCookieSessions},
+};
+use crate::{
+    cache::Cache,
+    db::Database,
+    security::signing::Signer,
+    settings::{SessionEngineKind, SessionSerializer, Settings},
+};
+
+/// The server-side engine `SESSION_ENGINE` chose.
+#[derive(Clone)]
+pub enum Backend {
+    Db(DbSessions),
+    Cache(CacheSessions),
+    CachedDb(CachedDb<CacheSessions, DbSessions>),
+    File(FileSessions),
+}
+
+macro_rules! delegate {
+    ($self:ident, $backend:ident => $call:expr) => {
+        match $self {
+            Backend::Db($backend) => $call,
+            Backend::Cache($backend) => $call,
+            Backend::CachedDb($backend) => $call,
+            Backend::File($backend) => $call,
+        }
+    };
+}
+
+impl SessionBackend for Backend {
+    async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
+        delegate!(self, b => b.load(key).await)
+    }
+
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        delegate!(self, b => b.create(key, data, ttl).await)
+    }
+
+    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        delegate!(self, b => b.update(key, data, ttl).await)
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        delegate!(self, b => b.touch(key, ttl).await)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        delegate!(self, b => b.delete(key).await)
+    }
+
+    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+        delegate!(self, b => b.clear_expired().await)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        delegate!(self, b => b.count().await)
+    }
+}
+
+/// The configured session store (`SESSION_ENGINE`).
+#[derive(Clone)]
+pub enum SessionEngine {
+    ServerSide {
+        backend: Backend,
+        serializer: SessionSerializer,
+    },
+    SignedCookies(SignedCookieSessions),
+    /// `SESSION_ENGINE=none`: nothing is ever stored; the actions that need a session answer
+    /// `503` before they could change one.
+    Disabled,
+}
+
+impl SessionEngine {
+    /// The engine `settings` ask for.
+    ///
+    /// # Errors
+    /// When the engine's storage cannot be used (a file folder that is not writable, a cache
+    /// URL that cannot be used).
+    pub fn from_settings(
+        settings: &Settings,
+        db: &Database,
+        signer: &Signer,
+    ) -> anyhow::Result<Self> {
+        let session = &settings.session;
+        let cache = || Cache::new(&settings.session_cache).map(CacheSessions::new);
+        let backend = match session.engine {
+            SessionEngineKind::None => return Ok(Self::Disabled),
+            SessionEngineKind::SignedCookies => {
+                let engine = SignedCookieSessions::new(signer.clone(), session.serializer, session);
+                return Ok(Self::SignedCookies(engine));
+            }
+            SessionEngineKind::Db => Backend::Db(DbSessions::new(db.clone())),
+            SessionEngineKind::Cache => Backend::Cache(cache()?),
+            SessionEngineKind::CachedDb => {
+                Backend::CachedDb(CachedDb::new(cache()?, DbSessions::new(db.clone())))
+            }
+            SessionEngineKind::File => Backend::File(FileSessions::new(
+                session.file_path.clone(),
+                &session.cookie_name,
+            )?),
+        };
+        Ok(Self::ServerSide {
+            backend,
+            serializer: session.serializer,
+        })
+    }
+
+    /// Whether this deployment has sessions at all.
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self, Self::Disabled)
+    }
+
+    /// Removes expired sessions where the engine keeps them.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    pub async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+        match self {
+            Self::ServerSide { backend, .. } => backend.clear_expired().await,
+            Self::SignedCookies(_) => Ok(ClearOutcome::NothingToClear(
+                "signed cookies store nothing on the server",
+            )),
+            Self::Disabled => Ok(ClearOutcome::NothingToClear(
+                "sessions are turned off (SESSION_ENGINE=none)",
+            )),
+        }
+    }
+
+    /// How many sessions the engine stores, where it stores any on the server.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    pub async fn stored_count(&self) -> Result<Option<u64>, StoreError> {
+        match self {
+            Self::ServerSide { backend, .. } => Ok(Some(backend.count().await?)),
+            Self::SignedCookies(_) | Self::Disabled => Ok(None),
+        }
+    }
+
+    /// Why `state` could not be saved at all, known before trying: a signed-cookie session
+    /// too large for a cookie.
+    pub(super) fn refuses(&self, state: &SessionState) -> Option<SessionTooLarge> {
+        match self {
+            Self::SignedCookies(engine) => engine.encode(state).err()?.downcast().ok(),
+            Self::ServerSide { .. } | Self::Disabled => None,
+        }
+    }
+}
+
+/// Why a disabled engine was asked to store a session (a bug: the actions check first).
+const DISABLED: &str = "sessions are turned off (SESSION_ENGINE=none)";
+
+impl SessionStore for SessionEngine {
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        match self {
+            Self::ServerSide { backend, .. } => {
+                if !keys::is_well_formed(key.as_ref()) {
+                    return Ok(None);
+                }
+                let loaded = backend
+                    .load(key.as_ref())
+                    .await
+                    .map_err(|e| LoadError::Other(e.into()))?;
+                loaded
+                    .map(|loaded| SessionSerializer::decode(&loaded.data))
+                    .transpose()
+                    .map_err(LoadError::Deserialization)
+            }
+            Self::SignedCookies(engine) => engine.load(key).await,
+            Self::Disabled => Ok(None),
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        match self {
+            Self::ServerSide {
+                backend,
+                serializer,
+            } => {
+                let data = serializer
+                    .encode(&state)
+                    .map_err(SaveError::Serialization)?;
+                let ttl = std_duration(ttl);
+                // A collision of 381-bit random keys will not happen; if it ever did, the
+                // store refuses to overwrite and we draw again.
+                loop {
+                    let key = keys::generate();
+                    let created = backend
+                        .create(key.as_ref(), &data, ttl)
+                        .await
+                        .map_err(|e| SaveError::Other(e.into()))?;
+                    if created {
+                        return Ok(key);
+                    }
+                }
+            }
+            Self::SignedCookies(engine) => engine.save(state).await,
+            Self::Disabled => Err(SaveError::Other(anyhow::anyhow!(DISABLED))),
+        }
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        match self {
+            Self::ServerSide {
+                backend,
+                serializer,
+            } => {
+                let data = serializer
+                    .encode(&state)
+                    .map_err(UpdateError::Serialization)?;
+                let updated = backend
+                    .update(key.as_ref(), &data, std_duration(ttl))
+                    .await
+                    .map_err(|e| UpdateError::Other(e.into()))?;
+                if !updated {
+                    // Deleted while this request ran (logged out elsewhere, cleared): its
+                    // changes are dropped rather than bringing the session back.
+                    tracing::info!("session ended while the request ran; its changes are dropped");
+                }
+                Ok(key)
+            }
+            Self::SignedCookies(engine) => engine.update(state).await,
+            Self::Disabled => Err(UpdateError::Other(anyhow::anyhow!(DISABLED))),
+        }
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
+        match self {
+            Self::ServerSide { backend, .. } => {
+                Ok(backend.touch(key.as_ref(), std_duration(ttl)).await?)
+            }
+            // The expiry is signed into the value, which only changes with the session.
+            Self::SignedCookies(_) | Self::Disabled => Ok(()),
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        match self {
+            Self::ServerSide { backend, .. } => Ok(backend.delete(key.as_ref()).await?),
+            // Nothing on the server to delete: the middleware removes the cookie.
+            Self::SignedCookies(_) | Self::Disabled => Ok(()),
+        }
+    }
+}
+
+fn std_duration(ttl: &CookieDuration) -> Duration {
+    Duration::try_from(*ttl).unwrap_or_default()
+}

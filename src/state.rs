@@ -1,0 +1,66 @@
+//! The pieces the application is made of, built once from the settings.
+//!
+//! `startup` registers each piece as app data of its own, and handlers and middleware extract
+//! exactly the pieces they use (`web::Data<Database>`, `web::Data<CsrfConfig>`, ...); the
+//! command line uses them directly. Nothing below `startup` and `cli` sees this struct.
+
+use actix_web::web;
+use anyhow::Context;
+
+use crate::{
+    db::Database,
+    security::{
+        csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
+        signing::Signer,
+    },
+    sessions::{SessionCookie, SessionEngine},
+    settings::Settings,
+};
+
+/// Every piece, each cheap to clone (they are shared, not copied).
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Settings,
+    pub db: web::Data<Database>,
+    pub passwords: web::Data<Passwords>,
+    pub sessions: web::Data<SessionEngine>,
+    pub session_cookie: web::Data<SessionCookie>,
+    pub csrf: web::Data<CsrfConfig>,
+    pub trusted_proxies: web::Data<TrustedProxies>,
+}
+
+impl AppState {
+    /// Opens the database and prepares everything the handlers and the CLI need; does not
+    /// migrate.
+    ///
+    /// # Errors
+    /// When the database cannot be opened, the secret key cannot be read or made, or a
+    /// setting is unusable.
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        let db = Database::connect(&settings.database)?;
+        let signer = Signer::new(
+            secret_key::resolve(&settings)?,
+            settings.security.secret_key_fallbacks.clone(),
+        );
+        let passwords = Passwords::new(settings.security.password_hash)
+            .context("PASSWORD_ARGON2_* settings")?;
+        let sessions = SessionEngine::from_settings(&settings, &db, &signer)?;
+        let session_cookie = SessionCookie::new(&signer, &settings.session);
+        let trusted_proxies = TrustedProxies::new(settings.security.trusted_proxies.clone());
+        let csrf = CsrfConfig::new(
+            signer,
+            trusted_proxies.clone(),
+            settings.security.csrf_trusted_origins.clone(),
+            settings.session.cookie_secure,
+        );
+        Ok(Self {
+            settings,
+            db: web::Data::new(db),
+            passwords: web::Data::new(passwords),
+            sessions: web::Data::new(sessions),
+            session_cookie: web::Data::new(session_cookie),
+            csrf: web::Data::new(csrf),
+            trusted_proxies: web::Data::new(trusted_proxies),
+        })
+    }
+}

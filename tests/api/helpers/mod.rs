@@ -1,0 +1,20 @@
+//! What the integration tests share: the application under test ([`app`]), a client that
+//! behaves like a browser ([`client`]), the services some tests need ([`services`]), and the
+//! macro that runs a test under every session engine ([`conformance`]).
+
+#[macro_use]
+mod conformance;
+pub mod app;
+pub mod client;
+pub mod services;
+
+pub use self::{app::*, client::*, conformance::run_under, services::*};
+
+pub fn random_string(len: usize) -> String {
+    use rand::{Rng, distr::Alphanumeric};
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}

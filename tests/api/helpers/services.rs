@@ -1,0 +1,184 @@
+//! The real services some tests need: PostgreSQL (`TEST_DATABASE_URL`) and Redis
+//! (`REDIS_URL`), each test with a database or key prefix of its own, and a TCP proxy the tests
+//! can cut and restore to take a service away mid-test.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use diesel::{Connection as _, connection::SimpleConnection};
+use tokio::{
+    io::copy_bidirectional,
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+use super::random_string;
+
+/// `TEST_DATABASE_URL`, the PostgreSQL server the tests may create databases on.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// `REDIS_URL`, the Redis the tests may use.
+pub fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether a test that needs PostgreSQL can run (as [`redis_available`]).
+pub fn postgres_available(test: &str) -> bool {
+    available(
+        test,
+        postgres_url().is_some(),
+        "TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        "PostgreSQL",
+    )
+}
+
+/// Whether a test that needs Redis can run: without `REDIS_URL` it is skipped with a printed
+/// reason, except under CI (`CI=true`), where a missing service is a failure.
+pub fn redis_available(test: &str) -> bool {
+    available(
+        test,
+        redis_url().is_some(),
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/",
+        "Redis",
+    )
+}
+
+fn available(test: &str, configured: bool, variable: &str, example: &str, service: &str) -> bool {
+    if configured {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {variable} is not set, and CI=true requires {service}"
+    );
+    eprintln!("skipped {test}: set {variable} (e.g. {example}) to run it");
+    false
+}
+
+/// Creates an empty PostgreSQL schema for one test and returns a URL whose connections use
+/// it (libpq's `options` sets their `search_path`). A schema is made in milliseconds where a
+/// database takes a quarter of a second, and creating databases serialises on the template.
+pub fn create_postgres_schema() -> String {
+    let admin_url = postgres_url().expect("checked by postgres_available");
+    let name = format!("guestbook_test_{}", random_string(16).to_ascii_lowercase());
+    let mut admin = diesel::PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL answers");
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {name}"))
+        .unwrap();
+    let separator = if admin_url.contains('?') { '&' } else { '?' };
+    format!("{admin_url}{separator}options=-csearch_path%3D{name}")
+}
+
+/// Drops a schema [`create_postgres_schema`] made, with everything in it.
+pub fn drop_postgres_schema(url: &str) {
+    let (Some(admin_url), Some((_, name))) = (postgres_url(), url.rsplit_once("search_path%3D"))
+    else {
+        return;
+    };
+    if !name.starts_with("guestbook_test_")
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return;
+    }
+    if let Ok(mut admin) = diesel::PgConnection::establish(&admin_url) {
+        let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+    }
+}
+
+/// Deletes the keys starting with `prefix` from the Redis at `url`; how many there were.
+///
+/// # Errors
+/// When that Redis does not answer within a second.
+pub fn delete_redis_keys(url: &str, prefix: &str) -> redis::RedisResult<usize> {
+    let timeout = Some(Duration::from_secs(1));
+    let mut conn = redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(1))?;
+    conn.set_read_timeout(timeout)?;
+    conn.set_write_timeout(timeout)?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut conn)?;
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(&keys).exec(&mut conn)?;
+    }
+    Ok(keys.len())
+}
+
+/// `host:port` of `REDIS_URL`.
+pub fn redis_addr() -> String {
+    host_and_port(&redis_url().expect("checked by redis_available")).to_owned()
+}
+
+/// Whether `url` names the test Redis itself (any database number), not a proxy to it.
+pub fn on_test_redis(url: &str) -> bool {
+    redis_url().is_some_and(|test_redis| host_and_port(url) == host_and_port(&test_redis))
+}
+
+fn host_and_port(url: &str) -> &str {
+    let rest = url.trim_start_matches("redis://");
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// A TCP proxy the tests can cut and restore, to take a real service away mid-test.
+pub struct TcpProxy {
+    addr: std::net::SocketAddr,
+    target: String,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    /// Listens on a free loopback port and forwards every connection to `target`.
+    pub async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            addr: listener.local_addr().unwrap(),
+            target,
+            tasks: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let (target, tasks) = (self.target.clone(), Arc::clone(&self.tasks));
+        let accept = actix_web::rt::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let pipe = actix_web::rt::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(pipe);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Closes the listener and every open connection: the service is gone.
+    pub async fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// Listens again on the same port.
+    pub async fn start_again(&self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+}
