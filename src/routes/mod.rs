@@ -17,7 +17,7 @@ use crate::error::{AppError, wants_json};
 
 /// The largest form body accepted: room for a 2000-character comment of 4-byte characters,
 /// percent-encoded, with margin.
-pub const FORM_LIMIT_BYTES: usize = 64 * 1024;
+const FORM_LIMIT_BYTES: usize = 64 * 1024;
 
 /// The pages that use the session (wrapped in the session middleware by `startup`), and how
 /// their forms and queries are read.

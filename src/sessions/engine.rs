@@ -137,9 +137,7 @@ impl SessionEngine {
             Self::SignedCookies(_) => Ok(ClearOutcome::NothingToClear(
                 "signed cookies store nothing on the server",
             )),
-            Self::Disabled => Ok(ClearOutcome::NothingToClear(
-                "sessions are turned off (SESSION_ENGINE=none)",
-            )),
+            Self::Disabled => Ok(ClearOutcome::NothingToClear(DISABLED)),
         }
     }
 
@@ -164,7 +162,8 @@ impl SessionEngine {
     }
 }
 
-/// Why a disabled engine was asked to store a session (a bug: the actions check first).
+/// What the disabled engine answers when asked to store or clear anything (storing is a bug:
+/// the actions check first).
 const DISABLED: &str = "sessions are turned off (SESSION_ENGINE=none)";
 
 impl SessionStore for SessionEngine {

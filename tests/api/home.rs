@@ -137,10 +137,7 @@ async fn static_files_are_served_with_caching_headers() {
 
 #[actix_web::test]
 async fn healthz_answers_ok_when_the_database_answers() {
-    for flavor in [Flavor::DEFAULT, Flavor::POSTGRES] {
-        if !flavor.services_available("healthz_answers_ok_when_the_database_answers") {
-            continue;
-        }
+    for flavor in Flavor::on_each_database("healthz_answers_ok_when_the_database_answers") {
         let app = flavor.spawn_app().await;
 
         let page = app.browser().get("/healthz").await;

@@ -11,6 +11,7 @@ mod deployment;
 mod engines;
 mod errors;
 mod home;
+mod layout;
 mod security;
 mod sessions;
 mod stores;

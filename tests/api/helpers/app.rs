@@ -80,6 +80,15 @@ impl Flavor {
         ..Self::DEFAULT
     };
 
+    /// The default engine on each database whose server is there (SQLite always); a missing
+    /// one is reported as [`Flavor::services_available`] does.
+    pub fn on_each_database(test: &str) -> Vec<Self> {
+        [Self::DEFAULT, Self::POSTGRES]
+            .into_iter()
+            .filter(|flavor| flavor.services_available(test))
+            .collect()
+    }
+
     /// Whether the services this flavor needs answer: without them the test is skipped with
     /// a printed reason, except under CI (`CI=true`), where that is a failure.
     pub fn services_available(self, test: &str) -> bool {

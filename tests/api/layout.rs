@@ -1,0 +1,214 @@
+//! The shape of `src/`, checked: dependencies point down. No source file imports another that
+//! (directly or around a loop) imports it back, and the assembled application (`state`,
+//! `startup`) is imported only by the entry points.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+#[test]
+fn no_source_file_depends_on_itself_around_a_loop() {
+    let graph = import_graph();
+
+    let cycles: Vec<Vec<String>> = graph
+        .keys()
+        .filter_map(|file| loop_through(&graph, file))
+        .collect();
+
+    assert!(cycles.is_empty(), "import loops: {cycles:#?}");
+}
+
+#[test]
+fn only_the_entry_points_import_the_assembled_application() {
+    let graph = import_graph();
+    let importers = |target: &str| -> BTreeSet<String> {
+        graph
+            .iter()
+            .filter(|(_, imports)| imports.contains(target))
+            .map(|(file, _)| file.clone())
+            .collect()
+    };
+
+    assert_eq!(importers("src/startup.rs"), set(&["src/cli.rs"]));
+    assert_eq!(
+        importers("src/state.rs"),
+        set(&["src/cli.rs", "src/startup.rs"])
+    );
+}
+
+/// A loop of imports that starts and ends at `start`, if there is one.
+fn loop_through(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    let mut stack = vec![vec![start.to_owned()]];
+    let mut seen = BTreeSet::new();
+    while let Some(path) = stack.pop() {
+        let last = path.last().unwrap();
+        for next in &graph[last] {
+            if next == start {
+                return Some(path.clone());
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                stack.push(longer);
+            }
+        }
+    }
+    None
+}
+
+/// Every file under `src/` (as `src/...`) with the files it imports from this crate, test
+/// modules left out.
+fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let modules: BTreeMap<Vec<String>, String> = files
+        .iter()
+        .map(|file| {
+            let relative = file
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (module_path(&relative), relative)
+        })
+        .collect();
+    modules
+        .iter()
+        .map(|(module, file)| {
+            let source = std::fs::read_to_string(root.join(file)).unwrap();
+            let source = source.split("#[cfg(test)]").next().unwrap();
+            let imports = crate_paths(source)
+                .into_iter()
+                .filter_map(|path| resolve(module, &path, &modules))
+                .filter(|target| target != file)
+                .collect();
+            (file.clone(), imports)
+        })
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `src/sessions/mod.rs` → `["sessions"]`, `src/sessions/db.rs` → `["sessions", "db"]`.
+fn module_path(file: &str) -> Vec<String> {
+    let mut parts: Vec<String> = file
+        .trim_start_matches("src/")
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The file a path used in module `module` names, if it is this crate's.
+fn resolve(
+    module: &[String],
+    path: &[String],
+    modules: &BTreeMap<Vec<String>, String>,
+) -> Option<String> {
+    let (mut base, rest): (Vec<String>, &[String]) = match path.first()?.as_str() {
+        "crate" => (Vec::new(), &path[1..]),
+        "self" => (module.to_vec(), &path[1..]),
+        "super" => {
+            let supers = path.iter().take_while(|p| *p == "super").count();
+            let base = module[..module.len().checked_sub(supers)?].to_vec();
+            (base, &path[supers..])
+        }
+        _ => return None,
+    };
+    base.extend(rest.iter().cloned());
+    (0..=base.len())
+        .rev()
+        .find_map(|len| modules.get(&base[..len]))
+        .cloned()
+}
+
+/// Every path a source names through `use` (braces expanded) or `crate::...` in code.
+fn crate_paths(source: &str) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    for statement in source.split(';') {
+        // `use` (or `pub use`) starting the statement, after attributes or comments.
+        let Some(start) = statement.rfind("use ") else {
+            continue;
+        };
+        if statement[..start]
+            .chars()
+            .last()
+            .is_none_or(char::is_whitespace)
+        {
+            expand(&[], &statement[start + "use ".len()..], &mut paths);
+        }
+    }
+    let mut rest = source;
+    while let Some(at) = rest.find("crate::") {
+        let path: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        paths.push(split(&path));
+        rest = &rest[at + "crate::".len()..];
+    }
+    paths
+}
+
+/// The paths of a use tree (`a::{b, c::{d}}`), each after `prefix`.
+fn expand(prefix: &[String], tree: &str, out: &mut Vec<Vec<String>>) {
+    let tree = tree.trim();
+    if let Some(inner) = tree.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+        for part in split_top_level(inner) {
+            expand(prefix, part, out);
+        }
+    } else if let Some(open) = tree.find("::{") {
+        let mut longer = prefix.to_vec();
+        longer.extend(split(&tree[..open]));
+        expand(&longer, &tree[open + 2..], out);
+    } else {
+        let path = tree.split(" as ").next().unwrap_or(tree);
+        let mut full = prefix.to_vec();
+        full.extend(split(path));
+        out.push(full);
+    }
+}
+
+fn split(path: &str) -> Vec<String> {
+    path.split("::")
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn split_top_level(list: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&list[start..]);
+    parts.into_iter().filter(|p| !p.trim().is_empty()).collect()
+}
+
+fn set(files: &[&str]) -> BTreeSet<String> {
+    files.iter().map(|f| (*f).to_owned()).collect()
+}
