@@ -14,6 +14,15 @@ struct Entry {
     ttl: Duration,
 }
 
+impl Entry {
+    fn new(value: &[u8], ttl: Duration) -> Self {
+        Self {
+            value: value.into(),
+            ttl,
+        }
+    }
+}
+
 /// Each entry expires after its own time to live, renewed by every write.
 struct PerEntryTtl;
 
@@ -60,48 +69,82 @@ impl MemoryCache {
     }
 
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) {
-        self.entries
-            .insert(
-                self.full_key(key),
-                Entry {
-                    value: value.into(),
-                    ttl,
-                },
-            )
-            .await;
+        let entry = Entry::new(value, ttl);
+        self.compute(self.full_key(key), |_| Op::Put(entry)).await;
     }
 
-    /// Writes only if the key's presence is `present`; atomic per key.
+    /// Writes only if the key's presence is `present`; whether it did.
     pub async fn put_if(&self, key: &str, value: &[u8], ttl: Duration, present: bool) -> bool {
-        let entry = Entry {
-            value: value.into(),
-            ttl,
-        };
-        let mut wrote = false;
-        self.entries
-            .entry(self.full_key(key))
-            .and_compute_with(|existing| {
-                let op = if existing.is_some() == present {
-                    wrote = true;
-                    Op::Put(entry)
-                } else {
-                    Op::Nop
-                };
-                std::future::ready(op)
-            })
-            .await;
-        wrote
+        let entry = Entry::new(value, ttl);
+        self.compute(self.full_key(key), |existing| {
+            if existing.is_some() == present {
+                Op::Put(entry)
+            } else {
+                Op::Nop
+            }
+        })
+        .await
+    }
+
+    /// Replaces the value only if it is `expected`; whether it did.
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> bool {
+        let entry = Entry::new(value, ttl);
+        self.compute(self.full_key(key), |existing| match existing {
+            Some(current) if *current.value == *expected => Op::Put(entry),
+            _ => Op::Nop,
+        })
+        .await
+    }
+
+    /// Removes the key only if its value is `expected`; whether it did.
+    pub async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> bool {
+        self.compute(self.full_key(key), |existing| match existing {
+            Some(current) if *current.value == *expected => Op::Remove,
+            _ => Op::Nop,
+        })
+        .await
     }
 
     pub async fn touch(&self, key: &str, ttl: Duration) {
-        let key = self.full_key(key);
-        if let Some(entry) = self.entries.get(&key).await {
-            self.entries.insert(key, Entry { ttl, ..entry }).await;
-        }
+        self.compute(self.full_key(key), |existing| match existing {
+            Some(current) => Op::Put(Entry {
+                value: Arc::clone(&current.value),
+                ttl,
+            }),
+            None => Op::Nop,
+        })
+        .await;
     }
 
     pub async fn delete(&self, key: &str) {
-        self.entries.invalidate(&self.full_key(key)).await;
+        self.compute(self.full_key(key), |_| Op::Remove).await;
+    }
+
+    /// Every change goes through here: moka runs one computation per key at a time, so a
+    /// read-then-write (`put_if`, `touch`, a compare) never interleaves with another change
+    /// of the same key. (Its plain `insert` and `invalidate` do not take that turn.) Whether
+    /// `decide` changed anything.
+    async fn compute(
+        &self,
+        full_key: String,
+        decide: impl FnOnce(Option<&Entry>) -> Op<Entry>,
+    ) -> bool {
+        let mut changed = false;
+        self.entries
+            .entry(full_key)
+            .and_compute_with(|existing| {
+                let op = decide(existing.as_ref().map(|entry| entry.value()));
+                changed = !matches!(op, Op::Nop);
+                std::future::ready(op)
+            })
+            .await;
+        changed
     }
 
     pub async fn delete_prefixed(&self, key_prefix: &str) -> u64 {
@@ -113,7 +156,7 @@ impl MemoryCache {
             .map(|(key, _)| key)
             .collect();
         for key in &doomed {
-            self.entries.invalidate(key.as_str()).await;
+            self.compute(key.to_string(), |_| Op::Remove).await;
         }
         doomed.len() as u64
     }

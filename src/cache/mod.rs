@@ -103,6 +103,35 @@ impl Cache {
         }
     }
 
+    /// Replaces `key`'s value with `value` only if it is `expected`, atomically; whether it
+    /// did.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.compare_and_set(key, expected, value, ttl).await),
+            Self::Redis(cache) => Ok(cache.compare_and_set(key, expected, value, ttl).await?),
+        }
+    }
+
+    /// Removes `key` only if its value is `expected`, atomically; whether it did.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.compare_and_delete(key, expected).await),
+            Self::Redis(cache) => Ok(cache.compare_and_delete(key, expected).await?),
+        }
+    }
+
     /// Gives `key` a new time to live, if it is present.
     ///
     /// # Errors

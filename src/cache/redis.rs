@@ -4,11 +4,31 @@
 
 use std::time::Duration;
 
+use std::sync::LazyLock;
+
 use redis::{
-    AsyncCommands, Client, ExistenceCheck, RedisResult, SetExpiry, SetOptions,
+    AsyncCommands, Client, ExistenceCheck, RedisResult, Script, SetExpiry, SetOptions,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::OnceCell;
+
+/// `SET key value PX ttl` only if the key holds `expected`, atomically (a script runs alone).
+static COMPARE_AND_SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+             redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 \
+         else return 0 end",
+    )
+});
+
+/// `DEL key` only if the key holds `expected`, atomically.
+static COMPARE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+             return redis.call('DEL', KEYS[1]) \
+         else return 0 end",
+    )
+});
 
 /// How long one command may take before the cache counts as unavailable.
 const TIMEOUT: Duration = Duration::from_millis(1000);
@@ -63,8 +83,7 @@ impl RedisCache {
         ttl: Duration,
         condition: Condition,
     ) -> RedisResult<bool> {
-        let mut options =
-            SetOptions::default().with_expiration(SetExpiry::PX(ttl.as_millis().max(1) as u64));
+        let mut options = SetOptions::default().with_expiration(SetExpiry::PX(millis(ttl)));
         options = match condition {
             Condition::Always => options,
             Condition::IfAbsent => options.conditional_set(ExistenceCheck::NX),
@@ -78,11 +97,39 @@ impl RedisCache {
         Ok(reply.is_some())
     }
 
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> RedisResult<bool> {
+        let mut connection = self.connection().await?;
+        let replaced: i64 = COMPARE_AND_SET
+            .key(self.full_key(key))
+            .arg(expected)
+            .arg(value)
+            .arg(millis(ttl))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    pub async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> RedisResult<bool> {
+        let mut connection = self.connection().await?;
+        let deleted: i64 = COMPARE_AND_DELETE
+            .key(self.full_key(key))
+            .arg(expected)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(deleted == 1)
+    }
+
     pub async fn touch(&self, key: &str, ttl: Duration) -> RedisResult<()> {
         let _: bool = self
             .connection()
             .await?
-            .pexpire(self.full_key(key), ttl.as_millis().max(1) as i64)
+            .pexpire(self.full_key(key), millis(ttl) as i64)
             .await?;
         Ok(())
     }
@@ -134,6 +181,11 @@ pub(super) enum Condition {
     Always,
     IfAbsent,
     IfPresent,
+}
+
+/// A time to live in Redis' milliseconds; at least 1 (0 would be an error, not "expired").
+fn millis(ttl: Duration) -> u64 {
+    ttl.as_millis().clamp(1, u128::from(u64::MAX >> 1)) as u64
 }
 
 /// `prefix` with Redis glob characters escaped, for `SCAN MATCH`.

@@ -92,9 +92,15 @@ pub trait SessionBackend {
 }
 
 /// A backend that can also serve as the cache in front of another (the `cached_db` engine).
+///
+/// A refill after a miss reads the database and then writes the cache; a delete in between
+/// must win. So a refill first [`reserve`](Self::reserve)s the key (a marker written only if
+/// nothing is cached), reads, and [`fill`](Self::fill)s only if its marker is still there: a
+/// delete (or a newer write) removes or replaces the marker, and the late refill writes
+/// nothing.
 #[allow(async_fn_in_trait)]
 pub trait SessionCache: SessionBackend {
-    /// Stores `data` under `key` whatever was there (a refill, a write-through).
+    /// Stores `data` under `key` whatever was there (a new session's write-through).
     ///
     /// # Errors
     /// When the cache does not answer.
@@ -105,4 +111,34 @@ pub trait SessionCache: SessionBackend {
     /// # Errors
     /// When the cache does not answer.
     async fn delete_all(&self) -> Result<u64, StoreError>;
+
+    /// Reserves `key` for a refill; `None` when something is already cached under it (a value,
+    /// or another refill's reservation). Loads see a reserved key as a miss.
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn reserve(&self, key: &str) -> Result<Option<Reservation>, StoreError>;
+
+    /// Stores `data` under a key `reservation` holds; `false`, writing nothing, when the
+    /// reservation is gone (deleted, overwritten or expired meanwhile).
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn fill(
+        &self,
+        key: &str,
+        reservation: &Reservation,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a reservation back, if it still stands (there was nothing to refill).
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn release(&self, key: &str, reservation: &Reservation) -> Result<(), StoreError>;
 }
+
+/// A claim on a cache key for one refill: the marker value written under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation(pub Vec<u8>);

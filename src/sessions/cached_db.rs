@@ -3,6 +3,12 @@
 //! miss. Generic over the two, so it is "a database with a cache in front", not a copy of
 //! either.
 //!
+//! No cache entry ever outlives a deleted session. The database decides first (its writes are
+//! conditional, see `db.rs`); then the cache follows with writes that cannot undo a newer
+//! delete: an update replaces only an entry that is there (a delete removed it), and a refill
+//! after a miss writes only under a reservation it took before reading the database (a
+//! delete removes the reservation; see [`SessionCache`]).
+//!
 //! A cache that fails is logged and bypassed: the site keeps working from the database. The
 //! keys written while it was down are remembered, and when it answers again they are deleted
 //! from it *before* it is trusted again, so an entry written before the outage can never undo
@@ -15,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::backend::{ClearOutcome, Loaded, SessionBackend, SessionCache, StoreError};
+use super::backend::{ClearOutcome, Loaded, Reservation, SessionBackend, SessionCache, StoreError};
 
 /// Keys remembered during an outage before falling back to clearing every session entry.
 const MAX_REMEMBERED_KEYS: usize = 10_000;
@@ -133,17 +139,38 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
         }
     }
 
-    /// Writes `data` (or, with `None`, a deletion) for `key` to the cache, or remembers the
-    /// key as stale when the cache cannot take it.
-    async fn write_through(&self, key: &str, data: Option<(&[u8], Duration)>) {
+    /// Makes the cache follow a change the database made to `key`, or remembers the key as
+    /// stale when the cache cannot take it.
+    async fn follow(&self, key: &str, change: Change<'_>) {
         if !self.cache_usable().await {
             let mut outage = self.outage();
             self.remember_stale(&mut outage, key);
             return;
         }
-        let result = match data {
-            Some((data, ttl)) => self.cache.put(key, data, ttl).await,
-            None => self.cache.delete(key).await,
+        let result = match change {
+            Change::Created(data, ttl) => self.cache.put(key, data, ttl).await,
+            Change::Updated(data, ttl) => self.cache.update(key, data, ttl).await.map(|_| ()),
+            Change::Gone => self.cache.delete(key).await,
+        };
+        if let Err(err) = result {
+            self.cache_failed(key, &err);
+        }
+    }
+
+    /// Puts a session the database just returned into the cache, under `reservation`, or
+    /// gives the reservation back when there was nothing to put.
+    async fn refill(&self, key: &str, reservation: Reservation, loaded: Option<&Loaded>) {
+        let result = match loaded {
+            // The refilled entry lives exactly as long as the row has left.
+            Some(Loaded {
+                data,
+                expires_in: Some(ttl),
+            }) => self
+                .cache
+                .fill(key, &reservation, data, *ttl)
+                .await
+                .map(|_| ()),
+            _ => self.cache.release(key, &reservation).await,
         };
         if let Err(err) = result {
             self.cache_failed(key, &err);
@@ -151,25 +178,35 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
     }
 }
 
+/// What the database did to a session, for the cache to follow.
+enum Change<'a> {
+    /// A new session: nothing can be cached under its fresh key.
+    Created(&'a [u8], Duration),
+    /// Replaced: the cache replaces only an entry it still has, so a delete that came in
+    /// between stays done.
+    Updated(&'a [u8], Duration),
+    /// Deleted, or found gone.
+    Gone,
+}
+
 impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
     async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
-        let cache_usable = self.cache_usable().await;
-        if cache_usable {
+        let mut reservation = None;
+        if self.cache_usable().await {
             match self.cache.load(key).await {
                 Ok(Some(loaded)) => return Ok(Some(loaded)),
-                Ok(None) => {}
+                Ok(None) => match self.cache.reserve(key).await {
+                    Ok(reserved) => reservation = reserved,
+                    Err(err) => self.cache_failed(key, &err),
+                },
                 Err(err) => self.cache_failed(key, &err),
             }
         }
+        // Read only after reserving: a change the database makes from now on replaces or
+        // removes the reservation, and the refill below then writes nothing.
         let loaded = self.db.load(key).await?;
-        // The refilled entry lives exactly as long as the row has left.
-        if cache_usable
-            && let Some(Loaded {
-                data,
-                expires_in: Some(ttl),
-            }) = &loaded
-        {
-            self.write_through(key, Some((data, *ttl))).await;
+        if let Some(reservation) = reservation {
+            self.refill(key, reservation, loaded.as_ref()).await;
         }
         Ok(loaded)
     }
@@ -177,7 +214,7 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         let created = self.db.create(key, data, ttl).await?;
         if created {
-            self.write_through(key, Some((data, ttl))).await;
+            self.follow(key, Change::Created(data, ttl)).await;
         }
         Ok(created)
     }
@@ -185,8 +222,12 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
     async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         let updated = self.db.update(key, data, ttl).await?;
         // A session that is gone must be gone from the cache too.
-        let write = updated.then_some((data, ttl));
-        self.write_through(key, write).await;
+        let change = if updated {
+            Change::Updated(data, ttl)
+        } else {
+            Change::Gone
+        };
+        self.follow(key, change).await;
         Ok(updated)
     }
 
@@ -202,7 +243,7 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.db.delete(key).await?;
-        self.write_through(key, None).await;
+        self.follow(key, Change::Gone).await;
         Ok(())
     }
 
@@ -217,9 +258,12 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
 
 #[cfg(test)]
 mod tests {
-    //! `CachedDb` in front of a cache that fails on command, over a real SQLite database.
+    //! `CachedDb` over a real SQLite database, in front of a cache that fails on command or
+    //! holds a write back until the test lets it through (to run a delete in between).
 
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::sync::Notify;
 
     use super::*;
     use crate::{
@@ -231,16 +275,32 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
-    /// An in-process cache that answers every call with an error while it is "down".
+    /// An in-process cache that answers every call with an error while it is "down", and can
+    /// hold its next write of session data at a gate.
     #[derive(Clone)]
-    struct FailingCache {
+    struct TestCache {
         inner: CacheSessions,
         down: Arc<AtomicBool>,
+        gate: Arc<Mutex<Option<Arc<Gate>>>>,
     }
 
-    impl FailingCache {
+    /// Where a held write waits: `reached` tells the test it got there, `open` lets it on.
+    #[derive(Default)]
+    struct Gate {
+        reached: Notify,
+        open: Notify,
+    }
+
+    impl TestCache {
         fn set_down(&self, down: bool) {
             self.down.store(down, Ordering::SeqCst);
+        }
+
+        /// Holds the next write of session data (put, update, fill) at a gate.
+        fn hold_next_write(&self) -> Arc<Gate> {
+            let gate = Arc::new(Gate::default());
+            *self.gate.lock().unwrap() = Some(Arc::clone(&gate));
+            gate
         }
 
         fn answer(&self) -> Result<(), StoreError> {
@@ -250,9 +310,18 @@ mod tests {
                 Ok(())
             }
         }
+
+        async fn before_write(&self) -> Result<(), StoreError> {
+            let gate = self.gate.lock().unwrap().take();
+            if let Some(gate) = gate {
+                gate.reached.notify_one();
+                gate.open.notified().await;
+            }
+            self.answer()
+        }
     }
 
-    impl SessionBackend for FailingCache {
+    impl SessionBackend for TestCache {
         async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
             self.answer()?;
             self.inner.load(key).await
@@ -264,7 +333,7 @@ mod tests {
         }
 
         async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-            self.answer()?;
+            self.before_write().await?;
             self.inner.update(key, data, ttl).await
         }
 
@@ -289,9 +358,9 @@ mod tests {
         }
     }
 
-    impl SessionCache for FailingCache {
+    impl SessionCache for TestCache {
         async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
-            self.answer()?;
+            self.before_write().await?;
             self.inner.put(key, data, ttl).await
         }
 
@@ -299,11 +368,32 @@ mod tests {
             self.answer()?;
             self.inner.delete_all().await
         }
+
+        async fn reserve(&self, key: &str) -> Result<Option<Reservation>, StoreError> {
+            self.answer()?;
+            self.inner.reserve(key).await
+        }
+
+        async fn fill(
+            &self,
+            key: &str,
+            reservation: &Reservation,
+            data: &[u8],
+            ttl: Duration,
+        ) -> Result<bool, StoreError> {
+            self.before_write().await?;
+            self.inner.fill(key, reservation, data, ttl).await
+        }
+
+        async fn release(&self, key: &str, reservation: &Reservation) -> Result<(), StoreError> {
+            self.answer()?;
+            self.inner.release(key, reservation).await
+        }
     }
 
     struct Fixture {
-        store: CachedDb<FailingCache, DbSessions>,
-        cache: FailingCache,
+        store: CachedDb<TestCache, DbSessions>,
+        cache: TestCache,
         _dir: tempfile::TempDir,
     }
 
@@ -317,9 +407,10 @@ mod tests {
         })
         .unwrap();
         db.migrate().unwrap();
-        let cache = FailingCache {
+        let cache = TestCache {
             inner: CacheSessions::new(Cache::Memory(MemoryCache::new(100_000, "t:".into()))),
             down: Arc::default(),
+            gate: Arc::default(),
         };
         Fixture {
             store: CachedDb::new(cache.clone(), DbSessions::new(db)),
@@ -332,7 +423,7 @@ mod tests {
         keys::generate().as_ref().to_owned()
     }
 
-    async fn cached(cache: &FailingCache, key: &str) -> Option<Vec<u8>> {
+    async fn cached(cache: &TestCache, key: &str) -> Option<Vec<u8>> {
         cache.inner.load(key).await.unwrap().map(|l| l.data)
     }
 
@@ -439,5 +530,90 @@ mod tests {
 
         assert_eq!(loaded.as_deref(), Some(&b"data"[..]));
         assert_eq!(cached(&cache, &key).await.as_deref(), Some(&b"data"[..]));
+    }
+
+    #[actix_web::test]
+    async fn a_refill_never_brings_back_a_session_deleted_while_it_read_the_database() {
+        // Arrange: a session in the database only (its cache entry evicted).
+        let Fixture { store, cache, .. } = fixture();
+        let key = key();
+        store.create(&key, b"member", TTL).await.unwrap();
+        cache.inner.delete(&key).await.unwrap();
+        let gate = cache.hold_next_write();
+
+        // Act: a load misses the cache and reads the row; before it refills the cache, the
+        // session is logged out.
+        let load = actix_web::rt::spawn({
+            let (store, key) = (store.clone(), key.clone());
+            async move { store.load(&key).await.unwrap().map(|l| l.data) }
+        });
+        gate.reached.notified().await;
+        store.delete(&key).await.unwrap();
+        gate.open.notify_one();
+        let loaded_before_the_logout = load.await.unwrap();
+
+        // Assert: that load saw the session, but nothing brings it back now.
+        assert_eq!(loaded_before_the_logout.as_deref(), Some(&b"member"[..]));
+        assert!(
+            cached(&cache, &key).await.is_none(),
+            "the refill outlived the delete"
+        );
+        assert!(store.load(&key).await.unwrap().is_none());
+    }
+
+    #[actix_web::test]
+    async fn an_update_never_brings_back_a_session_deleted_before_it_reached_the_cache() {
+        let Fixture { store, cache, .. } = fixture();
+        let key = key();
+        store.create(&key, b"member", TTL).await.unwrap();
+        let gate = cache.hold_next_write();
+
+        // Act: an update writes the row; before it writes the cache, the session is logged out.
+        let update = actix_web::rt::spawn({
+            let (store, key) = (store.clone(), key.clone());
+            async move { store.update(&key, b"changed", TTL).await.unwrap() }
+        });
+        gate.reached.notified().await;
+        store.delete(&key).await.unwrap();
+        gate.open.notify_one();
+        update.await.unwrap();
+
+        assert!(
+            cached(&cache, &key).await.is_none(),
+            "the update outlived the delete"
+        );
+        assert!(store.load(&key).await.unwrap().is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_reservation_is_a_miss_and_a_refill_is_given_up_when_the_row_is_gone() {
+        let Fixture { store, cache, .. } = fixture();
+        let (reserved, missing) = (key(), key());
+        store.create(&reserved, b"row", TTL).await.unwrap();
+        cache.inner.delete(&reserved).await.unwrap();
+        let reservation = cache.inner.reserve(&reserved).await.unwrap().expect("free");
+
+        // Another refill is under way: this load reads the database and leaves the cache alone.
+        let loaded = store.load(&reserved).await.unwrap().map(|l| l.data);
+        // Nothing in the database: the reservation is given back.
+        let nothing = store.load(&missing).await.unwrap();
+
+        assert_eq!(loaded.as_deref(), Some(&b"row"[..]));
+        assert!(
+            cached(&cache, &reserved).await.is_none(),
+            "a reservation is not a session"
+        );
+        assert!(
+            cache
+                .inner
+                .fill(&reserved, &reservation, b"row", TTL)
+                .await
+                .unwrap()
+        );
+        assert!(nothing.is_none());
+        assert!(
+            cache.inner.reserve(&missing).await.unwrap().is_some(),
+            "released"
+        );
     }
 }

@@ -6,10 +6,16 @@
 //! client sends can name a file outside the folder. Writes go to a temporary file in the same
 //! folder and are renamed into place: a reader sees the old session or the new one, never half
 //! of either, even if the process dies mid-write.
+//!
+//! A new session is linked into place only if its name is free. Every change to an existing
+//! one (update, touch, delete, removing it once expired) happens while holding an exclusive
+//! lock on its file, checked to still be the file at its path (see [`locked`]): a delete and a
+//! rewrite never interleave, so a rewrite never brings back a session deleted meanwhile, in
+//! this process or another on the same filesystem.
 
 use std::{
-    fs, io,
-    io::Write,
+    fs::{self, File},
+    io::{self, Read, Write},
     path::{Path, PathBuf},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -126,6 +132,61 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Runs `change` on the session file at `path` while holding an exclusive lock on it; `None`
+/// when there is no file. Whoever locks second sees what the first did: a file renamed over
+/// (rewritten) or unlinked (deleted) while we waited is no longer the file at `path`, so we
+/// lock the new one, or find none.
+fn locked<T>(
+    path: &Path,
+    change: impl FnOnce(&mut File) -> io::Result<T>,
+) -> io::Result<Option<T>> {
+    loop {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        file.lock()?;
+        match fs::metadata(path) {
+            Ok(at_path) if same_file(&at_path, &file.metadata()?) => {
+                return change(&mut file).map(Some);
+            }
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+/// Elsewhere there is no inode to compare; a file at the path is taken to be ours.
+#[cfg(not(unix))]
+fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+    true
+}
+
+/// The live session in an open session file, or `None` when it has expired.
+fn live(file: &mut File) -> io::Result<Option<Loaded>> {
+    let mut contents = Vec::new();
+    file.read_to_end(&mut contents)?;
+    Ok(decode(contents))
+}
+
+/// Removes the file at `path` if its session has expired (under the lock: a session that was
+/// rewritten meanwhile is live and stays).
+fn remove_if_expired(path: &Path) -> io::Result<bool> {
+    let removed = locked(path, |file| match live(file)? {
+        Some(_) => Ok(false),
+        None => remove(path).map(|()| true),
+    })?;
+    Ok(removed.unwrap_or(false))
+}
+
 impl SessionBackend for FileSessions {
     async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
         let Some(path) = self.path(key) else {
@@ -138,7 +199,7 @@ impl SessionBackend for FileSessions {
             let loaded = decode(contents);
             if loaded.is_none() {
                 // Expired (or not ours): forget it now rather than at the next clearsessions.
-                remove(&path)?;
+                remove_if_expired(&path)?;
             }
             Ok(loaded)
         })
@@ -167,14 +228,17 @@ impl SessionBackend for FileSessions {
         };
         let contents = encode(data, ttl);
         self.blocking(move |_| {
-            // Only a live session is replaced: one that is gone or expired stays gone.
-            if read(&path)?.and_then(decode).is_none() {
-                return Ok(false);
-            }
-            temp_file(&path, &contents)?
-                .persist(&path)
-                .map_err(|e| e.error)?;
-            Ok(true)
+            let updated = locked(&path, |file| {
+                // Only a live session is replaced: one that expired stays gone.
+                if live(file)?.is_none() {
+                    return Ok(false);
+                }
+                temp_file(&path, &contents)?
+                    .persist(&path)
+                    .map_err(|e| e.error)?;
+                Ok(true)
+            })?;
+            Ok(updated.unwrap_or(false))
         })
         .await
     }
@@ -184,11 +248,14 @@ impl SessionBackend for FileSessions {
             return Ok(());
         };
         self.blocking(move |_| {
-            if let Some(loaded) = read(&path)?.and_then(decode) {
-                temp_file(&path, &encode(&loaded.data, ttl))?
-                    .persist(&path)
-                    .map_err(|e| e.error)?;
-            }
+            locked(&path, |file| {
+                if let Some(loaded) = live(file)? {
+                    temp_file(&path, &encode(&loaded.data, ttl))?
+                        .persist(&path)
+                        .map_err(|e| e.error)?;
+                }
+                Ok(())
+            })?;
             Ok(())
         })
         .await
@@ -198,7 +265,11 @@ impl SessionBackend for FileSessions {
         let Some(path) = self.path(key) else {
             return Ok(());
         };
-        self.blocking(move |_| remove(&path)).await
+        self.blocking(move |_| {
+            locked(&path, |_| remove(&path))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
@@ -210,8 +281,7 @@ impl SessionBackend for FileSessions {
                 let name = name.to_string_lossy();
                 let path = entry.path();
                 if let Some(key) = name.strip_prefix(&this.prefix) {
-                    if keys::is_well_formed(key) && read(&path)?.and_then(decode).is_none() {
-                        remove(&path)?;
+                    if keys::is_well_formed(key) && remove_if_expired(&path)? {
                         removed += 1;
                     }
                 } else if name.starts_with(TEMP_PREFIX) {

@@ -2,7 +2,8 @@
 //! every server-side engine directly, below the session middleware, as Django's
 //! `SessionTestsMixin` runs against every backend. A contract is written once inside
 //! `contracts! { ... }`, as an async fn of the store under test, and runs once per backend:
-//! `stores::<backend>::<contract>`. Cases that race several calls belong here too.
+//! `stores::<backend>::<contract>`. Each runs on a multi-threaded runtime, so calls spawned
+//! together really overlap (racing cases fire them from several threads for many rounds).
 
 use std::{ops::Deref, time::Duration};
 
@@ -16,10 +17,15 @@ use guestbook::{
     },
     settings::{CacheBackend, CacheSettings, DatabaseSettings},
 };
+use tokio::sync::Barrier;
 
 use crate::helpers::{TestDatabase, TestResources, postgres_available, redis_available, redis_url};
 
 const HOUR: Duration = Duration::from_secs(3600);
+/// How long a race is run, round after round, on each backend (at least [`RACE_ROUNDS`]
+/// rounds): an in-memory race lost once in a thousand rounds still shows.
+const RACE_TIME: Duration = Duration::from_secs(1);
+const RACE_ROUNDS: usize = 50;
 
 /// Declares contracts; see the module documentation.
 macro_rules! contracts {
@@ -39,7 +45,7 @@ macro_rules! contracts {
     (@backends [$($name:ident)*] $backend:ident, $($rest:tt)*) => {
         mod $backend {
             $(
-                #[actix_web::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     if let Some(store) = super::TestStore::$backend(stringify!($name)) {
                         super::$name(store).await;
@@ -96,6 +102,31 @@ contracts! {
         assert_eq!(winners.len(), 1, "{created:?}");
         assert_eq!(load(&store, &key).await.as_ref(), Some(winners[0]));
         assert_eq!(store.count().await.unwrap(), 1);
+    }
+
+    async fn a_delete_racing_updates_touches_and_loads_always_wins(store) {
+        let started = std::time::Instant::now();
+        for round in (0..).take_while(|&r| r < RACE_ROUNDS || started.elapsed() < RACE_TIME) {
+            let key = new_key();
+            store.create(&key, b"member", HOUR).await.unwrap();
+
+            // A logout, and the same session's other requests still writing it back.
+            race(&store, &key, |backend, key, i| async move {
+                match i % 4 {
+                    0 => backend.delete(&key).await.unwrap(),
+                    1 => drop(backend.update(&key, b"changed", HOUR).await.unwrap()),
+                    2 => backend.touch(&key, HOUR).await.unwrap(),
+                    _ => drop(backend.load(&key).await.unwrap()),
+                }
+            })
+            .await;
+
+            assert!(
+                store.load(&key).await.unwrap().is_none(),
+                "round {round}: the session came back after its delete"
+            );
+        }
+        assert_eq!(store.count().await.unwrap(), 0);
     }
 
     async fn update_replaces_the_data_of_a_live_session(store) {
@@ -309,6 +340,30 @@ fn redis_cache(resources: &mut TestResources) -> CacheSessions {
         key_prefix,
     };
     CacheSessions::new(Cache::new(&settings).expect("a usable Redis URL"))
+}
+
+/// Runs `call(backend, key, i)` for `i` in 0..13 on the runtime's threads, all released at
+/// once.
+async fn race<F, Fut>(store: &TestStore, key: &str, call: F)
+where
+    F: Fn(Backend, String, usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    const CALLS: usize = 13;
+    let start = std::sync::Arc::new(Barrier::new(CALLS));
+    let calls = (0..CALLS).map(|i| {
+        let (start, call) = (
+            start.clone(),
+            call(store.backend.clone(), key.to_owned(), i),
+        );
+        tokio::spawn(async move {
+            start.wait().await;
+            call.await;
+        })
+    });
+    for finished in join_all(calls).await {
+        finished.expect("a racing call panicked");
+    }
 }
 
 fn new_key() -> String {
