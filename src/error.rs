@@ -5,16 +5,19 @@
 //! middleware when the session store does not answer. [`render_errors`], the outermost
 //! middleware but one, turns each of them into a styled page or, for JSON clients,
 //! `{"error": "..."}`. Pages handlers write themselves (a form shown again with its reason)
-//! are not errors and pass untouched, whatever their status.
+//! are not errors and pass untouched, whatever their status. Whatever failed, a comment the
+//! request carried is on the error page, so the visitor never loses what they wrote.
 
 use actix_web::{
-    HttpRequest, HttpResponse, ResponseError,
+    HttpMessage, HttpRequest, HttpResponse, ResponseError,
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
     middleware::Next,
+    web,
 };
 use askama::Template;
+use serde::Deserialize;
 
 use crate::db::DbError;
 
@@ -117,42 +120,77 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// The comment the failed request carried, given back.
+    draft: Option<&'a str>,
 }
 
 /// Middleware: every response made from an error gets the error page (or JSON), and a failure
 /// of the session store becomes a `503`, never a panic or actix's bare `500`.
 pub async fn render_errors(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Decided up front: on a middleware error the request is gone (actix needs it unshared
     // while routing, so it cannot be cloned beforehand).
     let json = wants_json(req.request());
-    let res = match next.call(req).await {
-        Ok(res) => res,
+    let draft = match read_draft(&mut req).await {
+        Ok(draft) => draft,
+        Err(err) => return Ok(render(req.error_response(err), json, None)),
+    };
+    match next.call(req).await {
+        Ok(res) => Ok(render(res, json, draft.as_deref())),
         Err(err) => {
             let (status, message) = describe_middleware_failure(&err);
-            let body = ErrorBody::new(status, &message, json);
+            let body = ErrorBody::new(status, &message, json, draft.as_deref());
             let response = HttpResponse::build(status)
                 .content_type(body.content_type())
                 .body(body.into_string());
             // The page stands in for the error all the way out to the client.
-            return Err(actix_web::error::InternalError::from_response(err, response).into());
+            Err(actix_web::error::InternalError::from_response(err, response).into())
         }
-    };
+    }
+}
+
+/// `res` with the error page for a body, if it was made from an error.
+fn render(
+    res: ServiceResponse<impl MessageBody + 'static>,
+    json: bool,
+    draft: Option<&str>,
+) -> ServiceResponse<BoxBody> {
     let Some(error) = res.response().error() else {
-        return Ok(res.map_into_boxed_body());
+        return res.map_into_boxed_body();
     };
     let status = res.status();
-    let body = ErrorBody::new(status, &message_of(error, status), json);
-    Ok(res.map_body(|head, _| {
+    let body = ErrorBody::new(status, &message_of(error, status), json, draft);
+    res.map_body(|head, _| {
         head.headers.insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(body.content_type()),
         );
         head.headers.remove(header::CONTENT_LENGTH);
         BoxBody::new(body.into_string())
-    }))
+    })
+}
+
+/// The comment a form post carries, read before anything can fail so an error page can give
+/// it back; the body is put back for the handler. A body over the limit (`PayloadConfig`) is
+/// the error.
+async fn read_draft(req: &mut ServiceRequest) -> Result<Option<String>, actix_web::Error> {
+    #[derive(Deserialize)]
+    struct Draft {
+        comment: Option<String>,
+    }
+    let form_post =
+        req.method() == Method::POST && req.content_type() == "application/x-www-form-urlencoded";
+    if !form_post {
+        return Ok(None);
+    }
+    let body = req.extract::<web::Bytes>().await?;
+    req.set_payload(body.clone().into());
+    Ok(serde_urlencoded::from_bytes::<Draft>(&body)
+        .ok()
+        .and_then(|form| form.comment)
+        .filter(|comment| !comment.trim().is_empty()))
 }
 
 /// What the client is told about `error`: an [`AppError`]'s own message, or for the
@@ -187,11 +225,11 @@ enum ErrorBody {
 }
 
 impl ErrorBody {
-    fn new(status: StatusCode, message: &str, json: bool) -> Self {
+    fn new(status: StatusCode, message: &str, json: bool, draft: Option<&str>) -> Self {
         if json {
             Self::Json(serde_json::json!({ "error": message }).to_string())
         } else {
-            Self::Html(error_page_html(status, message))
+            Self::Html(error_page_html(status, message, draft))
         }
     }
 
@@ -210,11 +248,12 @@ impl ErrorBody {
 }
 
 /// The HTML error page for `status`; falls back to plain markup if the template fails.
-fn error_page_html(status: StatusCode, message: &str) -> String {
+fn error_page_html(status: StatusCode, message: &str, draft: Option<&str>) -> String {
     let page = ErrorPage {
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error"),
         message,
+        draft,
     };
     page.render().unwrap_or_else(|err| {
         tracing::error!(error = %err, "error page template failed");

@@ -101,6 +101,7 @@ pub fn build_app(
         .app_data(state.session_cookie)
         .app_data(state.csrf)
         .app_data(state.trusted_proxies)
+        .app_data(routes::payload_config())
         // Static files and the health check never touch the session store.
         .service(
             web::scope("/static")

@@ -19,6 +19,12 @@ use crate::error::{AppError, wants_json};
 /// percent-encoded, with margin.
 const FORM_LIMIT_BYTES: usize = 64 * 1024;
 
+/// Request bodies read whole, by anyone (the error pages read a comment before the handler
+/// does): the form limit.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(FORM_LIMIT_BYTES)
+}
+
 /// The pages that use the session (wrapped in the session middleware by `startup`), and how
 /// their forms and queries are read.
 pub fn configure_pages(cfg: &mut web::ServiceConfig) {

@@ -6,6 +6,9 @@
 //! request must present a token (form field `csrf_token` or header `X-CSRF-Token`) that unmasks
 //! to the cookie's secret, compared in constant time; when the browser says where the request
 //! came from (`Origin`), that must be this site.
+//!
+//! Every form post carries that cookie, so it also names the browser before any session
+//! exists: [`CsrfToken::visitor_id`] is a one-way digest of it.
 
 use std::future::{Ready, ready};
 
@@ -29,6 +32,7 @@ pub const HEADER: &str = "X-CSRF-Token";
 /// Django's `CSRF_COOKIE_AGE`: about a year.
 const COOKIE_AGE: Duration = Duration::seconds(31_449_600);
 const SALT: &str = "guestbook.csrf.cookie";
+const VISITOR_ID_SALT: &str = "guestbook.csrf.visitor-id";
 const SECRET_LEN: usize = 32;
 
 type Secret = [u8; SECRET_LEN];
@@ -85,12 +89,20 @@ impl CsrfConfig {
 }
 
 /// The request's CSRF secret: the one from its cookie, or a new one that the response will
-/// set as the cookie.
+/// set as the cookie. Every `CsrfToken` of one request has the same secret (until one of them
+/// rotates it).
 pub struct CsrfToken {
     secret: Secret,
     from_cookie: bool,
     req: HttpRequest,
     config: web::Data<CsrfConfig>,
+}
+
+/// The secret decided by the request's first `CsrfToken`, for the others.
+#[derive(Clone, Copy)]
+struct RequestSecret {
+    secret: Secret,
+    from_cookie: bool,
 }
 
 /// The `csrftoken` cookie to send with the response.
@@ -106,22 +118,41 @@ impl FromRequest for CsrfToken {
             Ok(config) => config,
             Err(err) => return ready(Err(err)),
         };
-        let secret = req.cookie(COOKIE_NAME).and_then(|cookie| {
-            config
-                .signer
-                .unsign(SALT, cookie.value())
-                .and_then(decode_secret)
+        let decided = req.extensions().get::<RequestSecret>().copied();
+        let RequestSecret {
+            secret,
+            from_cookie,
+        } = decided.unwrap_or_else(|| {
+            let from_cookie = req.cookie(COOKIE_NAME).and_then(|cookie| {
+                config
+                    .signer
+                    .unsign(SALT, cookie.value())
+                    .and_then(decode_secret)
+            });
+            let decided = match from_cookie {
+                Some(secret) => RequestSecret {
+                    secret,
+                    from_cookie: true,
+                },
+                None => {
+                    let secret = rand::random();
+                    req.extensions_mut()
+                        .insert(CookieToSet(config.cookie(&secret)));
+                    RequestSecret {
+                        secret,
+                        from_cookie: false,
+                    }
+                }
+            };
+            req.extensions_mut().insert(decided);
+            decided
         });
-        let mut token = Self {
-            secret: secret.unwrap_or_default(),
-            from_cookie: secret.is_some(),
+        ready(Ok(Self {
+            secret,
+            from_cookie,
             req: req.clone(),
             config,
-        };
-        if !token.from_cookie {
-            token.replace_secret();
-        }
-        ready(Ok(token))
+        }))
     }
 }
 
@@ -170,13 +201,22 @@ impl CsrfToken {
     /// Replaces the secret (at login, as Django does): pages rendered from now on, and the
     /// cookie sent with this response, carry the new one.
     pub fn rotate(&mut self) {
-        self.replace_secret();
+        self.secret = rand::random();
+        let mut extensions = self.req.extensions_mut();
+        extensions.insert(CookieToSet(self.config.cookie(&self.secret)));
+        extensions.insert(RequestSecret {
+            secret: self.secret,
+            from_cookie: self.from_cookie,
+        });
     }
 
-    fn replace_secret(&mut self) {
-        self.secret = rand::random();
-        let cookie = self.config.cookie(&self.secret);
-        self.req.extensions_mut().insert(CookieToSet(cookie));
+    /// A stable id for the browser this request comes from: a one-way digest (keyed with
+    /// `SECRET_KEY`) of its CSRF secret, which every form post carries. Two tabs, or a retry,
+    /// are one visitor; the digest gives away nothing that would forge a token.
+    pub fn visitor_id(&self) -> String {
+        self.config
+            .signer
+            .digest(VISITOR_ID_SALT, &URL_SAFE_NO_PAD.encode(self.secret))
     }
 }
 
@@ -217,7 +257,53 @@ pub async fn set_csrf_cookie(
 
 #[cfg(test)]
 mod tests {
+    use actix_web::test::TestRequest;
+
     use super::*;
+    use crate::settings::SecretKey;
+
+    fn config() -> CsrfConfig {
+        let signer = Signer::new(SecretKey::new(vec![3; 32]).unwrap(), vec![]);
+        CsrfConfig::new(signer, TrustedProxies::default(), vec![], false)
+    }
+
+    /// The token of a request from a browser whose CSRF cookie holds `secret`.
+    fn token(config: &web::Data<CsrfConfig>, secret: &Secret) -> CsrfToken {
+        let cookie = config.cookie(secret);
+        let req = TestRequest::default()
+            .app_data(config.clone())
+            .cookie(cookie)
+            .to_http_request();
+        CsrfToken::extract(&req).into_inner().unwrap()
+    }
+
+    #[test]
+    fn one_browser_is_one_visitor_and_its_id_gives_nothing_away() {
+        let config = web::Data::new(config());
+        let (one, other): (Secret, Secret) = (rand::random(), rand::random());
+
+        let first_tab = token(&config, &one).visitor_id();
+        let second_tab = token(&config, &one).visitor_id();
+        let someone_else = token(&config, &other).visitor_id();
+
+        assert_eq!(first_tab, second_tab);
+        assert_ne!(first_tab, someone_else);
+        assert!(!first_tab.contains(&URL_SAFE_NO_PAD.encode(one)));
+    }
+
+    #[test]
+    fn every_token_of_a_request_shares_its_secret() {
+        let config = web::Data::new(config());
+        let req = TestRequest::default()
+            .app_data(config.clone())
+            .to_http_request();
+
+        let first = CsrfToken::extract(&req).into_inner().unwrap();
+        let second = CsrfToken::extract(&req).into_inner().unwrap();
+
+        assert!(!first.from_cookie, "no cookie: a new secret");
+        assert_eq!(first.secret, second.secret, "one new secret per request");
+    }
 
     #[test]
     fn masked_and_bare_tokens_unmask_to_the_secret() {

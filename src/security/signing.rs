@@ -48,6 +48,12 @@ impl Signer {
             .then_some(value)
     }
 
+    /// A keyed, one-way digest of `value` for `salt`, with the current key: the same input
+    /// gives the same digest, and the digest tells nothing about the input.
+    pub fn digest(&self, salt: &str, value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(mac(&self.keys[0], salt, value))
+    }
+
     /// A 32-byte key for `purpose` derived from each key, the current one first, for APIs
     /// that want raw key material (the session cookie's signing keys).
     pub fn derive_keys(&self, purpose: &str) -> Vec<[u8; 32]> {

@@ -3,6 +3,12 @@
 //! Keys that start with `_` belong to the framework (the visitor id below, and later expiry
 //! bookkeeping and the like); view code cannot write them. A session whose only keys are
 //! `_`-prefixed holds nothing of the visitor's and is ended rather than kept.
+//!
+//! The visitor is known before the session is: until the session stores a visitor id, the
+//! browser's (derived from its CSRF cookie) stands in, and the first write stores that one.
+//! So two tabs posting before either has a session, or a retry after a save that failed, are
+//! one visitor, and the database's "one comment per visitor" rule holds from the first
+//! request.
 
 use std::future::{Ready, ready};
 
@@ -10,13 +16,13 @@ use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{engine::SessionEngine, keys};
-use crate::error::AppError;
+use super::engine::SessionEngine;
+use crate::{error::AppError, security::csrf::CsrfToken};
 
 const HAS_COMMENTED: &str = "has_commented";
 const MEMBER_ID: &str = "member_id";
-/// A random id given to every stored session and kept across key rotations: the database
-/// allows one comment per visitor id.
+/// The visitor's id, stored with the session the moment it holds anything and kept across key
+/// rotations, login and logout: the database allows one comment per visitor id.
 const VISITOR_ID: &str = "_visitor_id";
 
 /// View code tried to write a key reserved for the framework.
@@ -30,32 +36,38 @@ pub(crate) fn holds_visitor_data(session: &Session) -> bool {
 }
 
 /// The visitor's session, typed.
-pub struct VisitorSession(Session, Enabled);
-
-/// Whether this deployment has sessions at all (`SESSION_ENGINE` is not `none`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Enabled(bool);
+pub struct VisitorSession {
+    session: Session,
+    /// Whether this deployment has sessions at all (`SESSION_ENGINE` is not `none`).
+    enabled: bool,
+    /// The browser's CSRF secret: its visitor id stands in until the session stores one.
+    csrf: CsrfToken,
+}
 
 impl FromRequest for VisitorSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let session = |engine: web::Data<SessionEngine>| {
-            Self(req.get_session(), Enabled(engine.is_enabled()))
-        };
-        ready(
-            web::Data::<SessionEngine>::from_request(req, payload)
-                .into_inner()
-                .map(session),
-        )
+        let pieces = (
+            web::Data::<SessionEngine>::from_request(req, payload).into_inner(),
+            CsrfToken::from_request(req, payload).into_inner(),
+        );
+        ready(match pieces {
+            (Ok(engine), Ok(csrf)) => Ok(Self {
+                session: req.get_session(),
+                enabled: engine.is_enabled(),
+                csrf,
+            }),
+            (Err(err), _) | (_, Err(err)) => Err(err),
+        })
     }
 }
 
 impl VisitorSession {
     /// Whether sessions exist in this deployment.
     pub fn is_enabled(&self) -> bool {
-        self.1.0
+        self.enabled
     }
 
     /// For the actions that need a session.
@@ -89,9 +101,9 @@ impl VisitorSession {
     /// session is flushed first when someone else was logged in.
     pub fn log_in(&self, member_id: i64) {
         if self.member_id().is_some_and(|current| current != member_id) {
-            self.0.clear();
+            self.session.clear();
         }
-        self.0.renew();
+        self.session.renew();
         self.set(MEMBER_ID, member_id);
     }
 
@@ -102,23 +114,24 @@ impl VisitorSession {
     /// Ending the emptied session is not done here but by the rule every change goes through
     /// ([`super::finish_session`]): a session left with nothing of the visitor's is ended.
     pub fn log_out(&self) {
-        self.0.remove(MEMBER_ID);
-        self.0.renew();
+        self.session.remove(MEMBER_ID);
+        self.session.renew();
     }
 
-    /// This session's visitor id, created (and stored with the session) on first use.
+    /// This visitor's id: the one the session stores, or else the browser's, which the
+    /// session stores from now on.
     pub fn visitor_id(&self) -> String {
         if let Some(id) = self.get::<String>(VISITOR_ID) {
             return id;
         }
-        let id = keys::generate().as_ref().to_owned();
+        let id = self.csrf.visitor_id();
         self.insert_reserved(VISITOR_ID, &id);
         id
     }
 
     /// A value view code stored under `key`; unreadable values count as absent.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.0.get(key).unwrap_or_else(|err| {
+        self.session.get(key).unwrap_or_else(|err| {
             tracing::warn!(key, error = %err, "unreadable session value ignored");
             None
         })
@@ -145,7 +158,7 @@ impl VisitorSession {
     /// Every stored session gets a visitor id the moment it first holds anything, so two
     /// concurrent requests of one session always share it.
     fn ensure_visitor_id(&self) {
-        if !self.0.contains_key(VISITOR_ID) {
+        if !self.session.contains_key(VISITOR_ID) {
             self.visitor_id();
         }
     }
@@ -157,7 +170,7 @@ impl VisitorSession {
 
     fn raw_insert<T: Serialize>(&self, key: &str, value: T) {
         // Serializing plain values (bools, integers, strings) cannot fail.
-        if let Err(err) = self.0.insert(key, value) {
+        if let Err(err) = self.session.insert(key, value) {
             tracing::error!(key, error = %err, "session value not stored");
         }
     }
@@ -168,12 +181,22 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+    use crate::{
+        security::{csrf::CsrfConfig, proxies::TrustedProxies, signing::Signer},
+        settings::SecretKey,
+    };
 
     fn session() -> VisitorSession {
-        VisitorSession(
-            TestRequest::default().to_http_request().get_session(),
-            Enabled(true),
-        )
+        let signer = Signer::new(SecretKey::new(vec![7; 32]).unwrap(), vec![]);
+        let config = CsrfConfig::new(signer, TrustedProxies::default(), vec![], false);
+        let req = TestRequest::default()
+            .app_data(web::Data::new(config))
+            .to_http_request();
+        VisitorSession {
+            session: req.get_session(),
+            enabled: true,
+            csrf: CsrfToken::extract(&req).into_inner().unwrap(),
+        }
     }
 
     #[test]
@@ -188,20 +211,39 @@ mod tests {
             session.insert("_anything", 1),
             Err(ReservedKey("_anything".into()))
         );
-        assert!(session.0.entries().is_empty(), "nothing was written");
+        assert!(session.session.entries().is_empty(), "nothing was written");
         assert!(session.insert("theme", "dark").is_ok());
     }
 
     #[test]
-    fn the_first_write_gives_the_session_a_visitor_id_that_stays() {
+    fn the_first_write_stores_the_browsers_visitor_id_which_then_stays() {
         let session = session();
-        session.mark_commented();
-        let id = session.get::<String>(VISITOR_ID).expect("a visitor id");
+        let browser = session.csrf.visitor_id();
+        assert_eq!(
+            session.visitor_id(),
+            browser,
+            "the browser's, before any write"
+        );
+        session.session.clear();
 
+        session.mark_commented();
+        let stored = session.get::<String>(VISITOR_ID);
         session.log_in(7);
 
-        assert_eq!(session.visitor_id(), id, "kept across key rotation");
+        assert_eq!(stored, Some(browser.clone()));
+        assert_eq!(session.visitor_id(), browser, "kept across key rotation");
         assert_eq!(session.member_id(), Some(7));
+    }
+
+    #[test]
+    fn a_stored_visitor_id_wins_over_the_browsers() {
+        let session = session();
+        session
+            .session
+            .insert(VISITOR_ID, "from an earlier browser")
+            .unwrap();
+
+        assert_eq!(session.visitor_id(), "from an earlier browser");
     }
 
     #[test]
@@ -210,7 +252,7 @@ mod tests {
         only_member.log_in(1);
         only_member.log_out();
         assert!(
-            !holds_visitor_data(&only_member.0),
+            !holds_visitor_data(&only_member.session),
             "nothing left: finish_session ends it"
         );
 
@@ -219,7 +261,7 @@ mod tests {
         commented.mark_commented();
         commented.log_out();
         assert!(
-            holds_visitor_data(&commented.0),
+            holds_visitor_data(&commented.session),
             "has_commented left: rotated, not ended"
         );
         assert!(commented.has_commented());

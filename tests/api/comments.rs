@@ -194,6 +194,31 @@ conformance! {
         );
     }
 
+    async fn posts_from_many_tabs_before_there_is_a_session_store_exactly_one_comment(flavor) {
+        // Arrange: a browser that has read the page (so it has its CSRF cookie) and has no
+        // session yet.
+        let app = flavor.spawn_app().await;
+        let mut browser = app.browser();
+        let token = browser.csrf().await;
+        assert!(browser.session_cookie().is_none());
+        let body = encode(&[("comment", "from every tab"), ("csrf_token", &token)]);
+
+        // Act: twenty posts at once, as from twenty tabs of that browser.
+        let mut tabs: Vec<_> = (0..20).map(|_| browser.new_tab()).collect();
+        let results = futures_util::future::join_all(
+            tabs.iter_mut()
+                .map(|tab| tab.post_raw("/comments", &body, &[])),
+        )
+        .await;
+
+        // Assert: one visitor, one comment.
+        let statuses: Vec<_> = results.iter().map(|p| p.status).collect();
+        let stored = statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count();
+        let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+        assert_eq!((stored, refused), (1, 19), "{statuses:?}");
+        assert_eq!(app.count("comments"), 1);
+    }
+
     async fn concurrent_posts_of_one_session_store_exactly_one_comment(flavor) {
         // Arrange: a session that exists (logged in) but has not commented.
         let app = flavor.spawn_app().await;

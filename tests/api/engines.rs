@@ -565,8 +565,8 @@ async fn cached_db_keeps_working_when_the_cache_goes_away_and_uses_it_again_when
 // ---------- a Redis that is down ----------
 
 #[actix_web::test]
-async fn the_site_starts_with_redis_down_answers_503_for_sessions_and_recovers_by_itself() {
-    if !redis_available("the_site_starts_with_redis_down") {
+async fn with_redis_down_a_comment_is_kept_once_and_the_retry_is_a_409_then_the_site_recovers() {
+    if !redis_available("with_redis_down_a_comment_is_kept_once") {
         return;
     }
     // Arrange: the cache engine's Redis is unreachable from the start.
@@ -581,25 +581,31 @@ async fn the_site_starts_with_redis_down_answers_503_for_sessions_and_recovers_b
     .await;
     let mut browser = app.browser();
 
-    // Act
+    // Act: the comment is stored, then saving the session fails; Redis returns; "try again".
     let home = browser.get("/").await;
-    let comment = browser.comment("while Redis is down").await;
+    let failed = browser.comment("while Redis is down").await;
     proxy.start_again().await;
-    let retried = browser.comment("once Redis is back").await;
+    let retried = browser.comment("while Redis is down").await;
+    let after = browser.get("/").await;
 
-    // Assert: reading needs no session; storing one is a 503 that loses nothing; then it works.
+    // Assert: reading needs no session; the failed save is a 503 that gives the text back; the
+    // retry is the same visitor, so a 409, and no second comment.
     assert_eq!(home.status, StatusCode::OK);
-    assert_eq!(comment.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
-        comment.body.contains("The session store is unavailable"),
+        failed.body.contains("The session store is unavailable"),
         "{}",
-        comment.body
+        failed.body
     );
-    assert_eq!(retried.status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        app.count("comments"),
-        2,
-        "the comment was stored; only the session was not"
+    assert!(
+        failed.body.contains("while Redis is down"),
+        "the draft is kept"
+    );
+    assert_eq!(retried.status, StatusCode::CONFLICT, "{}", retried.body);
+    assert_eq!(app.count("comments"), 1, "stored once");
+    assert!(
+        !after.body.contains(r#"action="/comments""#),
+        "the session is saved now: it knows this visitor commented"
     );
     let SessionEngine::ServerSide {
         backend: Backend::Cache(cache),
@@ -609,4 +615,29 @@ async fn the_site_starts_with_redis_down_answers_503_for_sessions_and_recovers_b
         panic!("cache engine expected")
     };
     let _ = cache.delete_all().await;
+}
+
+#[actix_web::test]
+async fn with_the_file_folder_gone_a_comment_is_kept_once_and_the_retry_is_a_409() {
+    // Arrange: the file engine, whose folder disappears after the visitor's first page.
+    let app = spawn_app_with(engine(SessionEngineKind::File)).await;
+    let folder = app.state.settings.session.file_path.clone();
+    let mut browser = app.browser();
+    browser.get("/").await;
+    std::fs::remove_dir(&folder).unwrap();
+
+    // Act
+    let failed = browser.comment("while the folder is gone").await;
+    std::fs::create_dir(&folder).unwrap();
+    let retried = browser.comment("while the folder is gone").await;
+
+    // Assert
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        failed.body.contains("while the folder is gone"),
+        "the draft is kept"
+    );
+    assert_eq!(retried.status, StatusCode::CONFLICT);
+    assert_eq!(app.count("comments"), 1);
+    app.assert_stored_sessions(1).await;
 }

@@ -153,6 +153,10 @@ async fn a_locked_database_is_a_503_that_loses_nothing_and_the_site_recovers() {
         comment.body
     );
     assert!(comment.body.contains("<!doctype html>"));
+    assert!(
+        comment.body.contains("during the outage"),
+        "the 503 page gives the comment back"
+    );
     assert_eq!(login.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         login.json()["error"]
