@@ -41,7 +41,7 @@ struct HomePage<'a> {
 async fn home(req: HttpRequest, db: web::Data<Database>) -> HttpResponse {
     let key = req.cookie("sessionid").map(|c| c.value().to_owned());
     let loaded = db
-        .run(move |conn| {
+        .read(move |conn| {
             conn.transaction(|conn| {
                 let data: Option<Vec<u8>> = match key {
                     Some(key) => sessions::table

@@ -71,7 +71,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 engine = ?state.settings.session.engine,
                 "serving the guestbook"
             );
-            app.run_until_stopped().await?;
+            app.run_until_signalled().await?;
             tracing::info!("stopped");
         }
         Command::Migrate => {

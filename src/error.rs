@@ -8,6 +8,8 @@
 //! are not errors and pass untouched, whatever their status. Whatever failed, a comment the
 //! request carried is on the error page, so the visitor never loses what they wrote.
 
+use std::time::Duration;
+
 use actix_web::{
     HttpMessage, HttpRequest, HttpResponse, ResponseError,
     body::{BoxBody, MessageBody},
@@ -37,6 +39,18 @@ pub enum AppError {
     MethodNotAllowed { allow: &'static str },
     #[error("The request body is too large.")]
     PayloadTooLarge,
+    /// A field the action cannot take; the message names it.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Too many failed attempts from this client: come back after `retry_after`.
+    #[error("Too many attempts. Please try again {}.", in_words(*.retry_after))]
+    TooManyAttempts { retry_after: Duration },
+    /// The work this request needs is refused, for now, to keep the site answering others.
+    #[error("{what} is busy right now. Please try again {}.", in_words(*.retry_after))]
+    Overloaded {
+        what: &'static str,
+        retry_after: Duration,
+    },
     /// A service we depend on did not answer; the message names it, for the operator.
     #[error("{0} is unavailable right now. Please try again in a moment.")]
     Unavailable(&'static str),
@@ -87,6 +101,9 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) | Self::SessionsDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::SessionTooLarge | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -99,10 +116,28 @@ impl ResponseError for AppError {
             tracing::error!(error = ?cause, "internal error");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::MethodNotAllowed { allow } = self {
-            response.insert_header((header::ALLOW, *allow));
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            Self::TooManyAttempts { retry_after } | Self::Overloaded { retry_after, .. } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                response.insert_header((header::RETRY_AFTER, seconds));
+            }
+            _ => {}
         }
         response.finish()
+    }
+}
+
+/// "in 3 seconds", "in 15 minutes": when to come back.
+fn in_words(wait: Duration) -> String {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    match seconds {
+        1 => "in a second".into(),
+        s if s < 60 => format!("in {s} seconds"),
+        s if s <= 60 => "in a minute".into(),
+        s => format!("in {} minutes", s.div_ceil(60)),
     }
 }
 

@@ -20,6 +20,20 @@ pub fn init() {
 /// Installs the subscriber; `RUST_LOG` filters, else `default`.
 pub fn init_with_default(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // actix-session warns about every cookie that fails its signature: the client's doing (a
+    // stale or forged cookie, which simply starts a new session), and a way to fill the logs.
+    // Quieted unless RUST_LOG says otherwise about it.
+    let quiet_sessions =
+        std::env::var("RUST_LOG").map_or(true, |log| !log.contains("actix_session"));
+    let filter = if quiet_sessions {
+        filter.add_directive(
+            "actix_session::middleware=error"
+                .parse()
+                .expect("a valid directive"),
+        )
+    } else {
+        filter
+    };
     // A second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -8,6 +8,8 @@ use crate::{
 
 pub const USERNAME_RULE: &str = "Usernames are 3 to 32 characters: letters, digits, _ and -.";
 pub const PASSWORD_RULE: &str = "Passwords are 8 to 1024 characters long.";
+/// The longest password a member can have, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 pub const USERNAME_TAKEN: &str = "That username is taken.";
 
 /// Why a member could not be created.
@@ -34,7 +36,7 @@ pub fn validate_username(username: &str) -> Result<(), &'static str> {
 /// # Errors
 /// [`PASSWORD_RULE`] when `password` is not 8–1024 characters.
 pub fn validate_password(password: &str) -> Result<(), &'static str> {
-    if (8..=1024).contains(&password.chars().count()) {
+    if (8..=MAX_PASSWORD_CHARS).contains(&password.chars().count()) {
         Ok(())
     } else {
         Err(PASSWORD_RULE)
@@ -56,7 +58,7 @@ pub async fn create_member(
     validate_password(&password).map_err(SignupError::Invalid)?;
     let hash = passwords.hash(password).await?;
     let created = db
-        .run(move |conn| crate::db::members::create(conn, &username, &hash))
+        .write(move |conn| crate::db::members::create(conn, &username, &hash))
         .await
         .map_err(AppError::from)?;
     created.ok_or(SignupError::Invalid(USERNAME_TAKEN))

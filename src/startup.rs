@@ -18,11 +18,16 @@ use crate::{
     error::{AppError, render_errors},
     logging::log_request,
     routes,
-    security::csrf::set_csrf_cookie,
+    security::{csrf::set_csrf_cookie, hosts::check_host},
     sessions::{self, SessionEngine},
     settings::Settings,
     state::AppState,
 };
+
+/// Only this site's own files, no inline script or style, no framing, forms only to itself.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -51,6 +56,8 @@ impl Application {
         let app_state = state.clone();
         let server = HttpServer::new(move || build_app(app_state.clone()))
             .worker_max_blocking_threads(state.settings.database.blocking_threads_per_worker)
+            // Signals are ours to handle: actix stops at once on SIGINT (see `run_until_signalled`).
+            .disable_signals()
             .listen(listener)?
             .run();
         Ok(Self {
@@ -69,11 +76,44 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+    /// Serves until the server is stopped (the tests' way: the runtime ends).
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then stops accepting and finishes the
+    /// requests in flight; a second SIGINT stops at once.
+    ///
+    /// # Errors
+    /// When the server fails or the signals cannot be listened to.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            tracing::info!(
+                "stopping: finishing the requests in flight (Ctrl-C again to stop at once)"
+            );
+            let graceful = actix_web::rt::spawn({
+                let handle = handle.clone();
+                async move { handle.stop(true).await }
+            });
+            tokio::select! {
+                _ = graceful => {}
+                _ = interrupt.recv() => {
+                    tracing::warn!("stopping at once: requests in flight are cut");
+                    handle.stop(false).await;
+                }
+            }
+        });
         self.server.await
     }
 }
@@ -101,18 +141,24 @@ pub fn build_app(
         .app_data(state.session_cookie)
         .app_data(state.csrf)
         .app_data(state.trusted_proxies)
+        .app_data(state.throttle)
+        .app_data(state.allowed_hosts)
+        .app_data(state.readiness)
         .app_data(routes::payload_config())
         // Static files and the health check never touch the session store.
         .service(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "public, max-age=86400")))
+                .wrap(from_fn(check_host))
                 .service(
                     Files::new("", state.settings.static_root)
                         .use_etag(true)
                         .use_last_modified(true),
                 ),
         )
-        .route("/healthz", web::get().to(routes::healthz))
+        .route("/livez", routes::get().to(routes::livez))
+        .route("/readyz", routes::get().to(routes::readyz))
+        .route("/healthz", routes::get().to(routes::readyz))
         .service(
             web::scope("")
                 .wrap(from_fn(sessions::finish_session))
@@ -125,7 +171,8 @@ pub fn build_app(
                         .add((header::VARY, "Cookie"))
                         .add((header::CACHE_CONTROL, "private, no-cache")),
                 )
-                .configure(routes::configure_pages),
+                .configure(routes::configure_pages)
+                .wrap(from_fn(check_host)),
         )
         // Any address nothing answers, a missing static file included.
         .default_service(web::to(|| async {
@@ -136,7 +183,8 @@ pub fn build_app(
             DefaultHeaders::new()
                 .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                 .add((header::X_FRAME_OPTIONS, "DENY"))
-                .add((header::REFERRER_POLICY, "same-origin")),
+                .add((header::REFERRER_POLICY, "same-origin"))
+                .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)),
         )
         .wrap(from_fn(log_request))
 }

@@ -8,13 +8,15 @@ use actix_web::web;
 use anyhow::Context;
 
 use crate::{
+    cache::Cache,
     db::Database,
+    routes::Readiness,
     security::{
         csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
-        signing::Signer,
+        signing::Signer, throttle::Throttle,
     },
     sessions::{SessionCookie, SessionEngine},
-    settings::Settings,
+    settings::{AllowedHosts, CacheBackend, Settings},
 };
 
 /// Every piece, each cheap to clone (they are shared, not copied).
@@ -27,6 +29,9 @@ pub struct AppState {
     pub session_cookie: web::Data<SessionCookie>,
     pub csrf: web::Data<CsrfConfig>,
     pub trusted_proxies: web::Data<TrustedProxies>,
+    pub throttle: web::Data<Throttle>,
+    pub allowed_hosts: web::Data<AllowedHosts>,
+    pub readiness: web::Data<Readiness>,
 }
 
 impl AppState {
@@ -42,11 +47,30 @@ impl AppState {
             secret_key::resolve(&settings)?,
             settings.security.secret_key_fallbacks.clone(),
         );
-        let passwords = Passwords::new(settings.security.password_hash)
-            .context("PASSWORD_ARGON2_* settings")?;
+        let passwords = Passwords::new(
+            settings.security.password_hash,
+            settings.security.password_work,
+        )
+        .context("PASSWORD_ARGON2_* settings")?;
         let sessions = SessionEngine::from_settings(&settings, &db, &signer)?;
         let session_cookie = SessionCookie::new(&signer, &settings.session);
         let trusted_proxies = TrustedProxies::new(settings.security.trusted_proxies.clone());
+        let throttle_cache = Cache::new(&settings.cache)?;
+        let throttle = Throttle::new(
+            throttle_cache.clone(),
+            settings.security.login_throttle,
+            trusted_proxies.clone(),
+        );
+        // What readiness checks: the database, and each Redis the site depends on.
+        let mut caches = vec![throttle_cache];
+        if settings.session.engine.uses_cache()
+            && matches!(settings.session_cache.backend, CacheBackend::Redis { .. })
+            && settings.session_cache.backend != settings.cache.backend
+        {
+            caches.push(Cache::new(&settings.session_cache)?);
+        }
+        let readiness = Readiness::new(db.clone(), caches);
+        let allowed_hosts = settings.security.allowed_hosts.clone();
         let csrf = CsrfConfig::new(
             signer,
             trusted_proxies.clone(),
@@ -61,6 +85,9 @@ impl AppState {
             session_cookie: web::Data::new(session_cookie),
             csrf: web::Data::new(csrf),
             trusted_proxies: web::Data::new(trusted_proxies),
+            throttle: web::Data::new(throttle),
+            allowed_hosts: web::Data::new(allowed_hosts),
+            readiness: web::Data::new(readiness),
         })
     }
 }

@@ -12,6 +12,7 @@ use moka::{Expiry, future::Cache as Moka, ops::compute::Op};
 struct Entry {
     value: Arc<[u8]>,
     ttl: Duration,
+    written: Instant,
 }
 
 impl Entry {
@@ -19,7 +20,13 @@ impl Entry {
         Self {
             value: value.into(),
             ttl,
+            written: Instant::now(),
         }
+    }
+
+    /// When this entry expires.
+    fn expires(&self) -> Instant {
+        self.written + self.ttl
     }
 }
 
@@ -39,6 +46,24 @@ impl Expiry<String, Entry> for PerEntryTtl {
         _: Option<Duration>,
     ) -> Option<Duration> {
         Some(entry.ttl)
+    }
+}
+
+/// A hit counter: its count in the value, its window's end where the entry expires.
+struct Counter;
+
+impl Counter {
+    fn entry(count: u64, window_ends: Instant, now: Instant) -> Entry {
+        Entry::new(
+            &count.to_be_bytes(),
+            window_ends.saturating_duration_since(now),
+        )
+    }
+
+    /// The count and window end of a counter entry.
+    fn read(entry: &Entry) -> Option<(u64, Instant)> {
+        let count = u64::from_be_bytes(entry.value.get(..8)?.try_into().ok()?);
+        Some((count, entry.expires()))
     }
 }
 
@@ -111,11 +136,39 @@ impl MemoryCache {
         .await
     }
 
+    /// Counts a hit on `key` in a window of `window` from its first hit; the count so far and
+    /// the time left in the window.
+    pub async fn hit(&self, key: &str, window: Duration) -> (u64, Duration) {
+        let now = Instant::now();
+        let mut counted = (1, window);
+        self.compute(self.full_key(key), |existing| {
+            let (count, ends) = existing
+                .and_then(Counter::read)
+                .map_or((1, now + window), |(count, ends)| (count + 1, ends));
+            counted = (count, ends.saturating_duration_since(now));
+            Op::Put(Counter::entry(count, ends, now))
+        })
+        .await;
+        counted
+    }
+
+    /// Takes one hit back from `key`.
+    pub async fn unhit(&self, key: &str) {
+        let now = Instant::now();
+        self.compute(self.full_key(key), |existing| {
+            match existing.and_then(Counter::read) {
+                Some((count, ends)) if count > 0 => Op::Put(Counter::entry(count - 1, ends, now)),
+                _ => Op::Nop,
+            }
+        })
+        .await;
+    }
+
     pub async fn touch(&self, key: &str, ttl: Duration) {
         self.compute(self.full_key(key), |existing| match existing {
             Some(current) => Op::Put(Entry {
                 value: Arc::clone(&current.value),
-                ttl,
+                ..Entry::new(&[], ttl)
             }),
             None => Op::Nop,
         })

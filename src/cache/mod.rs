@@ -48,6 +48,17 @@ impl Cache {
         })
     }
 
+    /// Whether the cache answers.
+    ///
+    /// # Errors
+    /// [`CacheError`] when it does not.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(cache) => Ok(cache.ping().await?),
+        }
+    }
+
     /// The value under `key`, if present and not expired.
     ///
     /// # Errors
@@ -129,6 +140,33 @@ impl Cache {
         match self {
             Self::Memory(cache) => Ok(cache.compare_and_delete(key, expected).await),
             Self::Redis(cache) => Ok(cache.compare_and_delete(key, expected).await?),
+        }
+    }
+
+    /// Counts a hit on `key` in a window of `window` starting at its first hit; the count so
+    /// far (this hit included) and the time left in the window. Atomic: concurrent hits each
+    /// get their own count.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn hit(&self, key: &str, window: Duration) -> Result<(u64, Duration), CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.hit(key, window).await),
+            Self::Redis(cache) => Ok(cache.hit(key, window).await?),
+        }
+    }
+
+    /// Takes one hit back from `key` (never below zero).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn unhit(&self, key: &str) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(cache) => {
+                cache.unhit(key).await;
+                Ok(())
+            }
+            Self::Redis(cache) => Ok(cache.unhit(key).await?),
         }
     }
 

@@ -21,6 +21,25 @@ static COMPARE_AND_SET: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// `INCR key`, starting its time to live on the first hit; the count and the milliseconds
+/// left.
+static HIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local n = redis.call('INCR', KEYS[1]) \
+         if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+         return {n, redis.call('PTTL', KEYS[1])}",
+    )
+});
+
+/// `DECR key` if it is above zero (a refunded hit), keeping its time to live.
+static UNHIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then \
+             return redis.call('DECR', KEYS[1]) \
+         else return 0 end",
+    )
+});
+
 /// `DEL key` only if the key holds `expected`, atomically.
 static COMPARE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -69,6 +88,11 @@ impl RedisCache {
             )
             .await?;
         Ok(manager.clone())
+    }
+
+    pub async fn ping(&self) -> RedisResult<()> {
+        let mut connection = self.connection().await?;
+        redis::cmd("PING").query_async::<()>(&mut connection).await
     }
 
     pub async fn get(&self, key: &str) -> RedisResult<Option<Vec<u8>>> {
@@ -123,6 +147,28 @@ impl RedisCache {
             .invoke_async(&mut connection)
             .await?;
         Ok(deleted == 1)
+    }
+
+    /// Counts a hit on `key` in a window of `window` from its first hit; the count so far and
+    /// the time left in the window.
+    pub async fn hit(&self, key: &str, window: Duration) -> RedisResult<(u64, Duration)> {
+        let mut connection = self.connection().await?;
+        let (count, millis_left): (u64, i64) = HIT
+            .key(self.full_key(key))
+            .arg(millis(window))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok((count, Duration::from_millis(millis_left.max(0) as u64)))
+    }
+
+    /// Takes one hit back from `key`.
+    pub async fn unhit(&self, key: &str) -> RedisResult<()> {
+        let mut connection = self.connection().await?;
+        let _: i64 = UNHIT
+            .key(self.full_key(key))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
     }
 
     pub async fn touch(&self, key: &str, ttl: Duration) -> RedisResult<()> {

@@ -1,22 +1,40 @@
 //! The database: SQLite or PostgreSQL behind one connection type, a pool, the embedded
 //! migrations of each, and a way to run blocking Diesel code off the async workers.
+//!
+//! Reads and writes go through separate lanes: [`Database::read`] runs on the blocking
+//! threads with a pooled connection; [`Database::write`], on SQLite, runs on a writer thread of
+//! its own (`writer.rs`), so a write waiting for the lock never holds up a read. Either way
+//! one deadline, `DATABASE_POOL_TIMEOUT`, covers waiting for a connection and running the
+//! query: the request gets its `503` by then.
 
 pub mod comments;
 mod connection;
+mod error;
 pub mod members;
 pub mod models;
 pub mod schema;
+mod writer;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use diesel::{
     RunQueryDsl,
     connection::SimpleConnection,
     r2d2::{ConnectionManager, CustomizeConnection, Pool},
-    result::{DatabaseErrorKind, Error as DieselError},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use self::connection::DbConnection as Connection;
+pub use self::{connection::DbConnection as Connection, error::DbError};
+use self::{connection::sqlite_pragmas, writer::Writer};
 use crate::settings::DatabaseSettings;
+
+/// How much longer than its deadline a write's requester waits for the write's own answer: a
+/// write stops waiting for locks by the deadline, so its answer (done, or not) comes within
+/// this, and the request reports what really happened.
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -24,41 +42,14 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// turns (an arbitrary constant: "guestbk" in ASCII).
 const MIGRATION_LOCK: i64 = 0x67_75_65_73_74_62_6b;
 
-/// How long a query waits on a write lock before SQLite answers "database is locked".
-const BUSY_TIMEOUT_MS: u32 = 5_000;
-
-/// Why a database call failed: the database could not be reached in time (a `503`), or the
-/// query itself failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error(transparent)]
-    Query(DieselError),
-}
-
-impl From<DieselError> for DbError {
-    fn from(err: DieselError) -> Self {
-        match &err {
-            DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ) => Self::Unavailable(err.to_string()),
-            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: a lock, not a bad query.
-            DieselError::DatabaseError(_, info)
-                if info.message().contains("locked") || info.message().contains("busy") =>
-            {
-                Self::Unavailable(err.to_string())
-            }
-            _ => Self::Query(err),
-        }
-    }
-}
-
-/// A cloneable handle on the connection pool.
+/// A cloneable handle on the database: the pool, and SQLite's writer.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<ConnectionManager<Connection>>,
+    /// SQLite's write lane; PostgreSQL writes share the pool.
+    writer: Option<Arc<Writer>>,
+    /// `DATABASE_POOL_TIMEOUT`: how long a call may take, waiting included.
+    deadline: Duration,
 }
 
 impl Database {
@@ -80,6 +71,9 @@ impl Database {
                     )
                 })?;
             }
+            owner_only(&path).map_err(|e| {
+                anyhow::anyhow!("cannot prepare the database file {}: {e}", path.display())
+            })?;
             path.to_string_lossy().into_owned()
         };
         let manager = ConnectionManager::<Connection>::new(&target);
@@ -90,34 +84,95 @@ impl Database {
             // and a failed query already marks a connection broken.
             .test_on_check_out(false)
             .connection_timeout(settings.pool_timeout)
-            .connection_customizer(Box::new(SqlitePragmas))
+            .connection_customizer(Box::new(PerConnection {
+                statement_timeout: settings.pool_timeout,
+            }))
             .build(manager)
             .map_err(|e| {
                 anyhow::anyhow!("cannot open the database {}: {e}", settings.redacted_url())
             })?;
-        Ok(Self { pool })
+        let writer = if settings.is_postgres() {
+            None
+        } else {
+            Some(Arc::new(Writer::start(&target)?))
+        };
+        Ok(Self {
+            pool,
+            writer,
+            deadline: settings.pool_timeout,
+        })
     }
 
-    /// Runs blocking Diesel code on the blocking thread pool, with a pooled connection taken
-    /// inside the blocking task, so async workers never wait on SQLite.
+    /// Runs blocking Diesel code that only reads, on the blocking thread pool with a pooled
+    /// connection taken inside the blocking task, so async workers never wait on the
+    /// database.
     ///
     /// # Errors
-    /// [`DbError::Unavailable`] when no connection frees up in time or the database is locked;
-    /// [`DbError::Query`] for a failed query.
-    pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    /// [`DbError::Unavailable`] when no connection frees up, or the call does not finish, by
+    /// the deadline; [`DbError::Query`] for a failed query.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        let call = actix_web::web::block(move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
             query(&mut conn)
-        })
-        .await
-        .map_err(|e| DbError::Unavailable(format!("blocking task failed: {e}")))?
+        });
+        match actix_web::rt::time::timeout(self.deadline, call).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Err(DbError::Unavailable(format!("blocking task failed: {e}"))),
+            Err(_) => Err(DbError::Unavailable("no answer in time".into())),
+        }
+    }
+
+    /// Runs blocking Diesel code that writes (and may read): on SQLite, on its writer thread;
+    /// on PostgreSQL, as [`Database::read`] does.
+    ///
+    /// # Errors
+    /// As [`Database::read`]; on SQLite also when the write lock stays taken until the
+    /// deadline.
+    pub async fn write<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let deadline = Instant::now() + self.deadline;
+        if let Some(writer) = &self.writer {
+            return writer.run(deadline, query).await;
+        }
+        let (pool, full) = (self.pool.clone(), self.deadline);
+        let call = actix_web::web::block(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(DbError::Unavailable("no connection in time".into()));
+            }
+            // Statements may take the whole deadline; after waiting for the connection, only
+            // what is left of it, so the write ends (done or not) by the deadline.
+            let shortened = left + Duration::from_millis(50) < full;
+            let limit = |conn: &mut Connection, limit: Duration| {
+                conn.batch_execute(&format!("SET statement_timeout = {}", limit.as_millis()))
+            };
+            if shortened {
+                limit(&mut conn, left)?;
+            }
+            let outcome = query(&mut conn);
+            if shortened {
+                limit(&mut conn, full)?;
+            }
+            outcome
+        });
+        match actix_web::rt::time::timeout(self.deadline + ANSWER_GRACE, call).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Err(DbError::Unavailable(format!("blocking task failed: {e}"))),
+            Err(_) => Err(DbError::Unavailable("no answer in time".into())),
+        }
     }
 
     /// Applies the migrations not yet applied and returns their names, oldest first.
@@ -145,8 +200,8 @@ impl Database {
     /// # Errors
     /// What went wrong, for the health check's answer.
     pub async fn ping(&self) -> Result<(), DbError> {
-        // Reads a real table: a locked or unmigrated database is not healthy.
-        self.run(|conn| {
+        // Reads a real table: an unmigrated database is not healthy.
+        self.read(|conn| {
             conn.batch_execute("SELECT 1 FROM sessions LIMIT 1")
                 .map_err(DbError::from)
         })
@@ -181,26 +236,49 @@ where
     Ok(applied)
 }
 
-/// Per-connection settings: WAL so readers never block the writer, a busy timeout so writers
-/// queue instead of failing, and foreign keys enforced.
-#[derive(Debug)]
-struct SqlitePragmas;
-
-impl CustomizeConnection<Connection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
-        let Connection::Sqlite(conn) = conn else {
-            return Ok(());
-        };
-        // Each PRAGMA on its own: a batch would stop at the first that returns a row.
-        for pragma in [
-            format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
-            "PRAGMA journal_mode = WAL".into(),
-            "PRAGMA synchronous = NORMAL".into(),
-            "PRAGMA foreign_keys = ON".into(),
-        ] {
-            conn.batch_execute(&pragma)
-                .map_err(diesel::r2d2::Error::QueryError)?;
+/// The SQLite database file, made readable by its owner only (created so if missing); SQLite
+/// gives its `-wal` and `-shm` files the same permissions, and existing ones are tightened.
+fn owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
         }
-        Ok(())
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Per-connection settings. SQLite: WAL so readers never block the writer, a busy timeout so
+/// writers queue instead of failing, foreign keys enforced. PostgreSQL: no statement runs past
+/// the deadline, so a stalled query frees its thread.
+#[derive(Debug)]
+struct PerConnection {
+    statement_timeout: Duration,
+}
+
+impl CustomizeConnection<Connection, diesel::r2d2::Error> for PerConnection {
+    fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            Connection::Sqlite(conn) => sqlite_pragmas(conn),
+            Connection::Postgresql(conn) => conn.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                self.statement_timeout.as_millis()
+            )),
+        }
+        .map_err(diesel::r2d2::Error::QueryError)
     }
 }

@@ -4,13 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Reply, html, json_error, json_message, see_other};
+use super::{Reply, html, json_error, json_message, no_control_characters, see_other};
 use crate::{
-    db::{Database, members},
+    db::{Database, members, models::Member},
     error::AppError,
     flash::Flash,
-    members::{SignupError, create_member},
-    security::{csrf::CsrfToken, passwords::Passwords},
+    members::{MAX_PASSWORD_CHARS, SignupError, create_member},
+    security::{csrf::CsrfToken, passwords::Passwords, throttle::Throttle},
     sessions::VisitorSession,
 };
 
@@ -58,12 +58,14 @@ pub async fn signup_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
 }
 
 /// Right password: new session key, `member_id` stored. Wrong username or password: `401`,
-/// after exactly one password verification either way.
+/// after exactly one password verification either way. Too many failures from this client:
+/// `429` without any (see [`Throttle`]).
 pub async fn log_in(
     req: HttpRequest,
     form: web::Form<CredentialsForm>,
     db: web::Data<Database>,
     passwords: web::Data<Passwords>,
+    throttle: web::Data<Throttle>,
     session: VisitorSession,
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -72,22 +74,26 @@ pub async fn log_in(
     let CredentialsForm {
         username, password, ..
     } = form.into_inner();
-    let username = username.unwrap_or_default();
-    let lookup = username.trim().to_owned();
-    let member = db
-        .run(move |conn| members::find_by_username(conn, &lookup))
-        .await?;
-    let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
-    let verified = passwords
-        .verify(password.unwrap_or_default(), stored_hash)
-        .await?;
+    let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
+    no_control_characters("username", &username)?;
+    no_control_characters("password", &password)?;
+    let attempt = throttle.login_attempt(&req, &username).await?;
+    let member = match check_credentials(&db, &passwords, &username, password).await {
+        Ok(member) => member,
+        Err(err) => {
+            attempt.not_made().await;
+            return Err(err);
+        }
+    };
     let reply = Reply::to(&req);
-    match member.filter(|_| verified) {
+    match member {
         Some(member) => {
+            attempt.succeeded().await;
             session.log_in(member.id);
             csrf.rotate();
             Ok(logged_in(reply, StatusCode::OK))
         }
+        // A failure: the attempt stays counted.
         None if reply.is_json() => Ok(json_message(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
         None => {
             let page = LoginPage {
@@ -98,6 +104,26 @@ pub async fn log_in(
             Ok(html(StatusCode::UNAUTHORIZED, page.render()?))
         }
     }
+}
+
+/// The member these credentials are right for: exactly one password verification whether
+/// the username exists or not, and none for a password longer than any member has.
+async fn check_credentials(
+    db: &Database,
+    passwords: &Passwords,
+    username: &str,
+    password: String,
+) -> Result<Option<Member>, AppError> {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Ok(None);
+    }
+    let lookup = username.trim().to_owned();
+    let member = db
+        .read(move |conn| members::find_by_username(conn, &lookup))
+        .await?;
+    let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
+    let verified = passwords.verify(password, stored_hash).await?;
+    Ok(member.filter(|_| verified))
 }
 
 /// Removes `member_id` and rotates the key, or ends a session left with nothing in it.
@@ -123,12 +149,13 @@ pub struct CsrfOnlyForm {
     csrf_token: Option<String>,
 }
 
-/// Creates a member and logs them in.
+/// Creates a member and logs them in. Every attempt counts against the client's sign-up limit.
 pub async fn sign_up(
     req: HttpRequest,
     form: web::Form<CredentialsForm>,
     db: web::Data<Database>,
     passwords: web::Data<Passwords>,
+    throttle: web::Data<Throttle>,
     session: VisitorSession,
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -138,8 +165,11 @@ pub async fn sign_up(
         username, password, ..
     } = form.into_inner();
     let username = username.unwrap_or_default().trim().to_owned();
-    let reply = Reply::to(&req);
     let password = password.unwrap_or_default();
+    no_control_characters("username", &username)?;
+    no_control_characters("password", &password)?;
+    throttle.sign_up_attempt(&req).await?;
+    let reply = Reply::to(&req);
     match create_member(&db, &passwords, username.clone(), password).await {
         Ok(member) => {
             session.log_in(member.id);

@@ -21,6 +21,8 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 pub const ALREADY_COMMENTED: &str = "You've already commented.";
 pub const EMPTY_COMMENT: &str = "Your comment is empty.";
 pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
+pub const CONTROL_CHARACTER: &str =
+    "The comment contains a control character: only text, tabs and line breaks.";
 
 #[derive(Deserialize)]
 pub struct CommentForm {
@@ -47,10 +49,17 @@ pub async fn post_comment(
             return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
         }
         Err(reason) => {
-            let draft = form.comment.as_deref().unwrap_or_default();
+            // Given back as typed, but for what a form cannot hold.
+            let draft: String = form
+                .comment
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+                .collect();
             let messages = HomeMessages {
                 error: Some(reason),
-                draft,
+                draft: &draft,
                 ..Default::default()
             };
             return render_home(
@@ -67,7 +76,7 @@ pub async fn post_comment(
     let visitor_id = session.visitor_id();
     let member_id = session.member_id();
     let outcome = db
-        .run(move |conn| {
+        .write(move |conn| {
             let comment = NewComment {
                 body: &body,
                 member_id,
@@ -111,11 +120,17 @@ async fn already_commented(
 /// The comment as stored: line breaks normalised to `\n`, trimmed.
 ///
 /// # Errors
-/// Why the comment cannot be stored: empty, or over [`MAX_COMMENT_CHARS`].
+/// Why the comment cannot be stored: empty, over [`MAX_COMMENT_CHARS`], or holding control
+/// characters other than tabs and line breaks.
 pub fn normalise_comment(raw: &str) -> Result<String, &'static str> {
     let body = raw.replace("\r\n", "\n").replace('\r', "\n");
     let body = body.trim();
-    if body.is_empty() {
+    if body
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        Err(CONTROL_CHARACTER)
+    } else if body.is_empty() {
         Err(EMPTY_COMMENT)
     } else if body.chars().count() > MAX_COMMENT_CHARS {
         Err(TOO_LONG_COMMENT)
@@ -136,6 +151,17 @@ mod tests {
         );
         assert_eq!(normalise_comment(" \r\n\t "), Err(EMPTY_COMMENT));
         assert_eq!(normalise_comment(""), Err(EMPTY_COMMENT));
+    }
+
+    #[test]
+    fn control_characters_other_than_tabs_and_line_breaks_are_refused() {
+        assert_eq!(normalise_comment("a\0b"), Err(CONTROL_CHARACTER));
+        assert_eq!(normalise_comment("bell\u{7}"), Err(CONTROL_CHARACTER));
+        assert_eq!(normalise_comment("c1\u{85}here"), Err(CONTROL_CHARACTER));
+        assert_eq!(
+            normalise_comment("tab\there\r\nnext").unwrap(),
+            "tab\there\nnext"
+        );
     }
 
     #[test]

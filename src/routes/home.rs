@@ -100,7 +100,7 @@ pub async fn render_home(
     let offset = i64::from(page - 1) * PAGE_SIZE;
     // One trip to the blocking pool for everything the page shows.
     let (mut rows, username) = db
-        .run(move |conn| {
+        .read(move |conn| {
             // One read transaction for both reads: one lock round-trip, one snapshot.
             conn.transaction(|conn| {
                 let rows = comments::newest_first(conn, PAGE_SIZE + 1, offset)?;

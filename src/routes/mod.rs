@@ -6,13 +6,14 @@ mod health;
 mod home;
 
 use actix_web::{
-    HttpRequest, HttpResponse, Resource,
+    HttpRequest, HttpResponse, Resource, Route,
     error::UrlencodedError,
+    guard,
     http::{StatusCode, header},
     web,
 };
 
-pub use self::health::healthz;
+pub use self::health::{Readiness, livez, readyz};
 use crate::error::{AppError, wants_json};
 
 /// The largest form body accepted: room for a 2000-character comment of 4-byte characters,
@@ -30,19 +31,24 @@ pub fn payload_config() -> web::PayloadConfig {
 pub fn configure_pages(cfg: &mut web::ServiceConfig) {
     cfg.app_data(form_config())
         .app_data(query_config())
-        .service(resource("/", "GET").route(web::get().to(home::show_home)))
+        .service(resource("/", "GET, HEAD").route(get().to(home::show_home)))
         .service(resource("/comments", "POST").route(web::post().to(comments::post_comment)))
         .service(
-            resource("/login", "GET, POST")
-                .route(web::get().to(auth::login_page))
+            resource("/login", "GET, HEAD, POST")
+                .route(get().to(auth::login_page))
                 .route(web::post().to(auth::log_in)),
         )
         .service(resource("/logout", "POST").route(web::post().to(auth::log_out)))
         .service(
-            resource("/signup", "GET, POST")
-                .route(web::get().to(auth::signup_page))
+            resource("/signup", "GET, HEAD, POST")
+                .route(get().to(auth::signup_page))
                 .route(web::post().to(auth::sign_up)),
         );
+}
+
+/// A route for `GET` and `HEAD` (which answers the same headers, without the body).
+pub fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// A resource whose routes answer the methods in `allow`; any other method is a `405` error.
@@ -70,6 +76,20 @@ fn form_config() -> web::FormConfig {
 
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _| AppError::BadRequest(err.to_string()).into())
+}
+
+/// Refuses a field holding control characters (NUL and the like): nobody types them, and not
+/// every database stores them.
+///
+/// # Errors
+/// [`AppError::Unprocessable`] naming the field.
+pub fn no_control_characters(field: &str, value: &str) -> Result<(), AppError> {
+    if value.chars().any(char::is_control) {
+        return Err(AppError::Unprocessable(format!(
+            "The {field} contains a control character."
+        )));
+    }
+    Ok(())
 }
 
 /// A finished HTML page with `status`.

@@ -71,7 +71,12 @@ impl CsrfConfig {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
-        origin == format!("{scheme}://{host}") || self.trusted_origins.iter().any(|o| o == origin)
+        // Scheme and host names are case-insensitive.
+        origin.eq_ignore_ascii_case(&format!("{scheme}://{host}"))
+            || self
+                .trusted_origins
+                .iter()
+                .any(|trusted| trusted.eq_ignore_ascii_case(origin))
     }
 
     /// The `csrftoken` cookie that carries `secret`, signed.
@@ -184,13 +189,14 @@ impl CsrfToken {
         if !self.from_cookie {
             return Err(AppError::Csrf("CSRF cookie not set."));
         }
+        let present = |token: &&str| !token.is_empty();
         let submitted = self
             .req
             .headers()
             .get(HEADER)
             .and_then(|value| value.to_str().ok())
-            .or(form_field)
-            .filter(|token| !token.is_empty())
+            .filter(present)
+            .or(form_field.filter(present))
             .ok_or(AppError::Csrf("CSRF token missing."))?;
         match unmask(submitted) {
             Some(secret) if bool::from(secret.ct_eq(&self.secret)) => Ok(()),

@@ -1,7 +1,10 @@
-//! Signing, CSRF protection, password hashing, the secret key and who the client is.
+//! Signing, CSRF protection, password hashing and login throttling, the secret key, who the
+//! client is and which host names the site answers to.
 
 pub mod csrf;
+pub mod hosts;
 pub mod passwords;
 pub mod proxies;
 pub mod secret_key;
 pub mod signing;
+pub mod throttle;

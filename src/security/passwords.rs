@@ -1,21 +1,44 @@
-//! Password hashing with argon2id, off the async workers and a few at a time.
+//! Password hashing with argon2id, on threads of its own, a bounded few at a time.
 //!
-//! Hashing is deliberately expensive (19 MiB and two passes by default), so it runs on threads
-//! of its own behind a semaphore of about one permit per core: a burst of logins queues
-//! instead of exhausting memory or starving the threads that database calls use.
+//! Hashing is deliberately expensive (19 MiB and two passes by default), so:
+//!
+//! - it runs on a small pool of threads of its own (`PASSWORD_HASH_THREADS`), never on the
+//!   async workers or the threads that serve database calls, so logins never stall pages;
+//! - each of those threads keeps one argon2 memory block and reuses it, so memory stays at
+//!   threads × block however many logins arrive;
+//! - at most `PASSWORD_HASH_QUEUE` requests wait for a thread; past that, or past
+//!   [`WAIT_LIMIT`] in the queue, the request is refused at once with a `503` and
+//!   `Retry-After` instead of queueing without end;
+//! - work whose requester has gone (the client hung up, the wait limit passed) is dropped
+//!   before it starts.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc::{self, Receiver, SyncSender, TrySendError},
+    },
+    time::{Duration, Instant},
 };
 
 use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
-use tokio::sync::Semaphore;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
 
-use crate::{error::AppError, settings::PasswordHashParams};
+use crate::{
+    error::AppError,
+    settings::{PasswordHashParams, PasswordWork},
+};
+
+/// The longest a request waits in the queue before it is refused.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
+/// What a refused request is told to wait before trying again.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// Bytes of salt in new hashes (the PHC recommendation).
+const SALT_LEN: usize = 16;
 
 /// Hashes and verifies passwords; cheap to clone.
 #[derive(Clone)]
@@ -25,25 +48,52 @@ pub struct Passwords {
 
 struct Inner {
     params: Params,
-    permits: Semaphore,
+    jobs: SyncSender<Job>,
     /// A hash of a random password with the current parameters: verified against when the
     /// username is unknown, so both failures cost the same.
     dummy_hash: String,
     verifications: AtomicU64,
 }
 
+/// Work for a hashing thread, given that thread's reusable memory.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// One thread's argon2 memory, grown to the largest cost it has met and then reused.
+#[derive(Default)]
+struct Memory(Vec<Block>);
+
+impl Memory {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let needed = params.block_count();
+        if self.0.len() < needed {
+            self.0.resize(needed, Block::default());
+        }
+        &mut self.0[..needed]
+    }
+}
+
 impl Passwords {
+    /// Starts the hashing threads.
+    ///
     /// # Errors
-    /// When argon2 refuses the parameters.
-    pub fn new(params: PasswordHashParams) -> anyhow::Result<Self> {
+    /// When argon2 refuses the parameters or a thread cannot start.
+    pub fn new(params: PasswordHashParams, work: PasswordWork) -> anyhow::Result<Self> {
         let params = params.argon2_params().map_err(anyhow::Error::msg)?;
         let random_password: [u8; 32] = rand::random();
-        let dummy_hash = hash_blocking(&params, &random_password).map_err(anyhow::Error::msg)?;
-        let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let dummy_hash = hash_with(&mut Memory::default(), &params, &random_password)
+            .map_err(anyhow::Error::msg)?;
+        let (jobs, queue) = mpsc::sync_channel::<Job>(work.queue);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..work.threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("password-{n}"))
+                .spawn(move || run_jobs(&queue))?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                permits: Semaphore::new(permits),
+                jobs,
                 dummy_hash,
                 verifications: AtomicU64::new(0),
             }),
@@ -53,10 +103,10 @@ impl Passwords {
     /// A PHC string (`$argon2id$v=19$...`) for `password`, with a fresh random salt.
     ///
     /// # Errors
-    /// Only if argon2 or its thread fails, which is a bug: a 500.
+    /// [`AppError::Overloaded`] when the hashing threads are too busy.
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         let inner = Arc::clone(&self.inner);
-        self.off_the_workers(move || hash_blocking(&inner.params, password.as_bytes()))
+        self.run(move |memory| hash_with(memory, &inner.params, password.as_bytes()))
             .await?
             .map_err(|e| AppError::internal(anyhow::anyhow!(e)))
     }
@@ -65,25 +115,21 @@ impl Passwords {
     /// verifies against the dummy hash and answers `false`, taking the same time.
     ///
     /// # Errors
-    /// Only if its thread fails: a 500.
+    /// [`AppError::Overloaded`] when the hashing threads are too busy.
     pub async fn verify(
         &self,
         password: String,
         stored_hash: Option<String>,
     ) -> Result<bool, AppError> {
         let inner = Arc::clone(&self.inner);
-        self.off_the_workers(move || {
+        self.run(move |memory| {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
             let real = stored_hash.is_some();
-            let hash = stored_hash.unwrap_or_else(|| inner.dummy_hash.clone());
-            let Ok(parsed) = PasswordHash::new(&hash) else {
-                tracing::error!("a stored password hash is not a valid PHC string");
-                return false;
-            };
-            // Parameters come from the stored hash; `Argon2::default()` only picks the algorithm.
-            let matches = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+            let hash = stored_hash.as_deref().unwrap_or(&inner.dummy_hash);
+            let matches = verify_with(memory, password.as_bytes(), hash).unwrap_or_else(|err| {
+                tracing::error!(error = %err, "a stored password hash cannot be used");
+                false
+            });
             real && matches
         })
         .await
@@ -94,38 +140,112 @@ impl Passwords {
         self.inner.verifications.load(Ordering::Relaxed)
     }
 
-    async fn off_the_workers<T: Send + 'static>(
+    /// Runs `work` on a hashing thread, or refuses at once when the queue is full; gives up
+    /// when it has waited [`WAIT_LIMIT`]. Dropping the returned future (the client left)
+    /// keeps `work` from starting.
+    async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(AppError::internal)?;
-        actix_web::web::block(work)
-            .await
-            .map_err(AppError::internal)
+        let (done, result) = oneshot::channel();
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let job: Job = Box::new(move |memory| {
+            // Nobody waits for it any more: not worth a hash.
+            if done.is_closed() || Instant::now() > deadline {
+                return;
+            }
+            let _ = done.send(work(memory));
+        });
+        match self.inner.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(overloaded()),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "the hashing threads are gone"
+                )));
+            }
+        }
+        match actix_web::rt::time::timeout(WAIT_LIMIT, result).await {
+            Ok(Ok(value)) => Ok(value),
+            // Dropped unstarted (past its deadline), or still waiting at the limit.
+            Ok(Err(_)) | Err(_) => Err(overloaded()),
+        }
     }
 }
 
-fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, String> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password)
-        .map(|hash| hash.to_string())
-        .map_err(|e| format!("argon2 failed: {e}"))
+fn overloaded() -> AppError {
+    AppError::Overloaded {
+        what: "Logging in",
+        retry_after: RETRY_AFTER,
+    }
+}
+
+/// A hashing thread: takes jobs until every sender is gone, reusing one memory.
+fn run_jobs(queue: &Mutex<Receiver<Job>>) {
+    let mut memory = Memory::default();
+    loop {
+        let job = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv();
+        match job {
+            Ok(job) => job(&mut memory),
+            Err(_) => return,
+        }
+    }
+}
+
+fn hash_with(memory: &mut Memory, params: &Params, password: &[u8]) -> Result<String, String> {
+    let salt: [u8; SALT_LEN] = rand::random();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(password, &salt, &mut output, memory.blocks(params))
+        .map_err(|e| format!("argon2 failed: {e}"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| e.to_string())?,
+        salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+        hash: Some(Output::new(&output).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` hashes to `phc`, with the parameters and salt stored in it.
+fn verify_with(memory: &mut Memory, password: &[u8], phc: &str) -> Result<bool, String> {
+    let hash = PasswordHash::new(phc).map_err(|e| format!("not a PHC string: {e}"))?;
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).map_err(|e| e.to_string())?;
+    let version = Version::try_from(hash.version.unwrap_or(Version::V0x13.into()))
+        .map_err(|e| e.to_string())?;
+    let params = Params::try_from(&hash).map_err(|e| e.to_string())?;
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Err("no salt or hash".into());
+    };
+    let mut output = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(password, salt, &mut output, memory.blocks(&params))
+        .map_err(|e| format!("argon2 failed: {e}"))?;
+    Ok(bool::from(output.ct_eq(expected.as_bytes())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn passwords(threads: usize, queue: usize) -> Passwords {
+        Passwords::new(
+            PasswordHashParams::FAST_FOR_TESTS,
+            PasswordWork { threads, queue },
+        )
+        .unwrap()
+    }
+
     #[actix_web::test]
     async fn a_hash_verifies_its_password_only() {
-        let passwords = Passwords::new(PasswordHashParams::FAST_FOR_TESTS).unwrap();
+        let passwords = passwords(1, 4);
         let hash = passwords.hash("correct horse".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+        assert!(hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{hash}");
         assert!(
             passwords
                 .verify("correct horse".into(), Some(hash.clone()))
@@ -140,10 +260,86 @@ mod tests {
         );
     }
 
+    #[test]
+    fn hashes_made_elsewhere_verify_and_ours_verify_elsewhere() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = PasswordHashParams::FAST_FOR_TESTS.argon2_params().unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"s3cret words")
+            .unwrap()
+            .to_string();
+        let ours = hash_with(&mut Memory::default(), &params, b"s3cret words").unwrap();
+
+        assert_eq!(
+            verify_with(&mut Memory::default(), b"s3cret words", &theirs),
+            Ok(true)
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"s3cret words", &PasswordHash::new(&ours).unwrap())
+                .is_ok()
+        );
+        assert!(verify_with(&mut Memory::default(), b"s3cret", "not a hash").is_err());
+    }
+
     #[actix_web::test]
     async fn an_unknown_user_still_costs_one_verification() {
-        let passwords = Passwords::new(PasswordHashParams::FAST_FOR_TESTS).unwrap();
+        let passwords = passwords(1, 4);
         assert!(!passwords.verify("anything".into(), None).await.unwrap());
         assert_eq!(passwords.verifications(), 1);
+    }
+
+    #[actix_web::test]
+    async fn past_the_queue_a_request_is_refused_at_once_and_unwanted_work_never_starts() {
+        // Arrange: one thread, held busy, and one request waiting in a queue of one.
+        let passwords = passwords(1, 1);
+        let (started, running) = oneshot::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = actix_web::rt::spawn({
+            let passwords = passwords.clone();
+            async move {
+                passwords
+                    .run(move |_| {
+                        let _ = started.send(());
+                        held.recv().ok()
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        let waiting = actix_web::rt::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.verify("waiting".into(), None).await }
+        });
+        actix_web::rt::task::yield_now().await;
+
+        // Act: one more request while the thread is busy and the queue full; then the waiting
+        // request's client hangs up before its turn.
+        let refused = passwords.verify("refused".into(), None).await;
+        waiting.abort();
+        assert!(waiting.await.is_err(), "the waiting request is gone");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        let mut after = passwords.verify("after".into(), None).await;
+        for _ in 0..100 {
+            if after.is_ok() {
+                break;
+            }
+            // The thread may not have taken the abandoned job off the queue yet.
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            after = passwords.verify("after".into(), None).await;
+        }
+
+        // Assert
+        assert!(
+            matches!(refused, Err(AppError::Overloaded { .. })),
+            "{refused:?}"
+        );
+        assert!(after.is_ok(), "{after:?}");
+        assert_eq!(
+            passwords.verifications(),
+            1,
+            "only the last request was verified: the abandoned one never started"
+        );
     }
 }

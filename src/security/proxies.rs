@@ -2,7 +2,7 @@
 //! believed only from the addresses in `TRUSTED_PROXIES`; from anyone else they are ignored,
 //! so a client cannot spoof its address or scheme by sending them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -32,7 +32,9 @@ impl TrustedProxies {
 
     /// The client's address and scheme: the connection's own, unless it comes from a trusted
     /// proxy, in which case `X-Forwarded-For` is read from the right, skipping trusted hops,
-    /// and `X-Forwarded-Proto` gives the scheme.
+    /// and `X-Forwarded-Proto` gives the scheme. The first hop that is not a trusted proxy is
+    /// the client; when it is not an address (`unknown`, garbage), the client is unknown:
+    /// nothing further left, where anyone can write anything, is believed.
     pub fn client(&self, req: &HttpRequest) -> Client {
         let peer = req.peer_addr().map(|addr| addr.ip());
         let scheme = if req.app_config().secure() {
@@ -43,20 +45,20 @@ impl TrustedProxies {
         let Some(peer) = peer.filter(|peer| self.trusts(*peer)) else {
             return Client { addr: peer, scheme };
         };
-        let forwarded: Vec<IpAddr> = req
+        let forwarded: Vec<Option<IpAddr>> = req
             .headers()
             .get_all("x-forwarded-for")
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|hop| hop.trim().parse().ok())
+            .map(|hop| parse_hop(hop.trim()))
             .collect();
         let addr = forwarded
             .iter()
             .rev()
-            .find(|hop| !self.trusts(**hop))
+            .find(|hop| hop.is_none_or(|addr| !self.trusts(addr)))
             .or(forwarded.first())
             .copied()
-            .unwrap_or(peer);
+            .unwrap_or(Some(peer));
         let scheme = match req
             .headers()
             .get("x-forwarded-proto")
@@ -68,11 +70,17 @@ impl TrustedProxies {
             Some(proto) if proto.eq_ignore_ascii_case("http") => "http",
             _ => scheme,
         };
-        Client {
-            addr: Some(addr),
-            scheme,
-        }
+        Client { addr, scheme }
     }
+}
+
+/// One `X-Forwarded-For` hop: an address, with or without a port (`5.6.7.8:4711`,
+/// `[2001:db8::1]:443`, `[2001:db8::1]`); `None` for anything else.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 #[cfg(test)]
@@ -125,5 +133,30 @@ mod tests {
                 scheme: "https"
             }
         );
+    }
+
+    #[test]
+    fn hops_with_ports_are_addresses_and_garbage_is_an_unknown_client() {
+        let proxies = proxies(&["10.0.0.0/8"]);
+        let behind = |xff: &str| proxies.client(&request("10.1.1.1", Some(xff), None)).addr;
+
+        assert_eq!(
+            behind("6.6.6.6, 5.6.7.8:4711"),
+            Some("5.6.7.8".parse().unwrap())
+        );
+        assert_eq!(
+            behind("6.6.6.6, [2001:db8::1]:443, 10.2.2.2"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            behind("[2001:db8::2]"),
+            Some("2001:db8::2".parse().unwrap())
+        );
+        assert_eq!(
+            behind("6.6.6.6, unknown"),
+            None,
+            "never the spoofable left-most hop"
+        );
+        assert_eq!(behind("6.6.6.6, unknown, 10.3.3.3"), None);
     }
 }

@@ -96,12 +96,20 @@ impl SessionCookie {
         let settings = &self.settings;
         let name = &settings.cookie_name;
         // Parsed by hand: `req.cookies()` would cache the old value for actix-session to read.
-        let header = req.headers().get(header::COOKIE)?.to_str().ok()?.to_owned();
-        let raw = header
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(cookie_name, _)| cookie_name == name)
-            .map(|(_, value)| value.to_owned())?;
+        // A client may send several Cookie headers (HTTP/2 sends one per cookie).
+        let mut headers: Vec<String> = req
+            .headers()
+            .get_all(header::COOKIE)
+            .filter_map(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        let (index, raw) = headers.iter().enumerate().find_map(|(index, header)| {
+            header
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(cookie_name, _)| cookie_name == name)
+                .map(|(_, value)| (index, value.to_owned()))
+        })?;
         let original = Cookie::parse_encoded(format!("{name}={raw}"))
             .ok()?
             .into_owned();
@@ -118,9 +126,13 @@ impl SessionCookie {
         jar.signed_mut(self.current_key())
             .add(Cookie::new(name.clone(), value));
         let resigned = jar.get(name)?.value().to_owned();
-        let rewritten = header.replace(&format!("{name}={raw}"), &format!("{name}={resigned}"));
-        req.headers_mut()
-            .insert(header::COOKIE, HeaderValue::from_str(&rewritten).ok()?);
+        headers[index] =
+            headers[index].replace(&format!("{name}={raw}"), &format!("{name}={resigned}"));
+        let request_headers = req.headers_mut();
+        request_headers.remove(header::COOKIE);
+        for value in headers {
+            request_headers.append(header::COOKIE, HeaderValue::from_str(&value).ok()?);
+        }
         let mut cookie = Cookie::build(name.clone(), resigned)
             .path(settings.cookie_path.clone())
             .secure(settings.cookie_secure)

@@ -36,7 +36,7 @@ impl SessionBackend for DbSessions {
         let key = key.to_owned();
         let row = self
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 // By primary key, with no `LIMIT`; expiry is checked below.
                 Ok(sessions::table
                     .find(key)
@@ -58,7 +58,7 @@ impl SessionBackend for DbSessions {
         let (key, data) = (key.to_owned(), data.to_vec());
         let inserted = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let row = (
                     sessions::session_key.eq(&key),
                     sessions::session_data.eq(&data),
@@ -83,7 +83,7 @@ impl SessionBackend for DbSessions {
         let (key, data) = (key.to_owned(), data.to_vec());
         let updated = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 // Only a live row: an expired one is never brought back.
                 let live = sessions::table
                     .find(key)
@@ -102,7 +102,7 @@ impl SessionBackend for DbSessions {
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let live = sessions::table
                     .find(key)
                     .filter(sessions::expire_date.gt(now_utc()));
@@ -118,7 +118,7 @@ impl SessionBackend for DbSessions {
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 diesel::delete(sessions::table.find(key)).execute(conn)?;
                 Ok(())
             })
@@ -131,7 +131,7 @@ impl SessionBackend for DbSessions {
         loop {
             let batch = self
                 .db
-                .run(|conn| {
+                .write(|conn| {
                     // Diesel's DSL has no DELETE ... LIMIT; a keyed sub-select does the same
                     // job on every backend.
                     Ok(diesel::sql_query(
@@ -153,7 +153,7 @@ impl SessionBackend for DbSessions {
     async fn count(&self) -> Result<u64, StoreError> {
         let rows = self
             .db
-            .run(|conn| Ok(sessions::table.count().get_result::<i64>(conn)?))
+            .read(|conn| Ok(sessions::table.count().get_result::<i64>(conn)?))
             .await?;
         Ok(rows as u64)
     }

@@ -2,7 +2,7 @@
 //! any other, `SESSION_CACHE_ALIAS` picks the one sessions use, `CACHE_KEY_PREFIX` goes before
 //! every key.
 
-use super::vars::{SettingsError, Vars};
+use super::vars::{SettingsError, Vars, redact_url};
 
 /// One named cache (Django's `CACHES[alias]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +23,7 @@ pub enum CacheBackend {
 }
 
 impl CacheSettings {
-    /// The cache `SESSION_CACHE_ALIAS` names: `CACHE_URL` for `default` (itself defaulting to
-    /// `memory://`), `CACHE_<ALIAS>_URL` for any other.
+    /// The cache `SESSION_CACHE_ALIAS` names.
     pub(super) fn parse_session_cache(vars: &Vars) -> Result<Self, SettingsError> {
         let alias = vars
             .get("SESSION_CACHE_ALIAS")
@@ -37,6 +36,17 @@ impl CacheSettings {
                 reason: "expected letters, digits and _".into(),
             });
         }
+        Self::named(vars, alias)
+    }
+
+    /// The `default` cache.
+    pub(super) fn parse_default(vars: &Vars) -> Result<Self, SettingsError> {
+        Self::named(vars, "default".into())
+    }
+
+    /// Cache `alias`: `CACHE_URL` for `default` (itself defaulting to `memory://`),
+    /// `CACHE_<ALIAS>_URL` for any other.
+    fn named(vars: &Vars, alias: String) -> Result<Self, SettingsError> {
         let (url_setting, url) = if alias == "default" {
             (
                 "CACHE_URL".to_owned(),
@@ -60,7 +70,7 @@ impl CacheSettings {
             } else {
                 "CACHE_<ALIAS>_URL"
             },
-            value: format!("{url_setting}={url}"),
+            value: format!("{url_setting}={}", redact_url(&url)),
             reason,
         })?;
         let key_prefix = vars
@@ -90,7 +100,8 @@ impl CacheBackend {
             };
             Ok(Self::Memory { max_entries })
         } else if url.starts_with("redis://") {
-            redis::Client::open(url).map_err(|e| format!("not a usable redis:// URL: {e}"))?;
+            // The client's own message may quote the URL, password included: not repeated.
+            redis::Client::open(url).map_err(|_| "not a usable redis:// URL".to_owned())?;
             Ok(Self::Redis {
                 url: url.to_owned(),
             })
@@ -137,6 +148,14 @@ mod tests {
         let err = settings(&[("SESSION_CACHE_ALIAS", "sessions")]).unwrap_err();
         assert_eq!(err.name, "SESSION_CACHE_ALIAS");
         assert!(err.to_string().contains("CACHE_SESSIONS_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_cache_url_is_reported_without_its_password() {
+        let err =
+            settings(&[("CACHE_URL", "redis://:hunter2@cache.example:notaport/0")]).unwrap_err();
+        assert_eq!(err.name, "CACHE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use super::vars::{SettingsError, Vars};
+use super::vars::{SettingsError, Vars, redact_url};
 
 #[derive(Clone, Debug)]
 pub struct DatabaseSettings {
@@ -59,17 +59,7 @@ impl DatabaseSettings {
 
     /// The URL without its password, for messages.
     pub fn redacted_url(&self) -> String {
-        let url = &self.url;
-        match (url.find("://"), url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let credentials = &url[scheme + 3..at];
-                match credentials.split_once(':') {
-                    Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                    None => url.clone(),
-                }
-            }
-            _ => url.clone(),
-        }
+        redact_url(&self.url)
     }
 }
 

@@ -18,7 +18,10 @@ use self::vars::Vars;
 pub use self::{
     caches::{CacheBackend, CacheSettings},
     database::DatabaseSettings,
-    security::{MIN_SECRET_KEY_LEN, PasswordHashParams, SecretKey, SecuritySettings},
+    security::{
+        AllowedHosts, LoginThrottle, MIN_SECRET_KEY_LEN, PasswordHashParams, PasswordWork,
+        SecretKey, SecuritySettings,
+    },
     sessions::{
         DEFAULT_SESSION_COOKIE_AGE, SameSite, SessionEngineKind, SessionSerializer, SessionSettings,
     },
@@ -34,6 +37,9 @@ pub struct Settings {
     pub static_root: PathBuf,
     pub database: DatabaseSettings,
     pub session: SessionSettings,
+    /// The `default` cache (`CACHE_URL`): where login throttling counts, so that every
+    /// instance sharing a Redis counts together.
+    pub cache: CacheSettings,
     /// The cache `SESSION_CACHE_ALIAS` names, as configured by `CACHE_URL` or
     /// `CACHE_<ALIAS>_URL`.
     pub session_cache: CacheSettings,
@@ -56,15 +62,17 @@ impl Settings {
     /// The first setting whose value is invalid.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let vars = Vars(&lookup);
+        let bind_addr = vars.parse(
+            "BIND_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8000)),
+            "an address like 127.0.0.1:8000",
+        )?;
         Ok(Self {
             session: SessionSettings::parse(&vars)?,
-            security: SecuritySettings::parse(&vars)?,
+            security: SecuritySettings::parse(&vars, bind_addr)?,
             database: DatabaseSettings::parse(&vars)?,
-            bind_addr: vars.parse(
-                "BIND_ADDR",
-                SocketAddr::from(([127, 0, 0, 1], 8000)),
-                "an address like 127.0.0.1:8000",
-            )?,
+            bind_addr,
+            cache: CacheSettings::parse_default(&vars)?,
             session_cache: CacheSettings::parse_session_cache(&vars)?,
             static_root: vars
                 .get("STATIC_ROOT")

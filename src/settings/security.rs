@@ -1,7 +1,12 @@
-//! Secrets, trusted peers and password cost: `SECRET_KEY`, `SECRET_KEY_FALLBACKS`,
-//! `TRUSTED_PROXIES`, `CSRF_TRUSTED_ORIGINS`, `PASSWORD_ARGON2_*`.
+//! Secrets, trusted peers, password cost and the limits that keep one client from hurting the
+//! others: `SECRET_KEY`, `SECRET_KEY_FALLBACKS`, `ALLOWED_HOSTS`, `TRUSTED_PROXIES`,
+//! `CSRF_TRUSTED_ORIGINS`, `PASSWORD_ARGON2_*`, `PASSWORD_HASH_*`, `LOGIN_THROTTLE_*`.
 
-use std::{fmt, net::IpAddr};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use ipnet::IpNet;
 
@@ -22,12 +27,21 @@ pub struct SecuritySettings {
     pub csrf_trusted_origins: Vec<String>,
     /// `PASSWORD_ARGON2_*`: cost of new password hashes.
     pub password_hash: PasswordHashParams,
+    /// `PASSWORD_HASH_*`: the threads that hash and verify passwords, and their queue.
+    pub password_work: PasswordWork,
+    /// `LOGIN_THROTTLE_*`: when failed logins (and sign-ups) get a `429`.
+    pub login_throttle: LoginThrottle,
+    /// `ALLOWED_HOSTS`: the `Host` names this site answers to.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl SecuritySettings {
-    pub(super) fn parse(vars: &Vars) -> Result<Self, SettingsError> {
+    pub(super) fn parse(vars: &Vars, bind_addr: SocketAddr) -> Result<Self, SettingsError> {
         Ok(Self {
             password_hash: PasswordHashParams::parse(vars)?,
+            password_work: PasswordWork::parse(vars)?,
+            login_throttle: LoginThrottle::parse(vars)?,
+            allowed_hosts: AllowedHosts::parse(vars, bind_addr),
             csrf_trusted_origins: csrf_trusted_origins(vars)?,
             trusted_proxies: trusted_proxies(vars)?,
             secret_key: vars
@@ -90,6 +104,108 @@ fn trusted_proxies(vars: &Vars) -> Result<Vec<IpNet>, SettingsError> {
         value: vars.get("TRUSTED_PROXIES").unwrap_or_default(),
         reason: "expected addresses or CIDR ranges, comma-separated".into(),
     })
+}
+
+/// `PASSWORD_HASH_THREADS` and `PASSWORD_HASH_QUEUE`: password work runs on threads of its
+/// own, never the ones that serve pages or the database, and at most `queue` logins wait for
+/// them; past that a login is a `503` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordWork {
+    pub threads: usize,
+    pub queue: usize,
+}
+
+impl PasswordWork {
+    fn parse(vars: &Vars) -> Result<Self, SettingsError> {
+        // Half the cores by default: logins never take all of them from the pages.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let default_threads = cores.div_ceil(2) as i64;
+        Ok(Self {
+            threads: vars.ranged("PASSWORD_HASH_THREADS", default_threads, 1, 64)? as usize,
+            queue: vars.ranged("PASSWORD_HASH_QUEUE", 16, 0, 10_000)? as usize,
+        })
+    }
+}
+
+/// `LOGIN_THROTTLE_*`: failures allowed within `window` for one (username, client address)
+/// pair and for one address (sign-up attempts count per address too) before further attempts
+/// are refused with `429`, without running the password hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginThrottle {
+    pub per_user: u64,
+    pub per_address: u64,
+    pub window: Duration,
+}
+
+impl LoginThrottle {
+    fn parse(vars: &Vars) -> Result<Self, SettingsError> {
+        Ok(Self {
+            per_user: vars.ranged("LOGIN_THROTTLE_PER_USER", 5, 1, 1_000_000)? as u64,
+            per_address: vars.ranged("LOGIN_THROTTLE_PER_ADDRESS", 20, 1, 1_000_000)? as u64,
+            window: Duration::from_secs(
+                vars.ranged("LOGIN_THROTTLE_WINDOW", 900, 1, 7 * 86_400)? as u64
+            ),
+        })
+    }
+}
+
+/// `ALLOWED_HOSTS`, as Django's: the host names (any case, no port) requests may address;
+/// `.example.com` also allows its subdomains; `*` allows any host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowedHosts {
+    Any,
+    Only(Vec<String>),
+}
+
+impl AllowedHosts {
+    /// Unset: the host `BIND_ADDR` names, `localhost`, `127.0.0.1` and `[::1]`.
+    fn parse(vars: &Vars, bind_addr: SocketAddr) -> Self {
+        let listed = vars.list("ALLOWED_HOSTS");
+        if listed.iter().any(|host| host == "*") {
+            return Self::Any;
+        }
+        if !listed.is_empty() {
+            return Self::Only(listed.iter().map(|h| h.to_ascii_lowercase()).collect());
+        }
+        let bound = match bind_addr.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        Self::Only(vec![
+            bound,
+            "localhost".into(),
+            "127.0.0.1".into(),
+            "[::1]".into(),
+        ])
+    }
+
+    /// Whether a request's `Host` header (with or without a port) is allowed.
+    pub fn allows(&self, host_header: &str) -> bool {
+        let Self::Only(hosts) = self else {
+            return true;
+        };
+        let host = strip_port(host_header).to_ascii_lowercase();
+        !host.is_empty()
+            && hosts.iter().any(|allowed| match allowed.strip_prefix('.') {
+                Some(domain) => host == domain || host.ends_with(allowed.as_str()),
+                None => host == *allowed,
+            })
+    }
+}
+
+/// `host[:port]` or `[v6]:port` without the port.
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            // `[::1]` ends in `]`; a bare v6 address (no brackets) is not a valid Host.
+            if name.starts_with('[') || !name.contains(':') {
+                name
+            } else {
+                host
+            }
+        }
+        _ => host,
+    }
 }
 
 /// A secret of at least [`MIN_SECRET_KEY_LEN`] bytes; never printed.
@@ -244,6 +360,61 @@ mod tests {
         );
         let err = settings(&[("CSRF_TRUSTED_ORIGINS", "www.example.com")]).unwrap_err();
         assert_eq!(err.name, "CSRF_TRUSTED_ORIGINS");
+    }
+
+    #[test]
+    fn allowed_hosts_default_to_the_bound_host_and_loopback() {
+        let s = settings(&[("BIND_ADDR", "10.1.2.3:8000")]).unwrap();
+        let hosts = &s.security.allowed_hosts;
+        for ok in [
+            "10.1.2.3",
+            "10.1.2.3:8000",
+            "LOCALHOST:8000",
+            "127.0.0.1:1",
+            "[::1]:8000",
+        ] {
+            assert!(hosts.allows(ok), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:8000",
+            "",
+            "10.1.2.3.evil.example",
+        ] {
+            assert!(!hosts.allows(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_take_names_subdomain_patterns_and_a_star() {
+        let s = settings(&[("ALLOWED_HOSTS", "www.example.com, .example.org")]).unwrap();
+        let hosts = &s.security.allowed_hosts;
+        assert!(hosts.allows("WWW.example.com:443"));
+        assert!(hosts.allows("example.org") && hosts.allows("a.b.example.org"));
+        assert!(!hosts.allows("example.com") && !hosts.allows("badexample.org"));
+        assert!(!hosts.allows("localhost"), "the list replaces the default");
+
+        let any = settings(&[("ALLOWED_HOSTS", "*")]).unwrap();
+        assert!(any.security.allowed_hosts.allows("anything.example"));
+    }
+
+    #[test]
+    fn throttles_and_password_work_have_limits() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.security.login_throttle,
+            LoginThrottle {
+                per_user: 5,
+                per_address: 20,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(s.security.password_work.queue, 16);
+        assert!(s.security.password_work.threads >= 1);
+        let err = settings(&[("PASSWORD_HASH_THREADS", "0")]).unwrap_err();
+        assert_eq!(err.name, "PASSWORD_HASH_THREADS");
+        let err = settings(&[("LOGIN_THROTTLE_WINDOW", "forever")]).unwrap_err();
+        assert_eq!(err.name, "LOGIN_THROTTLE_WINDOW");
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub enum SessionEngineKind {
 
 impl SessionEngineKind {
     const ACCEPTED: &'static str = "db, cache, cached_db, file, signed_cookies or none";
+
+    /// Whether the engine keeps sessions in the cache `SESSION_CACHE_ALIAS` names.
+    pub fn uses_cache(self) -> bool {
+        matches!(self, Self::Cache | Self::CachedDb)
+    }
 }
 
 impl FromStr for SessionEngineKind {

@@ -117,11 +117,16 @@ impl Flavor {
                 url: redis_url().expect("checked by services_available"),
             };
         }
-        settings.session_cache.key_prefix = TestResources::redis_key_prefix();
+        // CACHE_KEY_PREFIX: every cache of the app.
+        let prefix = TestResources::redis_key_prefix();
+        settings.session_cache.key_prefix.clone_from(&prefix);
+        settings.cache.key_prefix = prefix;
         settings.session.file_path = resources.folder("sessions");
         adjust(&mut settings);
-        if let CacheBackend::Redis { url } = &settings.session_cache.backend {
-            resources.clean_redis_keys(url, &settings.session_cache.key_prefix);
+        for cache in [&settings.cache, &settings.session_cache] {
+            if let CacheBackend::Redis { url } = &cache.backend {
+                resources.clean_redis_keys(url, &cache.key_prefix);
+            }
         }
 
         let app = Application::build(settings, true).expect("app builds");
@@ -161,7 +166,7 @@ pub struct TestResources {
     postgres_schema: Option<String>,
     /// The Redis URL and the key prefix written under, when that is the test Redis itself (an
     /// app reaching it through a test's proxy cleans up in the test).
-    redis_keys: Option<(String, String)>,
+    redis_keys: Vec<(String, String)>,
     /// Holds the SQLite file, the secret key file and the sessions folder.
     dir: TempDir,
 }
@@ -170,7 +175,7 @@ impl TestResources {
     pub fn new() -> Self {
         Self {
             postgres_schema: None,
-            redis_keys: None,
+            redis_keys: Vec::new(),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -207,7 +212,7 @@ impl TestResources {
     /// Deletes the keys under `prefix` from the Redis at `url` when the test ends.
     pub fn clean_redis_keys(&mut self, url: &str, prefix: &str) {
         if on_test_redis(url) {
-            self.redis_keys = Some((url.to_owned(), prefix.to_owned()));
+            self.redis_keys.push((url.to_owned(), prefix.to_owned()));
         }
     }
 }
@@ -217,7 +222,7 @@ impl Drop for TestResources {
         if let Some(url) = &self.postgres_schema {
             drop_postgres_schema(url);
         }
-        if let Some((url, prefix)) = &self.redis_keys {
+        for (url, prefix) in &self.redis_keys {
             // Best effort: a failing test should report its own failure, not this one.
             let _ = delete_redis_keys(url, prefix);
         }

@@ -1,0 +1,34 @@
+//! `ALLOWED_HOSTS`, as Django's: a request addressed to a host name the site does not answer
+//! to is a `400`, so a name someone else points at this server (DNS rebinding against an
+//! internal deployment) gets nothing. The health checks are not behind it: load balancers probe
+//! by address.
+
+use actix_web::{
+    body::{EitherBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::header,
+    middleware::Next,
+    web,
+};
+
+use crate::{error::AppError, settings::AllowedHosts};
+
+/// Middleware: the request's `Host` (or, in HTTP/2, its authority) must be allowed.
+pub async fn check_host(
+    hosts: web::Data<AllowedHosts>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| req.uri().authority().map(|authority| authority.as_str()))
+        .unwrap_or_default();
+    if hosts.allows(host) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    tracing::debug!(host, "request for a host name not in ALLOWED_HOSTS");
+    let refused = AppError::BadRequest("This site does not answer to that host name.".into());
+    Ok(req.error_response(refused).map_into_right_body())
+}

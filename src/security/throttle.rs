@@ -1,0 +1,249 @@
+//! Login and sign-up throttling (`LOGIN_THROTTLE_*`).
+//!
+//! Failed logins are counted per (username, client address) pair and per client address,
+//! within a window that starts at the first failure; past either limit, further attempts get
+//! a `429` with `Retry-After`, without running the password hash. Never per username alone, or
+//! anyone could lock a member out. Sign-up attempts count per address. The counts live in the
+//! `default` cache (`CACHE_URL`): with Redis every instance counts together.
+//!
+//! An attempt is counted *before* its password is checked (one atomic increment), so
+//! attempts racing each other each take their own place under the limit; a success then takes
+//! its place back and clears its pair.
+
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use sha2::{Digest, Sha256};
+
+use super::proxies::TrustedProxies;
+use crate::{
+    cache::{Cache, CacheError},
+    error::AppError,
+    settings::LoginThrottle,
+};
+
+pub struct Throttle {
+    cache: Cache,
+    limits: LoginThrottle,
+    proxies: TrustedProxies,
+}
+
+/// A login attempt let through and counted: settle it with [`Attempt::succeeded`] or
+/// [`Attempt::not_made`]; a failure stays counted.
+#[must_use = "a login attempt must be settled"]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    pair: String,
+    address: String,
+}
+
+impl Throttle {
+    pub fn new(cache: Cache, limits: LoginThrottle, proxies: TrustedProxies) -> Self {
+        Self {
+            cache,
+            limits,
+            proxies,
+        }
+    }
+
+    /// Counts a login attempt for `username` from `req`'s client.
+    ///
+    /// # Errors
+    /// [`AppError::TooManyAttempts`] past a limit; [`AppError::Unavailable`] when the cache
+    /// does not answer (throttling cannot be skipped).
+    pub async fn login_attempt(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+    ) -> Result<Attempt<'_>, AppError> {
+        let client = self.client(req);
+        let attempt = Attempt {
+            throttle: self,
+            pair: format!("throttle:login:pair:{}:{client}", digest(username)),
+            address: format!("throttle:login:address:{client}"),
+        };
+        let pair = self.hit(&attempt.pair).await?;
+        let address = self.hit(&attempt.address).await?;
+        let refused = [
+            (pair, self.limits.per_user),
+            (address, self.limits.per_address),
+        ]
+        .into_iter()
+        .filter(|((count, _), limit)| count > limit)
+        .map(|((_, left), _)| left)
+        .max();
+        match refused {
+            Some(retry_after) => {
+                tracing::info!(client = %client, "login refused: too many failed attempts");
+                Err(AppError::TooManyAttempts { retry_after })
+            }
+            None => Ok(attempt),
+        }
+    }
+
+    /// Counts a sign-up attempt from `req`'s client.
+    ///
+    /// # Errors
+    /// As [`Throttle::login_attempt`].
+    pub async fn sign_up_attempt(&self, req: &HttpRequest) -> Result<(), AppError> {
+        let client = self.client(req);
+        let (count, left) = self
+            .hit(&format!("throttle:signup:address:{client}"))
+            .await?;
+        if count > self.limits.per_address {
+            tracing::info!(client = %client, "sign-up refused: too many attempts");
+            return Err(AppError::TooManyAttempts { retry_after: left });
+        }
+        Ok(())
+    }
+
+    /// The client's address as trusted proxies report it; one shared name when there is none.
+    fn client(&self, req: &HttpRequest) -> String {
+        self.proxies
+            .client(req)
+            .addr
+            .map_or_else(|| "unknown".into(), |addr| addr.to_string())
+    }
+
+    async fn hit(&self, key: &str) -> Result<(u64, Duration), AppError> {
+        self.cache
+            .hit(key, self.limits.window)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl Attempt<'_> {
+    /// The password was right: the pair starts again from nothing, and the attempt is no
+    /// failure of the address.
+    pub async fn succeeded(self) {
+        let cache = &self.throttle.cache;
+        if let Err(err) = cache.delete(&self.pair).await {
+            unavailable(err);
+        }
+        self.not_made().await;
+    }
+
+    /// The attempt could not be made (the server was too busy): it takes back its place
+    /// under the address's limit. (The pair's count stays: it only ever slows that pair.)
+    pub async fn not_made(self) {
+        if let Err(err) = self.throttle.cache.unhit(&self.address).await {
+            unavailable(err);
+        }
+    }
+}
+
+fn unavailable(err: CacheError) -> AppError {
+    tracing::error!(error = %err, "the login throttle's cache is unavailable");
+    AppError::Unavailable("Logging in")
+}
+
+/// A short, fixed-size name for a username (any case), for cache keys.
+fn digest(username: &str) -> String {
+    let hash = Sha256::digest(username.trim().to_lowercase().as_bytes());
+    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+    use crate::cache::MemoryCache;
+
+    fn throttle(per_user: u64, per_address: u64) -> Throttle {
+        Throttle::new(
+            Cache::Memory(MemoryCache::new(1000, "t:".into())),
+            LoginThrottle {
+                per_user,
+                per_address,
+                window: Duration::from_secs(900),
+            },
+            TrustedProxies::default(),
+        )
+    }
+
+    fn from(addr: &str) -> HttpRequest {
+        TestRequest::default()
+            .peer_addr(format!("{addr}:5000").parse().unwrap())
+            .to_http_request()
+    }
+
+    #[actix_web::test]
+    async fn a_pair_is_refused_after_its_failures_until_the_window_ends() {
+        let throttle = throttle(2, 100);
+        let req = from("192.0.2.1");
+
+        let first = throttle.login_attempt(&req, "Alice").await;
+        let second = throttle.login_attempt(&req, "alice").await;
+        let third = throttle.login_attempt(&req, "ALICE ").await;
+        let other_user = throttle.login_attempt(&req, "bob").await;
+        let other_address = throttle.login_attempt(&from("192.0.2.2"), "alice").await;
+
+        assert!(first.is_ok() && second.is_ok());
+        match third {
+            Err(AppError::TooManyAttempts { retry_after }) => {
+                assert!(retry_after > Duration::from_secs(890), "{retry_after:?}");
+            }
+            other => panic!("expected a 429, got {:?}", other.err()),
+        }
+        assert!(other_user.is_ok(), "never per username alone");
+        assert!(other_address.is_ok(), "never per username alone");
+    }
+
+    #[actix_web::test]
+    async fn an_address_is_refused_after_its_failures_whatever_the_usernames() {
+        let throttle = throttle(100, 3);
+        let req = from("192.0.2.9");
+        for name in ["a", "b", "c"] {
+            assert!(throttle.login_attempt(&req, name).await.is_ok());
+        }
+
+        let refused = throttle.login_attempt(&req, "d").await;
+
+        assert!(matches!(refused, Err(AppError::TooManyAttempts { .. })));
+    }
+
+    #[actix_web::test]
+    async fn a_success_clears_its_pair() {
+        let throttle = throttle(2, 100);
+        let req = from("192.0.2.3");
+        let _failed = throttle.login_attempt(&req, "carol").await.unwrap();
+
+        throttle
+            .login_attempt(&req, "carol")
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
+
+        for _ in 0..2 {
+            let _failed = throttle.login_attempt(&req, "carol").await.unwrap();
+        }
+    }
+
+    #[actix_web::test]
+    async fn successes_and_attempts_not_made_are_no_failures_of_the_address() {
+        let throttle = throttle(100, 2);
+        let req = from("192.0.2.4");
+
+        for name in ["a", "b", "c"] {
+            throttle
+                .login_attempt(&req, name)
+                .await
+                .unwrap()
+                .succeeded()
+                .await;
+        }
+        for name in ["d", "e", "f"] {
+            throttle
+                .login_attempt(&req, name)
+                .await
+                .unwrap()
+                .not_made()
+                .await;
+        }
+
+        assert!(throttle.login_attempt(&req, "g").await.is_ok());
+    }
+}
