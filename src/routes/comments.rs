@@ -176,4 +176,22 @@ mod tests {
             Err(TOO_LONG_COMMENT)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_form_body_parses_or_is_refused_without_a_panic(body: String) {
+            let _ = serde_urlencoded::from_str::<CommentForm>(&body);
+        }
+
+        #[test]
+        fn a_stored_comment_is_never_empty_long_or_full_of_control_characters(raw: String) {
+            if let Ok(body) = normalise_comment(&raw) {
+                proptest::prop_assert!(!body.is_empty());
+                proptest::prop_assert!(body.chars().count() <= MAX_COMMENT_CHARS);
+                proptest::prop_assert!(
+                    body.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+                );
+            }
+        }
+    }
 }

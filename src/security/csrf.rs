@@ -322,4 +322,12 @@ mod tests {
         assert_eq!(unmask("not base64 at all!"), None);
         assert_eq!(unmask(&URL_SAFE_NO_PAD.encode([1u8; 10])), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_submitted_token_unmasks_or_is_refused_without_a_panic(token: String) {
+            let _ = unmask(&token);
+            let _ = decode_secret(&token);
+        }
+    }
 }

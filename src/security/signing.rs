@@ -113,4 +113,14 @@ mod tests {
             None
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn only_what_was_signed_unsigns(value: String, forged: String) {
+            let signer = Signer::new(key(1), vec![]);
+            let signed = signer.sign("salt", &value);
+            proptest::prop_assert_eq!(signer.unsign("salt", &signed), Some(value.as_str()));
+            proptest::prop_assert_eq!(signer.unsign("salt", &forged), None);
+        }
+    }
 }

@@ -93,4 +93,30 @@ mod tests {
         assert!(SessionSerializer::decode(b"").is_err());
         assert!(SessionSerializer::decode(b"\x81\xa1").is_err());
     }
+
+    /// Session states as actix-session hands them over: keys to JSON texts.
+    fn states() -> impl proptest::strategy::Strategy<Value = SessionState> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+        ];
+        proptest::collection::hash_map(any::<String>(), value, 0..8)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_or_are_refused_without_a_panic(bytes: Vec<u8>) {
+            let _ = SessionSerializer::decode(&bytes);
+        }
+
+        #[test]
+        fn any_state_survives_either_form(state in states()) {
+            for serializer in [SessionSerializer::Json, SessionSerializer::MessagePack] {
+                let stored = serializer.encode(&state).unwrap();
+                proptest::prop_assert_eq!(SessionSerializer::decode(&stored).unwrap(), state.clone());
+            }
+        }
+    }
 }

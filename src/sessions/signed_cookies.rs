@@ -191,4 +191,27 @@ mod tests {
             "without the fallback it is invalid"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cookie_value_is_a_fresh_session_or_a_signed_one_never_a_panic(value: String) {
+            proptest::prop_assert_eq!(engine(1, vec![]).decode(&value), None);
+        }
+
+        #[test]
+        fn a_signed_value_with_any_byte_changed_is_refused(
+            extra in 0usize..300,
+            position: proptest::sample::Index,
+            byte in 0u8..128,
+        ) {
+            let engine = engine(1, vec![]);
+            let value = engine.encode(&state(extra)).unwrap();
+            let mut bytes = value.clone().into_bytes();
+            let at = position.index(bytes.len());
+            proptest::prop_assume!(bytes[at] != byte);
+            bytes[at] = byte;
+            let tampered = String::from_utf8_lossy(&bytes);
+            proptest::prop_assert_eq!(engine.decode(&tampered), None);
+        }
+    }
 }

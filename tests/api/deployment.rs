@@ -153,6 +153,10 @@ fn start_instance(env: &[(&str, String)]) -> Instance {
 }
 
 fn start_instance_with(env: &[(&str, String)], extra_args: &[&str]) -> Instance {
+    start_instance_logging(env, extra_args, Stdio::inherit())
+}
+
+fn start_instance_logging(env: &[(&str, String)], extra_args: &[&str], log: Stdio) -> Instance {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_guestbook"));
     command
@@ -162,7 +166,7 @@ fn start_instance_with(env: &[(&str, String)], extra_args: &[&str]) -> Instance 
         .env("PASSWORD_ARGON2_MEMORY_KIB", "8")
         .env("PASSWORD_ARGON2_ITERATIONS", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(log);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -317,4 +321,184 @@ async fn serve_no_migrate_leaves_the_schema_to_a_separate_migrate_step() {
         "no tables yet: not healthy"
     );
     assert!(migrate.status.success());
+}
+
+/// Sends `signal` (`INT`, `TERM`) to the instance, as Ctrl-C or a process manager would.
+fn signal(instance: &Instance, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &instance.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// Waits for the instance to exit by itself; its exit status.
+async fn exited(instance: &mut Instance) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = instance.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the instance did not exit");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An instance on a SQLite file of its own, with the test holding that file's write lock, so
+/// a comment posted to it stays in flight until the test lets go.
+struct LockedInstance {
+    instance: Instance,
+    locker: diesel::SqliteConnection,
+    _dir: tempfile::TempDir,
+}
+
+async fn instance_with_a_write_in_flight() -> (
+    LockedInstance,
+    actix_web::rt::task::JoinHandle<Result<StatusCode, String>>,
+) {
+    use diesel::{Connection as _, connection::SimpleConnection};
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("db.sqlite3").to_string_lossy().into_owned();
+    let env = vec![
+        ("DATABASE_URL", url.clone()),
+        ("SECRET_KEY", random_string(40)),
+        ("DATABASE_POOL_TIMEOUT", "20".to_string()),
+    ];
+    let mut instance = start_instance(&env);
+    wait_until_up(&mut instance).await;
+    let mut browser = Browser::at(&instance.address);
+    let token = browser.csrf().await;
+    let cookies = format!("csrftoken={}", browser.cookie("csrftoken").unwrap());
+    let mut locker = diesel::SqliteConnection::establish(&url).unwrap();
+    locker
+        .batch_execute("PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE; DELETE FROM members WHERE 0;")
+        .unwrap();
+    let address = instance.address.clone();
+    let post = actix_web::rt::spawn(async move {
+        awc::Client::builder()
+            .disable_redirects()
+            .finish()
+            .post(format!("{address}/comments"))
+            .insert_header(("Cookie", cookies))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .send_body(encode(&[("comment", "in flight"), ("csrf_token", &token)]))
+            .await
+            .map(|res| res.status())
+            .map_err(|err| err.to_string())
+    });
+    // Until the comment waits for the lock.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    (
+        LockedInstance {
+            instance,
+            locker,
+            _dir: dir,
+        },
+        post,
+    )
+}
+
+#[actix_web::test]
+async fn ctrl_c_stops_accepting_and_finishes_the_requests_in_flight() {
+    use diesel::connection::SimpleConnection;
+    // Arrange
+    let (mut locked, post) = instance_with_a_write_in_flight().await;
+
+    // Act: Ctrl-C while the comment is in flight; then the lock goes.
+    signal(&locked.instance, "INT");
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let new_visitor = awc::Client::default()
+        .get(format!("{}/livez", locked.instance.address))
+        .send()
+        .await;
+    locked.locker.batch_execute("COMMIT").unwrap();
+    let in_flight = post.await.unwrap();
+    let status = exited(&mut locked.instance).await;
+
+    // Assert
+    assert!(new_visitor.is_err(), "no new connections once stopping");
+    assert_eq!(
+        in_flight,
+        Ok(StatusCode::SEE_OTHER),
+        "the request in flight finished"
+    );
+    assert!(status.success(), "{status}");
+}
+
+#[actix_web::test]
+async fn a_second_ctrl_c_stops_at_once() {
+    let (mut locked, post) = instance_with_a_write_in_flight().await;
+
+    signal(&locked.instance, "INT");
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    signal(&locked.instance, "INT");
+    let status = exited(&mut locked.instance).await;
+    let in_flight = post.await.unwrap();
+
+    assert!(
+        in_flight.is_err(),
+        "the request in flight was cut: {in_flight:?}"
+    );
+    assert!(status.success(), "{status}");
+}
+
+#[actix_web::test]
+async fn sigterm_drains_too() {
+    let (mut locked, post) = instance_with_a_write_in_flight().await;
+
+    signal(&locked.instance, "TERM");
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    diesel::connection::SimpleConnection::batch_execute(&mut locked.locker, "COMMIT").unwrap();
+
+    assert_eq!(post.await.unwrap(), Ok(StatusCode::SEE_OTHER));
+    assert!(exited(&mut locked.instance).await.success());
+}
+
+#[actix_web::test]
+async fn forged_cookies_and_bad_requests_do_not_fill_the_logs_with_warnings() {
+    // Arrange: an instance logging at WARN to a file.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let env = vec![
+        (
+            "DATABASE_URL",
+            dir.path().join("db.sqlite3").to_string_lossy().into_owned(),
+        ),
+        ("SECRET_KEY", random_string(40)),
+    ];
+    let mut instance =
+        start_instance_logging(&env, &[], Stdio::from(std::fs::File::create(&log).unwrap()));
+    wait_until_up(&mut instance).await;
+    let client = awc::Client::default();
+
+    // Act: a forged session cookie, a garbage one, a bad page number, a bad host, a bad form.
+    for (path, cookie, host) in [
+        ("/", "sessionid=AAAAforged", "127.0.0.1"),
+        ("/", "sessionid=%%%", "127.0.0.1"),
+        ("/?page=-1", "", "127.0.0.1"),
+        ("/", "", "evil.example"),
+    ] {
+        let mut req = client
+            .get(format!("{}{path}", instance.address))
+            .insert_header(("Host", host));
+        if !cookie.is_empty() {
+            req = req.insert_header(("Cookie", cookie));
+        }
+        req.send().await.unwrap();
+    }
+    client
+        .post(format!("{}/comments", instance.address))
+        .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+        .send_body("comment=%ZZ")
+        .await
+        .unwrap();
+    signal(&instance, "TERM");
+    exited(&mut instance).await;
+
+    // Assert
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged.contains("WARN") && !logged.contains("ERROR"),
+        "client-caused problems are not warnings:\n{logged}"
+    );
 }

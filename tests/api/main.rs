@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod abuse;
 mod auth;
 mod cli;
 mod comments;

@@ -134,8 +134,18 @@ impl Browser {
     /// Posts `fields` form-encoded, adding the CSRF token of the last page (fetching `/` first
     /// if no page was seen yet).
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_with(path, fields, &[]).await
+    }
+
+    /// Like [`Browser::post`], with extra request headers.
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
         let body = self.form_with_token(fields).await;
-        self.post_raw(path, &body, &[]).await
+        self.post_raw(path, &body, headers).await
     }
 
     /// Like [`Browser::post`], asking for JSON.
