@@ -175,7 +175,7 @@ impl Passwords {
 
 fn overloaded() -> AppError {
     AppError::Overloaded {
-        what: "Logging in",
+        what: "The server",
         retry_after: RETRY_AFTER,
     }
 }

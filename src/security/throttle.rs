@@ -135,7 +135,7 @@ impl Attempt<'_> {
 
 fn unavailable(err: CacheError) -> AppError {
     tracing::error!(error = %err, "the login throttle's cache is unavailable");
-    AppError::Unavailable("Logging in")
+    AppError::Unavailable("This action")
 }
 
 /// A short, fixed-size name for a username (any case), for cache keys.
