@@ -16,7 +16,7 @@ use crate::{
         signing::Signer, throttle::Throttle,
     },
     sessions::{SessionCookie, SessionEngine},
-    settings::{AllowedHosts, CacheBackend, Settings},
+    settings::{AllowedHosts, Settings},
 };
 
 /// Every piece, each cheap to clone (they are shared, not copied).
@@ -52,22 +52,26 @@ impl AppState {
             settings.security.password_work,
         )
         .context("PASSWORD_ARGON2_* settings")?;
-        let sessions = SessionEngine::from_settings(&settings, &db, &signer)?;
+        // One cache object (one Redis connection) per configured cache: the session cache is
+        // the default one itself when SESSION_CACHE_ALIAS names it.
+        let default_cache = Cache::new(&settings.cache)?;
+        let session_cache = if settings.session_cache == settings.cache {
+            default_cache.clone()
+        } else {
+            Cache::new(&settings.session_cache)?
+        };
+        let sessions = SessionEngine::from_settings(&settings, &db, &signer, &session_cache)?;
         let session_cookie = SessionCookie::new(&signer, &settings.session);
         let trusted_proxies = TrustedProxies::new(settings.security.trusted_proxies.clone());
-        let throttle_cache = Cache::new(&settings.cache)?;
         let throttle = Throttle::new(
-            throttle_cache.clone(),
+            default_cache.clone(),
             settings.security.login_throttle,
             trusted_proxies.clone(),
         );
-        // What readiness checks: the database, and each Redis the site depends on.
-        let mut caches = vec![throttle_cache];
-        if settings.session.engine.uses_cache()
-            && matches!(settings.session_cache.backend, CacheBackend::Redis { .. })
-            && settings.session_cache.backend != settings.cache.backend
-        {
-            caches.push(Cache::new(&settings.session_cache)?);
+        // What readiness checks: the database, and each cache the site depends on.
+        let mut caches = vec![default_cache];
+        if settings.session.engine.uses_cache() && settings.session_cache != settings.cache {
+            caches.push(session_cache);
         }
         let readiness = Readiness::new(db.clone(), caches);
         let allowed_hosts = settings.security.allowed_hosts.clone();

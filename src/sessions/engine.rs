@@ -88,18 +88,18 @@ pub enum SessionEngine {
 }
 
 impl SessionEngine {
-    /// The engine `settings` ask for.
+    /// The engine `settings` ask for; `cache` is the one `SESSION_CACHE_ALIAS` names.
     ///
     /// # Errors
-    /// When the engine's storage cannot be used (a file folder that is not writable, a cache
-    /// URL that cannot be used).
+    /// When the engine's storage cannot be used (a file folder that is not writable).
     pub fn from_settings(
         settings: &Settings,
         db: &Database,
         signer: &Signer,
+        cache: &Cache,
     ) -> anyhow::Result<Self> {
         let session = &settings.session;
-        let cache = || Cache::new(&settings.session_cache).map(CacheSessions::new);
+        let sessions_in_cache = || CacheSessions::new(cache.clone());
         let backend = match session.engine {
             SessionEngineKind::None => return Ok(Self::Disabled),
             SessionEngineKind::SignedCookies => {
@@ -107,10 +107,11 @@ impl SessionEngine {
                 return Ok(Self::SignedCookies(engine));
             }
             SessionEngineKind::Db => Backend::Db(DbSessions::new(db.clone())),
-            SessionEngineKind::Cache => Backend::Cache(cache()?),
-            SessionEngineKind::CachedDb => {
-                Backend::CachedDb(CachedDb::new(cache()?, DbSessions::new(db.clone())))
-            }
+            SessionEngineKind::Cache => Backend::Cache(sessions_in_cache()),
+            SessionEngineKind::CachedDb => Backend::CachedDb(CachedDb::new(
+                sessions_in_cache(),
+                DbSessions::new(db.clone()),
+            )),
             SessionEngineKind::File => Backend::File(FileSessions::new(
                 session.file_path.clone(),
                 &session.cookie_name,
