@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::{
+    accounts::PasswordChange,
+    db::models::Member,
     members::{self, SignupError},
     sessions::ClearOutcome,
     settings::Settings,
@@ -49,6 +51,20 @@ enum Command {
     },
     /// Delete expired sessions and print how many went.
     Clearsessions,
+    /// Set a member's password; every session of theirs is logged out.
+    Changepassword {
+        username: String,
+        /// Read the new password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List a member's logged-in sessions, or log them all out.
+    Sessions {
+        username: String,
+        /// Log out every session of the member, on every engine.
+        #[arg(long)]
+        revoke_all: bool,
+    },
 }
 
 /// Runs the command line with already-loaded settings.
@@ -96,6 +112,75 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 Err(SignupError::Failed(err)) => return Err(anyhow::anyhow!("{err}")),
             }
         }
+        Command::Changepassword {
+            username,
+            password_stdin,
+        } => {
+            let state = AppState::new(settings)?;
+            state.db.migrate()?;
+            let member = find_member(&state, &username).await?;
+            let password = read_password(password_stdin)?;
+            let outcome = state
+                .accounts
+                .change_password(&member, None, password, None)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            match outcome {
+                PasswordChange::Changed(_) => println!(
+                    "Changed the password of {}; every session of theirs is logged out.",
+                    member.username
+                ),
+                PasswordChange::Invalid(rule) => bail!(rule),
+                PasswordChange::WrongCurrentPassword | PasswordChange::ChangedMeanwhile => {
+                    bail!("the member's account changed meanwhile: run the command again")
+                }
+            }
+        }
+        Command::Sessions {
+            username,
+            revoke_all,
+        } => {
+            let state = AppState::new(settings)?;
+            state.db.migrate()?;
+            let member = find_member(&state, &username).await?;
+            let accounts = &state.accounts;
+            if revoke_all {
+                let done = accounts
+                    .log_out_other_sessions(&member, None)
+                    .await
+                    .map_err(|err| anyhow::anyhow!("{err}"))?;
+                if !done {
+                    bail!("the member's account changed meanwhile: run the command again");
+                }
+                println!("Logged out every session of {}.", member.username);
+                return Ok(());
+            }
+            let sessions = accounts
+                .sessions_of(&member)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let Some(sessions) = sessions else {
+                println!(
+                    "Sessions are signed cookies, kept by each browser: they cannot be listed. \
+                     --revoke-all logs them all out."
+                );
+                return Ok(());
+            };
+            if sessions.is_empty() {
+                println!("{} has no logged-in session.", member.username);
+            }
+            for session in sessions {
+                let info = session.info;
+                println!(
+                    "{}  {}  from {}  logged in {}  last seen {}",
+                    info.id,
+                    info.device,
+                    info.address.as_deref().unwrap_or("unknown"),
+                    unix_time(info.logged_in_at),
+                    unix_time(info.last_seen_at),
+                );
+            }
+        }
         Command::Clearsessions => {
             let state = AppState::new(settings)?;
             state.db.migrate()?;
@@ -106,6 +191,28 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn find_member(state: &AppState, username: &str) -> anyhow::Result<Member> {
+    state
+        .accounts
+        .member_named(username)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?
+        .with_context(|| format!("no member is called {username:?}"))
+}
+
+/// Unix seconds as `2026-11-26 14:05 UTC`.
+fn unix_time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| {
+            at.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {

@@ -34,11 +34,18 @@ pub enum AppError {
     Csrf(&'static str),
     #[error("The page you asked for does not exist.")]
     NotFound,
+    /// The action is a member's, and nobody is logged in (or the session was logged out
+    /// because the member's credentials changed).
+    #[error("Please log in first.")]
+    LoginRequired,
     /// The address exists but not for this method; `allow` lists the ones it takes.
     #[error("This address does not accept that method.")]
     MethodNotAllowed { allow: &'static str },
     #[error("The request body is too large.")]
     PayloadTooLarge,
+    /// The action lost a race with another that changed the same thing first.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// A field the action cannot take; the message names it.
     #[error("{0}")]
     Unprocessable(String),
@@ -99,8 +106,10 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Csrf(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -17,6 +17,10 @@ pub enum Flash {
     Commented,
     LoggedIn,
     LoggedOut,
+    PasswordChanged,
+    SessionEnded,
+    OtherSessionsEnded,
+    AccountDeleted,
 }
 
 impl Flash {
@@ -25,6 +29,10 @@ impl Flash {
             Self::Commented => "Thanks for your comment!",
             Self::LoggedIn => "You're logged in.",
             Self::LoggedOut => "You're logged out.",
+            Self::PasswordChanged => "Your password was changed.",
+            Self::SessionEnded => "That session is logged out.",
+            Self::OtherSessionsEnded => "Your other sessions are logged out.",
+            Self::AccountDeleted => "Your account was deleted.",
         }
     }
 
@@ -33,13 +41,25 @@ impl Flash {
             Self::Commented => "commented",
             Self::LoggedIn => "logged_in",
             Self::LoggedOut => "logged_out",
+            Self::PasswordChanged => "password_changed",
+            Self::SessionEnded => "session_ended",
+            Self::OtherSessionsEnded => "other_sessions_ended",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 
     fn from_code(code: &str) -> Option<Self> {
-        [Self::Commented, Self::LoggedIn, Self::LoggedOut]
-            .into_iter()
-            .find(|f| f.code() == code)
+        [
+            Self::Commented,
+            Self::LoggedIn,
+            Self::LoggedOut,
+            Self::PasswordChanged,
+            Self::SessionEnded,
+            Self::OtherSessionsEnded,
+            Self::AccountDeleted,
+        ]
+        .into_iter()
+        .find(|f| f.code() == code)
     }
 
     /// Leaves this message for the next page the browser loads.

@@ -4,6 +4,7 @@
 //! is one module per concern, and depends only on the pieces it uses.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod cache;
 pub mod cli;
 pub mod db;

@@ -144,6 +144,7 @@ pub fn build_app(
         .app_data(state.throttle)
         .app_data(state.allowed_hosts)
         .app_data(state.readiness)
+        .app_data(state.accounts)
         .app_data(routes::payload_config())
         // Static files and the health check never touch the session store.
         .service(
@@ -163,7 +164,7 @@ pub fn build_app(
             web::scope("")
                 .wrap(from_fn(sessions::finish_session))
                 .wrap(session_middleware)
-                .wrap(from_fn(sessions::cookie::accept_fallback_keys))
+                .wrap(from_fn(sessions::cookie::session_cookie_rules))
                 .wrap(from_fn(set_csrf_cookie))
                 // Pages depend on the session and CSRF cookies: no shared caching.
                 .wrap(

@@ -8,12 +8,13 @@ use actix_web::web;
 use anyhow::Context;
 
 use crate::{
+    accounts::Accounts,
     cache::Cache,
     db::Database,
     routes::Readiness,
     security::{
         csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
-        signing::Signer, throttle::Throttle,
+        session_auth::SessionAuth, signing::Signer, throttle::Throttle,
     },
     sessions::{SessionCookie, SessionEngine},
     settings::{AllowedHosts, Settings},
@@ -32,6 +33,7 @@ pub struct AppState {
     pub throttle: web::Data<Throttle>,
     pub allowed_hosts: web::Data<AllowedHosts>,
     pub readiness: web::Data<Readiness>,
+    pub accounts: web::Data<Accounts>,
 }
 
 impl AppState {
@@ -75,6 +77,12 @@ impl AppState {
         }
         let readiness = Readiness::new(db.clone(), caches);
         let allowed_hosts = settings.security.allowed_hosts.clone();
+        let accounts = Accounts::new(
+            db.clone(),
+            passwords.clone(),
+            sessions.clone(),
+            SessionAuth::new(signer.clone()),
+        );
         let csrf = CsrfConfig::new(
             signer,
             trusted_proxies.clone(),
@@ -92,6 +100,7 @@ impl AppState {
             throttle: web::Data::new(throttle),
             allowed_hosts: web::Data::new(allowed_hosts),
             readiness: web::Data::new(readiness),
+            accounts: web::Data::new(accounts),
         })
     }
 }

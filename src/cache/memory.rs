@@ -28,6 +28,12 @@ impl Entry {
     fn expires(&self) -> Instant {
         self.written + self.ttl
     }
+
+    /// The time this entry has left at `now`: zero once it has expired.
+    fn remaining(&self, now: Instant) -> Duration {
+        self.ttl
+            .saturating_sub(now.saturating_duration_since(self.written))
+    }
 }
 
 /// Each entry expires after its own time to live, renewed by every write.
@@ -64,6 +70,34 @@ impl Counter {
     fn read(entry: &Entry) -> Option<(u64, Instant)> {
         let count = u64::from_be_bytes(entry.value.get(..8)?.try_into().ok()?);
         Some((count, entry.expires()))
+    }
+}
+
+/// A set: its members joined with `\n` in the value (no member contains one), its time to
+/// live the entry's.
+struct Set;
+
+impl Set {
+    /// An entry holding `members` that expires `ttl` after `now`.
+    fn entry(members: &[&[u8]], ttl: Duration, now: Instant) -> Entry {
+        Entry {
+            value: members.join(&b'\n').into(),
+            ttl,
+            written: now,
+        }
+    }
+
+    /// The members of a set entry.
+    fn members(entry: &Entry) -> impl Iterator<Item = &[u8]> {
+        entry
+            .value
+            .split(|&byte| byte == b'\n')
+            .filter(|member| !member.is_empty())
+    }
+
+    /// `existing` if it has not expired at `now` (moka may still hold an entry for a moment).
+    fn live(existing: Option<&Entry>, now: Instant) -> Option<&Entry> {
+        existing.filter(|entry| !entry.remaining(now).is_zero())
     }
 }
 
@@ -179,6 +213,62 @@ impl MemoryCache {
         self.compute(self.full_key(key), |_| Op::Remove).await;
     }
 
+    /// Adds `member` to the set under `key`; the set keeps the later of its expiry and `ttl`
+    /// from now.
+    pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) {
+        let now = Instant::now();
+        let member = member.as_bytes();
+        self.compute(self.full_key(key), |existing| {
+            let existing = Set::live(existing, now);
+            let mut members: Vec<&[u8]> = existing.into_iter().flat_map(Set::members).collect();
+            if !members.contains(&member) {
+                members.push(member);
+            }
+            let ttl = existing.map_or(ttl, |entry| entry.remaining(now).max(ttl));
+            Op::Put(Set::entry(&members, ttl, now))
+        })
+        .await;
+    }
+
+    /// The members of the set under `key`; none when there is no set.
+    pub async fn set_members(&self, key: &str) -> Vec<String> {
+        let Some(entry) = self.entries.get(&self.full_key(key)).await else {
+            return Vec::new();
+        };
+        Set::live(Some(&entry), Instant::now())
+            .into_iter()
+            .flat_map(Set::members)
+            .map(|member| String::from_utf8_lossy(member).into_owned())
+            .collect()
+    }
+
+    /// Removes `members` from the set under `key`, keeping its expiry; removes a set left
+    /// empty.
+    pub async fn set_remove(&self, key: &str, members: &[String]) {
+        let now = Instant::now();
+        self.compute(self.full_key(key), |existing| {
+            let Some(entry) = Set::live(existing, now) else {
+                return Op::Nop;
+            };
+            let mut removed = false;
+            let kept: Vec<&[u8]> = Set::members(entry)
+                .filter(|member| {
+                    let doomed = members.iter().any(|gone| gone.as_bytes() == *member);
+                    removed |= doomed;
+                    !doomed
+                })
+                .collect();
+            if kept.is_empty() {
+                Op::Remove
+            } else if removed {
+                Op::Put(Set::entry(&kept, entry.remaining(now), now))
+            } else {
+                Op::Nop
+            }
+        })
+        .await;
+    }
+
     /// Every change goes through here: moka runs one computation per key at a time, so a
     /// read-then-write (`put_if`, `touch`, a compare) never interleaves with another change
     /// of the same key. (Its plain `insert` and `invalidate` do not take that turn.) Whether
@@ -221,5 +311,145 @@ impl MemoryCache {
             .iter()
             .filter(|(key, _)| key.starts_with(&full))
             .count() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn cache() -> MemoryCache {
+        MemoryCache::new(100, "test:".to_owned())
+    }
+
+    fn strings(members: &[&str]) -> Vec<String> {
+        members.iter().map(|&member| member.to_owned()).collect()
+    }
+
+    async fn sorted_members(cache: &MemoryCache, key: &str) -> Vec<String> {
+        let mut members = cache.set_members(key).await;
+        members.sort();
+        members
+    }
+
+    /// When the entry under `key` expires, by its own bookkeeping.
+    async fn expires(cache: &MemoryCache, key: &str) -> Instant {
+        cache
+            .entries
+            .get(&cache.full_key(key))
+            .await
+            .expect("the set is present")
+            .expires()
+    }
+
+    #[tokio::test]
+    async fn set_add_members_and_remove() {
+        let cache = cache();
+        assert!(cache.set_members("s").await.is_empty());
+
+        cache.set_add("s", "a", TTL).await;
+        cache.set_add("s", "b", TTL).await;
+        cache.set_add("s", "c", TTL).await;
+        assert_eq!(sorted_members(&cache, "s").await, strings(&["a", "b", "c"]));
+        // Under the cache's prefix, and only under its own key.
+        assert!(cache.entries.contains_key("test:s"));
+        assert!(cache.set_members("t").await.is_empty());
+
+        cache.set_remove("s", &strings(&["b", "absent"])).await;
+        assert_eq!(sorted_members(&cache, "s").await, strings(&["a", "c"]));
+
+        // Removing nothing, or members that are not there, changes nothing.
+        cache.set_remove("s", &[]).await;
+        cache.set_remove("s", &strings(&["x"])).await;
+        assert_eq!(sorted_members(&cache, "s").await, strings(&["a", "c"]));
+
+        // Removing from no set is no error and makes none.
+        cache.set_remove("t", &strings(&["a"])).await;
+        assert!(cache.entries.get("test:t").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn set_add_does_not_duplicate() {
+        let cache = cache();
+        cache.set_add("s", "a", TTL).await;
+        cache.set_add("s", "a", TTL).await;
+        cache.set_add("s", "b", TTL).await;
+        cache.set_add("s", "a", TTL).await;
+        assert_eq!(sorted_members(&cache, "s").await, strings(&["a", "b"]));
+
+        cache.set_remove("s", &strings(&["a"])).await;
+        assert_eq!(cache.set_members("s").await, strings(&["b"]));
+    }
+
+    #[tokio::test]
+    async fn set_left_empty_is_removed() {
+        let cache = cache();
+        cache.set_add("s", "a", TTL).await;
+        cache.set_add("s", "b", TTL).await;
+        cache.set_remove("s", &strings(&["a"])).await;
+        cache.set_remove("s", &strings(&["b"])).await;
+        assert!(cache.set_members("s").await.is_empty());
+        assert!(cache.entries.get("test:s").await.is_none());
+
+        // All at once too.
+        cache.set_add("s", "a", TTL).await;
+        cache.set_add("s", "b", TTL).await;
+        cache.set_remove("s", &strings(&["b", "a"])).await;
+        assert!(cache.entries.get("test:s").await.is_none());
+
+        // A set made again after that starts afresh.
+        cache.set_add("s", "c", TTL).await;
+        assert_eq!(cache.set_members("s").await, strings(&["c"]));
+    }
+
+    #[tokio::test]
+    async fn set_ttl_is_extended_never_shortened() {
+        let cache = cache();
+        let before = Instant::now();
+        cache.set_add("s", "a", Duration::from_secs(10)).await;
+        let first = expires(&cache, "s").await;
+        assert!(first >= before + Duration::from_secs(10));
+
+        // A longer ttl extends it.
+        cache.set_add("s", "b", Duration::from_secs(100)).await;
+        let extended = expires(&cache, "s").await;
+        assert!(extended >= before + Duration::from_secs(100));
+
+        // A shorter one keeps the longer expiry, and so does a removal.
+        cache.set_add("s", "c", Duration::from_secs(1)).await;
+        assert_eq!(expires(&cache, "s").await, extended);
+        cache.set_remove("s", &strings(&["a"])).await;
+        assert_eq!(expires(&cache, "s").await, extended);
+        assert_eq!(sorted_members(&cache, "s").await, strings(&["b", "c"]));
+    }
+
+    #[tokio::test]
+    async fn set_expiry_is_kept_by_moka() {
+        let cache = cache();
+        let short = Duration::from_millis(50);
+
+        // A set added to with a longer ttl outlives its first one.
+        cache.set_add("extended", "a", short).await;
+        cache.set_add("extended", "b", TTL).await;
+        // A set added to with a shorter ttl keeps its longer one.
+        cache.set_add("kept", "a", TTL).await;
+        cache.set_add("kept", "b", short).await;
+        // A set that is only given a short ttl is gone after it.
+        cache.set_add("expired", "a", short).await;
+
+        tokio::time::sleep(short * 3).await;
+        assert_eq!(
+            sorted_members(&cache, "extended").await,
+            strings(&["a", "b"])
+        );
+        assert_eq!(sorted_members(&cache, "kept").await, strings(&["a", "b"]));
+        assert!(cache.set_members("expired").await.is_empty());
+
+        // An expired set counts as absent: adding to it starts a new one, with the new ttl.
+        cache.set_add("expired", "b", TTL).await;
+        assert_eq!(cache.set_members("expired").await, strings(&["b"]));
+        assert!(expires(&cache, "expired").await >= Instant::now() + TTL - short);
     }
 }

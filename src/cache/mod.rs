@@ -219,4 +219,44 @@ impl Cache {
             Self::Redis(cache) => Ok(cache.count_prefixed(key_prefix).await?),
         }
     }
+
+    /// Adds `member` to the set under `key`, and gives the set a time to live of at least
+    /// `ttl` (a longer one it has is kept). Members never contain `\n`.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(cache) => {
+                cache.set_add(key, member, ttl).await;
+                Ok(())
+            }
+            Self::Redis(cache) => Ok(cache.set_add(key, member, ttl).await?),
+        }
+    }
+
+    /// The members of the set under `key` (empty when there is none), in any order.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn set_members(&self, key: &str) -> Result<Vec<String>, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.set_members(key).await),
+            Self::Redis(cache) => Ok(cache.set_members(key).await?),
+        }
+    }
+
+    /// Removes `members` from the set under `key`; a set left empty is removed.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn set_remove(&self, key: &str, members: &[String]) -> Result<(), CacheError> {
+        match self {
+            Self::Memory(cache) => {
+                cache.set_remove(key, members).await;
+                Ok(())
+            }
+            Self::Redis(cache) => Ok(cache.set_remove(key, members).await?),
+        }
+    }
 }

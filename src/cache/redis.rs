@@ -49,6 +49,16 @@ static COMPARE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// `SADD key member`, then `PEXPIRE key ttl` only if that is longer than the time the set has
+/// left (a longer one is kept), atomically.
+static SET_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "redis.call('SADD', KEYS[1], ARGV[1]) \
+         local t = redis.call('PTTL', KEYS[1]) \
+         if t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end",
+    )
+});
+
 /// How long one command may take before the cache counts as unavailable.
 const TIMEOUT: Duration = Duration::from_millis(1000);
 
@@ -182,6 +192,36 @@ impl RedisCache {
 
     pub async fn delete(&self, key: &str) -> RedisResult<()> {
         let _: u64 = self.connection().await?.del(self.full_key(key)).await?;
+        Ok(())
+    }
+
+    /// Adds `member` to the set under `key`, giving it a time to live of at least `ttl`.
+    pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> RedisResult<()> {
+        let mut connection = self.connection().await?;
+        SET_ADD
+            .key(self.full_key(key))
+            .arg(member)
+            .arg(millis(ttl))
+            .invoke_async::<()>(&mut connection)
+            .await
+    }
+
+    /// `SMEMBERS key` (empty when there is no set).
+    pub async fn set_members(&self, key: &str) -> RedisResult<Vec<String>> {
+        self.connection().await?.smembers(self.full_key(key)).await
+    }
+
+    /// `SREM key members...` (Redis removes a set left empty).
+    pub async fn set_remove(&self, key: &str, members: &[String]) -> RedisResult<()> {
+        if members.is_empty() {
+            // `SREM` with no member is a syntax error, and there is nothing to do.
+            return Ok(());
+        }
+        let _: u64 = self
+            .connection()
+            .await?
+            .srem(self.full_key(key), members)
+            .await?;
         Ok(())
     }
 

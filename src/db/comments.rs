@@ -54,6 +54,7 @@ pub fn newest_first(
             comments::body,
             comments::created_at,
             members::username.nullable(),
+            comments::by_former_member,
         ))
         .order(comments::id.desc())
         .limit(limit)

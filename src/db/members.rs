@@ -1,6 +1,7 @@
 //! Queries on `members`.
 
 use diesel::{
+    Connection as _,
     prelude::*,
     result::{DatabaseErrorKind, Error as DieselError},
 };
@@ -28,18 +29,6 @@ pub fn find_by_username(conn: &mut Connection, username: &str) -> Result<Option<
         .optional()?)
 }
 
-/// The username of member `id`, if the member still exists.
-///
-/// # Errors
-/// Any database failure.
-pub fn username_of(conn: &mut Connection, id: i64) -> Result<Option<String>, DbError> {
-    Ok(members::table
-        .find(id)
-        .select(members::username)
-        .first(conn)
-        .optional()?)
-}
-
 /// Creates a member; `Ok(None)` when the username is taken (in any case).
 ///
 /// # Errors
@@ -62,6 +51,143 @@ pub fn create(
     {
         Ok(_) => find_by_username(conn, username),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Member `id`, if they still exist.
+///
+/// # Errors
+/// Any database failure.
+pub fn find(conn: &mut Connection, id: i64) -> Result<Option<Member>, DbError> {
+    Ok(members::table
+        .find(id)
+        .select(Member::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// What a change to a member's credentials expects to find, so that of two concurrent
+/// changes exactly one applies: the password hash and session generation read before it.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub password_hash: String,
+    pub session_generation: i64,
+}
+
+impl From<&Member> for Expected {
+    fn from(member: &Member) -> Self {
+        Self {
+            password_hash: member.password_hash.clone(),
+            session_generation: member.session_generation,
+        }
+    }
+}
+
+/// Member `id`'s row, only while it still has the credentials `expected` holds.
+type Unchanged = diesel::dsl::Filter<
+    diesel::dsl::Find<members::table, i64>,
+    diesel::dsl::And<
+        diesel::dsl::Eq<members::password_hash, String>,
+        diesel::dsl::Eq<members::session_generation, i64>,
+    >,
+>;
+
+fn unchanged(id: i64, expected: &Expected) -> Unchanged {
+    members::table.find(id).filter(
+        members::password_hash
+            .eq(expected.password_hash.clone())
+            .and(members::session_generation.eq(expected.session_generation)),
+    )
+}
+
+/// A new password: the hash replaced and the session generation bumped (every other session
+/// stops matching), only if nothing changed since `expected` was read; whether it applied.
+///
+/// # Errors
+/// Any database failure.
+pub fn change_password(
+    conn: &mut Connection,
+    id: i64,
+    expected: &Expected,
+    new_hash: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(unchanged(id, expected))
+        .set((
+            members::password_hash.eq(new_hash),
+            members::session_generation.eq(members::session_generation + 1),
+            members::carried_session_hash.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(updated > 0)
+}
+
+/// "Log out everywhere": the session generation bumped, only if nothing changed since
+/// `expected` was read; whether it applied.
+///
+/// # Errors
+/// Any database failure.
+pub fn bump_session_generation(
+    conn: &mut Connection,
+    id: i64,
+    expected: &Expected,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(unchanged(id, expected))
+        .set((
+            members::session_generation.eq(members::session_generation + 1),
+            members::carried_session_hash.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(updated > 0)
+}
+
+/// The same password hashed with new costs: sessions keep working through `carried` (the
+/// session hash from before). Only if nothing changed since `expected`; whether it applied.
+///
+/// # Errors
+/// Any database failure.
+pub fn rehash_password(
+    conn: &mut Connection,
+    id: i64,
+    expected: &Expected,
+    new_hash: &str,
+    carried: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(unchanged(id, expected))
+        .set((
+            members::password_hash.eq(new_hash),
+            members::carried_session_hash.eq(carried),
+        ))
+        .execute(conn)?;
+    Ok(updated > 0)
+}
+
+/// Deletes member `id` (only if nothing changed since `expected`), in one transaction: their
+/// comments stay, marked as by a former member, and the session rows that name them go.
+/// Whether the member was deleted.
+///
+/// # Errors
+/// Any database failure.
+pub fn delete(conn: &mut Connection, id: i64, expected: &Expected) -> Result<bool, DbError> {
+    use super::schema::{comments, sessions};
+    let outcome = conn.transaction(|conn| {
+        // Marked first: deleting the member sets `member_id` to NULL (the foreign key).
+        diesel::update(comments::table.filter(comments::member_id.eq(id)))
+            .set(comments::by_former_member.eq(true))
+            .execute(conn)?;
+        if diesel::delete(unchanged(id, expected)).execute(conn)? == 0 {
+            // Changed or gone meanwhile: undo the marking.
+            return Err(DieselError::RollbackTransaction);
+        }
+        diesel::update(comments::table.filter(comments::member_id.eq(id)))
+            .set(comments::member_id.eq(None::<i64>))
+            .execute(conn)?;
+        diesel::delete(sessions::table.filter(sessions::member_id.eq(id))).execute(conn)?;
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => Ok(true),
+        Err(DieselError::RollbackTransaction) => Ok(false),
         Err(err) => Err(err.into()),
     }
 }

@@ -13,6 +13,10 @@ pub struct Member {
     pub username: String,
     pub password_hash: String,
     pub created_at: PrimitiveDateTime,
+    /// Bumped by every password change and "log out everywhere".
+    pub session_generation: i64,
+    /// The session auth hash from before the last rehash, still accepted.
+    pub carried_session_hash: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -39,6 +43,8 @@ pub struct CommentWithAuthor {
     pub body: String,
     pub created_at: PrimitiveDateTime,
     pub author: Option<String>,
+    /// The author deleted their account.
+    pub by_former_member: bool,
 }
 
 /// The current time in UTC, as stored in `TIMESTAMP` columns.

@@ -7,6 +7,7 @@ diesel::table! {
         member_id -> Nullable<BigInt>,
         visitor_id -> Text,
         created_at -> Timestamp,
+        by_former_member -> Bool,
     }
 }
 
@@ -16,6 +17,8 @@ diesel::table! {
         username -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        session_generation -> BigInt,
+        carried_session_hash -> Nullable<Text>,
     }
 }
 
@@ -24,6 +27,7 @@ diesel::table! {
         session_key -> Text,
         session_data -> Binary,
         expire_date -> Timestamp,
+        member_id -> Nullable<BigInt>,
     }
 }
 

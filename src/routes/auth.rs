@@ -4,13 +4,15 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Reply, html, json_error, json_message, no_control_characters, see_other};
+use super::{
+    CsrfOnlyForm, Reply, html, json_error, json_message, no_control_characters, see_other,
+};
 use crate::{
-    db::{Database, members, models::Member},
+    accounts::Accounts,
     error::AppError,
     flash::Flash,
-    members::{MAX_PASSWORD_CHARS, SignupError, create_member},
-    security::{csrf::CsrfToken, passwords::Passwords, throttle::Throttle},
+    members::SignupError,
+    security::{csrf::CsrfToken, throttle::Throttle},
     sessions::VisitorSession,
 };
 
@@ -20,6 +22,9 @@ pub const BAD_CREDENTIALS: &str = "Your username and password didn't match.";
 pub struct CredentialsForm {
     username: Option<String>,
     password: Option<String>,
+    /// "Remember me": present (any value) when ticked. Unticked, the session ends with the
+    /// browser.
+    remember: Option<String>,
     csrf_token: Option<String>,
 }
 
@@ -57,14 +62,14 @@ pub async fn signup_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
     Ok(html(StatusCode::OK, page.render()?))
 }
 
-/// Right password: new session key, `member_id` stored. Wrong username or password: `401`,
+/// Right password: new session key, `member_id` and the session auth hash stored, the
+/// password hash upgraded if the cost settings changed. Wrong username or password: `401`,
 /// after exactly one password verification either way. Too many failures from this client:
 /// `429` without any (see [`Throttle`]).
 pub async fn log_in(
     req: HttpRequest,
     form: web::Form<CredentialsForm>,
-    db: web::Data<Database>,
-    passwords: web::Data<Passwords>,
+    accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
     mut csrf: CsrfToken,
@@ -72,13 +77,16 @@ pub async fn log_in(
     session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     let CredentialsForm {
-        username, password, ..
+        username,
+        password,
+        remember,
+        ..
     } = form.into_inner();
     let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
     no_control_characters("username", &username)?;
     no_control_characters("password", &password)?;
     let attempt = throttle.login_attempt(&req, &username).await?;
-    let member = match check_credentials(&db, &passwords, &username, password).await {
+    let member = match accounts.authenticate(&username, password.clone()).await {
         Ok(member) => member,
         Err(err) => {
             attempt.not_made().await;
@@ -89,7 +97,8 @@ pub async fn log_in(
     match member {
         Some(member) => {
             attempt.succeeded().await;
-            session.log_in(member.id);
+            let member = accounts.upgrade_password_hash(member, password).await;
+            accounts.log_in(&session, &member, remember.is_some());
             csrf.rotate();
             Ok(logged_in(reply, StatusCode::OK))
         }
@@ -104,26 +113,6 @@ pub async fn log_in(
             Ok(html(StatusCode::UNAUTHORIZED, page.render()?))
         }
     }
-}
-
-/// The member these credentials are right for: exactly one password verification whether
-/// the username exists or not, and none for a password longer than any member has.
-async fn check_credentials(
-    db: &Database,
-    passwords: &Passwords,
-    username: &str,
-    password: String,
-) -> Result<Option<Member>, AppError> {
-    if password.chars().count() > MAX_PASSWORD_CHARS {
-        return Ok(None);
-    }
-    let lookup = username.trim().to_owned();
-    let member = db
-        .read(move |conn| members::find_by_username(conn, &lookup))
-        .await?;
-    let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
-    let verified = passwords.verify(password, stored_hash).await?;
-    Ok(member.filter(|_| verified))
 }
 
 /// Removes `member_id` and rotates the key, or ends a session left with nothing in it.
@@ -144,17 +133,11 @@ pub async fn log_out(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnlyForm {
-    csrf_token: Option<String>,
-}
-
 /// Creates a member and logs them in. Every attempt counts against the client's sign-up limit.
 pub async fn sign_up(
     req: HttpRequest,
     form: web::Form<CredentialsForm>,
-    db: web::Data<Database>,
-    passwords: web::Data<Passwords>,
+    accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
     mut csrf: CsrfToken,
@@ -162,7 +145,10 @@ pub async fn sign_up(
     session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     let CredentialsForm {
-        username, password, ..
+        username,
+        password,
+        remember,
+        ..
     } = form.into_inner();
     let username = username.unwrap_or_default().trim().to_owned();
     let password = password.unwrap_or_default();
@@ -170,9 +156,9 @@ pub async fn sign_up(
     no_control_characters("password", &password)?;
     throttle.sign_up_attempt(&req).await?;
     let reply = Reply::to(&req);
-    match create_member(&db, &passwords, username.clone(), password).await {
+    match accounts.create_member(username.clone(), password).await {
         Ok(member) => {
-            session.log_in(member.id);
+            accounts.log_in(&session, &member, remember.is_some());
             csrf.rotate();
             Ok(logged_in(reply, StatusCode::CREATED))
         }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::{Reply, home::HomeMessages, home::render_home, json_error, json_message, see_other};
 use crate::{
+    accounts::Accounts,
     db::{
         Database,
         comments::{self, InsertOutcome},
@@ -34,6 +35,7 @@ pub async fn post_comment(
     req: HttpRequest,
     form: web::Form<CommentForm>,
     db: web::Data<Database>,
+    accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -41,7 +43,7 @@ pub async fn post_comment(
     csrf.verify(form.csrf_token.as_deref())?;
     let reply = Reply::to(&req);
     if session.has_commented() {
-        return already_commented(reply, &db, &session, &csrf).await;
+        return already_commented(reply, &db, &accounts, &session, &csrf).await;
     }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
@@ -64,6 +66,7 @@ pub async fn post_comment(
             };
             return render_home(
                 &db,
+                &accounts,
                 &session,
                 &csrf,
                 1,
@@ -74,7 +77,7 @@ pub async fn post_comment(
         }
     };
     let visitor_id = session.visitor_id();
-    let member_id = session.member_id();
+    let member_id = accounts.signed_in(&session).await?.map(|member| member.id);
     let outcome = db
         .write(move |conn| {
             let comment = NewComment {
@@ -97,13 +100,16 @@ pub async fn post_comment(
             Ok(response)
         }
         // Another request of this session got there first.
-        InsertOutcome::AlreadyCommented => already_commented(reply, &db, &session, &csrf).await,
+        InsertOutcome::AlreadyCommented => {
+            already_commented(reply, &db, &accounts, &session, &csrf).await
+        }
     }
 }
 
 async fn already_commented(
     reply: Reply,
     db: &Database,
+    accounts: &Accounts,
     session: &VisitorSession,
     csrf: &CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -114,7 +120,16 @@ async fn already_commented(
         error: Some(ALREADY_COMMENTED),
         ..Default::default()
     };
-    render_home(db, session, csrf, 1, messages, StatusCode::CONFLICT).await
+    render_home(
+        db,
+        accounts,
+        session,
+        csrf,
+        1,
+        messages,
+        StatusCode::CONFLICT,
+    )
+    .await
 }
 
 /// The comment as stored: line breaks normalised to `\n`, trimmed.

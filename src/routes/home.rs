@@ -8,6 +8,7 @@ use time::{PrimitiveDateTime, macros::format_description};
 
 use super::html;
 use crate::{
+    accounts::Accounts,
     db::{Database, comments, members},
     error::AppError,
     flash::Flash,
@@ -63,6 +64,7 @@ pub async fn show_home(
     req: HttpRequest,
     query: web::Query<HomeQuery>,
     db: web::Data<Database>,
+    accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -77,7 +79,16 @@ pub async fn show_home(
         notice: flash.map(Flash::text),
         ..Default::default()
     };
-    let mut response = render_home(&db, &session, &csrf, page, messages, StatusCode::OK).await?;
+    let mut response = render_home(
+        &db,
+        &accounts,
+        &session,
+        &csrf,
+        page,
+        messages,
+        StatusCode::OK,
+    )
+    .await?;
     if flash.is_some() {
         Flash::consume(&mut response);
     }
@@ -90,28 +101,33 @@ pub async fn show_home(
 /// When the database fails or the template cannot render.
 pub async fn render_home(
     db: &Database,
+    accounts: &Accounts,
     session: &VisitorSession,
     csrf: &CsrfToken,
     page: u32,
     messages: HomeMessages<'_>,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let member_id = session.member_id();
+    let member_id = session.claimed_member_id();
     let offset = i64::from(page - 1) * PAGE_SIZE;
     // One trip to the blocking pool for everything the page shows.
-    let (mut rows, username) = db
+    let (mut rows, member) = db
         .read(move |conn| {
             // One read transaction for both reads: one lock round-trip, one snapshot.
             conn.transaction(|conn| {
                 let rows = comments::newest_first(conn, PAGE_SIZE + 1, offset)?;
-                let username = match member_id {
-                    Some(id) => members::username_of(conn, id)?,
+                let member = match member_id {
+                    Some(id) => members::find(conn, id)?,
                     None => None,
                 };
-                Ok((rows, username))
+                Ok((rows, member))
             })
         })
         .await?;
+    // Checked against the member's credentials now: logged out here if they changed.
+    let username = accounts
+        .confirm(session, member)
+        .map(|member| member.username);
     let has_older = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let page_html = HomePage {
@@ -121,7 +137,11 @@ pub async fn render_home(
             .into_iter()
             .map(|row| CommentView {
                 body: row.body,
-                author: row.author.unwrap_or_else(|| "Anonymous".into()),
+                author: match (row.author, row.by_former_member) {
+                    (Some(username), _) => username,
+                    (None, true) => "a former member".into(),
+                    (None, false) => "Anonymous".into(),
+                },
                 posted_at: format_time(row.created_at),
                 posted_at_iso: format_iso(row.created_at),
             })
@@ -138,14 +158,14 @@ pub async fn render_home(
     Ok(html(status, page_html))
 }
 
-fn format_time(at: PrimitiveDateTime) -> String {
+pub(super) fn format_time(at: PrimitiveDateTime) -> String {
     at.format(format_description!(
         "[year]-[month]-[day] [hour]:[minute] UTC"
     ))
     .unwrap_or_default()
 }
 
-fn format_iso(at: PrimitiveDateTime) -> String {
+pub(super) fn format_iso(at: PrimitiveDateTime) -> String {
     at.format(format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
     ))

@@ -1,5 +1,6 @@
 //! Every route in one place, and the small helpers handlers answer with.
 
+mod account;
 mod auth;
 mod comments;
 mod health;
@@ -43,6 +44,24 @@ pub fn configure_pages(cfg: &mut web::ServiceConfig) {
             resource("/signup", "GET, HEAD, POST")
                 .route(get().to(auth::signup_page))
                 .route(web::post().to(auth::sign_up)),
+        )
+        .service(
+            resource("/account/password", "GET, HEAD, POST")
+                .route(get().to(account::password_page))
+                .route(web::post().to(account::change_password)),
+        )
+        .service(resource("/account/sessions", "GET, HEAD").route(get().to(account::sessions_page)))
+        .service(
+            resource("/account/sessions/end", "POST").route(web::post().to(account::end_session)),
+        )
+        .service(
+            resource("/account/sessions/end-others", "POST")
+                .route(web::post().to(account::end_other_sessions)),
+        )
+        .service(
+            resource("/account/delete", "GET, HEAD, POST")
+                .route(get().to(account::delete_page))
+                .route(web::post().to(account::delete_account)),
         );
 }
 
@@ -109,7 +128,7 @@ pub fn json_error(status: StatusCode, text: &str) -> HttpResponse {
     json_body(status, serde_json::json!({ "error": text }))
 }
 
-fn json_body(status: StatusCode, value: serde_json::Value) -> HttpResponse {
+pub(super) fn json_body(status: StatusCode, value: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("application/json")
         .body(value.to_string())
@@ -120,6 +139,12 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
+}
+
+/// A form that carries nothing but its CSRF token (logging out, "log out everywhere else").
+#[derive(serde::Deserialize)]
+pub struct CsrfOnlyForm {
+    csrf_token: Option<String>,
 }
 
 /// How a handler answers: JSON for clients that asked for it, pages and redirects otherwise.

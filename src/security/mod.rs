@@ -1,10 +1,11 @@
-//! Signing, CSRF protection, password hashing and login throttling, the secret key, who the
-//! client is and which host names the site answers to.
+//! Signing, CSRF protection, password hashing and login throttling, which logged-in sessions
+//! still count, the secret key, who the client is and which host names the site answers to.
 
 pub mod csrf;
 pub mod hosts;
 pub mod passwords;
 pub mod proxies;
 pub mod secret_key;
+pub mod session_auth;
 pub mod signing;
 pub mod throttle;

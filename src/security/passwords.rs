@@ -135,6 +135,23 @@ impl Passwords {
         .await
     }
 
+    /// Whether `phc` was made with other costs (or another algorithm) than new hashes get:
+    /// Django's `must_update`. A successful login then hashes the password again.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(hash) = PasswordHash::new(phc) else {
+            // Not a hash we can verify either: no login will get this far with it.
+            return false;
+        };
+        let current = &self.inner.params;
+        let same_params = Params::try_from(&hash).is_ok_and(|params| {
+            (params.m_cost(), params.t_cost(), params.p_cost())
+                == (current.m_cost(), current.t_cost(), current.p_cost())
+        });
+        hash.algorithm != Algorithm::Argon2id.ident()
+            || hash.version != Some(Version::V0x13.into())
+            || !same_params
+    }
+
     /// How many verifications ran since start-up (the dummy ones included).
     pub fn verifications(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)
@@ -280,6 +297,30 @@ mod tests {
                 .is_ok()
         );
         assert!(verify_with(&mut Memory::default(), b"s3cret", "not a hash").is_err());
+    }
+
+    #[actix_web::test]
+    async fn hashes_with_other_costs_or_algorithms_need_a_rehash() {
+        let passwords = passwords(1, 4);
+        let current = passwords.hash("correct horse".into()).await.unwrap();
+        let costlier = Passwords::new(
+            PasswordHashParams {
+                memory_kib: 16,
+                ..PasswordHashParams::FAST_FOR_TESTS
+            },
+            PasswordWork {
+                threads: 1,
+                queue: 4,
+            },
+        )
+        .unwrap();
+
+        assert!(!passwords.needs_rehash(&current));
+        assert!(costlier.needs_rehash(&current), "raised memory");
+        let raised = costlier.hash("correct horse".into()).await.unwrap();
+        assert!(passwords.needs_rehash(&raised), "lowered memory");
+        assert!(passwords.needs_rehash(&current.replace("argon2id", "argon2i")));
+        assert!(!passwords.needs_rehash("not a hash"));
     }
 
     #[actix_web::test]

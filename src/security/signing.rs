@@ -7,6 +7,7 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::settings::SecretKey;
 
@@ -54,6 +55,23 @@ impl Signer {
         URL_SAFE_NO_PAD.encode(mac(&self.keys[0], salt, value))
     }
 
+    /// Whether `digest` is [`Signer::digest`] of `value` for `salt` under the current key
+    /// ([`DigestMatch::Current`]) or only under a fallback key ([`DigestMatch::Fallback`]: worth
+    /// replacing), compared in constant time.
+    pub fn digest_matches(&self, salt: &str, value: &str, digest: &str) -> DigestMatch {
+        let Ok(given) = URL_SAFE_NO_PAD.decode(digest) else {
+            return DigestMatch::No;
+        };
+        let matches = |key: &SecretKey| bool::from(mac(key, salt, value).ct_eq(given.as_slice()));
+        if matches(&self.keys[0]) {
+            DigestMatch::Current
+        } else if self.keys[1..].iter().any(matches) {
+            DigestMatch::Fallback
+        } else {
+            DigestMatch::No
+        }
+    }
+
     /// A 32-byte key for `purpose` derived from each key, the current one first, for APIs
     /// that want raw key material (the session cookie's signing keys).
     pub fn derive_keys(&self, purpose: &str) -> Vec<[u8; 32]> {
@@ -62,6 +80,14 @@ impl Signer {
             .map(|key| mac(key, "guestbook.derive-key", purpose))
             .collect()
     }
+}
+
+/// How a digest compares with the one a value should have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestMatch {
+    Current,
+    Fallback,
+    No,
 }
 
 fn keyed(key: &SecretKey, salt: &str) -> HmacSha256 {
@@ -111,6 +137,27 @@ mod tests {
         assert_eq!(
             Signer::new(key(2), vec![]).unsign("s", &signed_long_ago),
             None
+        );
+    }
+
+    #[test]
+    fn digests_match_under_the_current_key_or_a_fallback_only_for_their_value() {
+        let old = Signer::new(key(1), vec![]);
+        let rotated = Signer::new(key(2), vec![key(1)]);
+        let digest = rotated.digest("s", "v");
+        assert_eq!(
+            rotated.digest_matches("s", "v", &digest),
+            DigestMatch::Current
+        );
+        assert_eq!(
+            rotated.digest_matches("s", "v", &old.digest("s", "v")),
+            DigestMatch::Fallback
+        );
+        assert_eq!(rotated.digest_matches("s", "w", &digest), DigestMatch::No);
+        assert_eq!(rotated.digest_matches("t", "v", &digest), DigestMatch::No);
+        assert_eq!(
+            rotated.digest_matches("s", "v", "not base64!"),
+            DigestMatch::No
         );
     }
 

@@ -43,7 +43,9 @@ pub enum ClearOutcome {
 /// - `update` and `touch` never resurrect: when the session is gone (logged out in another
 ///   tab, cleared, expired) they write nothing, and `update` answers `false`;
 /// - `update` and `touch` restart the time to live;
-/// - `clear_expired` removes what has expired and nothing else.
+/// - `clear_expired` removes what has expired and nothing else;
+/// - `keys_of` finds every live session stored with that member (it may also name sessions
+///   that have ended or changed hands since: callers load each one and check).
 #[allow(async_fn_in_trait)]
 pub trait SessionBackend {
     /// The stored bytes of session `key`, unless it is missing or expired.
@@ -52,18 +54,31 @@ pub trait SessionBackend {
     /// When the storage does not answer.
     async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError>;
 
-    /// Stores a new session under `key` for `ttl`; `false` when `key` is taken.
+    /// Stores a new session under `key` for `ttl`, indexed under `member` when one is logged
+    /// in; `false` when `key` is taken.
     ///
     /// # Errors
     /// When the storage does not answer.
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
-    /// Replaces session `key` and restarts its `ttl`; `false`, writing nothing, when it no
-    /// longer exists.
+    /// Replaces session `key` (now `member`'s, if any) and restarts its `ttl`; `false`,
+    /// writing nothing, when it no longer exists.
     ///
     /// # Errors
     /// When the storage does not answer.
-    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
     /// Restarts the `ttl` of session `key`, if it exists.
     ///
@@ -89,6 +104,20 @@ pub trait SessionBackend {
     /// # Errors
     /// When the storage does not answer.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// The keys of the sessions stored with `member` logged in; may include some that ended
+    /// or changed hands since (not every storage can keep its index exact).
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Drops `keys` from `member`'s index (they ended or changed hands); nothing to do where
+    /// the session itself is the index.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    async fn forget(&self, member: i64, keys: &[String]) -> Result<(), StoreError>;
 }
 
 /// A backend that can also serve as the cache in front of another (the `cached_db` engine).

@@ -9,6 +9,10 @@ use crate::cache::Cache;
 
 /// Where sessions go inside the cache's own prefix.
 pub const KEY_PREFIX: &str = "session:";
+/// Where each member's set of session keys goes: the index "your sessions" reads. A key stays
+/// in it until a listing finds its session ended or changed hands; the set itself lives as
+/// long as the newest session added to it.
+const MEMBER_INDEX_PREFIX: &str = "member-sessions:";
 /// How a reservation's marker starts: a NUL byte no stored session starts with (the
 /// serializers write `{` or a MessagePack map).
 const RESERVATION_MARKER: &[u8] = b"\0reserved:";
@@ -33,6 +37,26 @@ impl CacheSessions {
     fn key(key: &str) -> String {
         format!("{KEY_PREFIX}{key}")
     }
+
+    fn member_index(member: i64) -> String {
+        format!("{MEMBER_INDEX_PREFIX}{member}")
+    }
+
+    /// Adds `key` to `member`'s index after a write that stored it.
+    async fn index(
+        &self,
+        key: &str,
+        member: Option<i64>,
+        ttl: Duration,
+        stored: bool,
+    ) -> Result<bool, StoreError> {
+        if let (Some(member), true) = (member, stored) {
+            self.cache
+                .set_add(&Self::member_index(member), key, ttl)
+                .await?;
+        }
+        Ok(stored)
+    }
 }
 
 impl SessionBackend for CacheSessions {
@@ -46,12 +70,26 @@ impl SessionBackend for CacheSessions {
             }))
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        Ok(self.cache.add(&Self::key(key), data, ttl).await?)
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let created = self.cache.add(&Self::key(key), data, ttl).await?;
+        self.index(key, member, ttl, created).await
     }
 
-    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        Ok(self.cache.replace(&Self::key(key), data, ttl).await?)
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let updated = self.cache.replace(&Self::key(key), data, ttl).await?;
+        self.index(key, member, ttl, updated).await
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -70,6 +108,19 @@ impl SessionBackend for CacheSessions {
 
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(self.cache.count_prefixed(KEY_PREFIX).await?)
+    }
+
+    async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError> {
+        Ok(self.cache.set_members(&Self::member_index(member)).await?)
+    }
+
+    async fn forget(&self, member: i64, keys: &[String]) -> Result<(), StoreError> {
+        if !keys.is_empty() {
+            self.cache
+                .set_remove(&Self::member_index(member), keys)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -149,7 +149,8 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
         }
         let result = match change {
             Change::Created(data, ttl) => self.cache.put(key, data, ttl).await,
-            Change::Updated(data, ttl) => self.cache.update(key, data, ttl).await.map(|_| ()),
+            // The database is the index from member to sessions; the cache keeps none.
+            Change::Updated(data, ttl) => self.cache.update(key, data, None, ttl).await.map(|_| ()),
             Change::Gone => self.cache.delete(key).await,
         };
         if let Err(err) = result {
@@ -211,16 +212,28 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         Ok(loaded)
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let created = self.db.create(key, data, ttl).await?;
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let created = self.db.create(key, data, member, ttl).await?;
         if created {
             self.follow(key, Change::Created(data, ttl)).await;
         }
         Ok(created)
     }
 
-    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let updated = self.db.update(key, data, ttl).await?;
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let updated = self.db.update(key, data, member, ttl).await?;
         // A session that is gone must be gone from the cache too.
         let change = if updated {
             Change::Updated(data, ttl)
@@ -253,6 +266,14 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
 
     async fn count(&self) -> Result<u64, StoreError> {
         self.db.count().await
+    }
+
+    async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError> {
+        self.db.keys_of(member).await
+    }
+
+    async fn forget(&self, member: i64, keys: &[String]) -> Result<(), StoreError> {
+        self.db.forget(member, keys).await
     }
 }
 
@@ -327,14 +348,26 @@ mod tests {
             self.inner.load(key).await
         }
 
-        async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        async fn create(
+            &self,
+            key: &str,
+            data: &[u8],
+            member: Option<i64>,
+            ttl: Duration,
+        ) -> Result<bool, StoreError> {
             self.answer()?;
-            self.inner.create(key, data, ttl).await
+            self.inner.create(key, data, member, ttl).await
         }
 
-        async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        async fn update(
+            &self,
+            key: &str,
+            data: &[u8],
+            member: Option<i64>,
+            ttl: Duration,
+        ) -> Result<bool, StoreError> {
             self.before_write().await?;
-            self.inner.update(key, data, ttl).await
+            self.inner.update(key, data, member, ttl).await
         }
 
         async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -355,6 +388,16 @@ mod tests {
         async fn count(&self) -> Result<u64, StoreError> {
             self.answer()?;
             self.inner.count().await
+        }
+
+        async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError> {
+            self.answer()?;
+            self.inner.keys_of(member).await
+        }
+
+        async fn forget(&self, member: i64, keys: &[String]) -> Result<(), StoreError> {
+            self.answer()?;
+            self.inner.forget(member, keys).await
         }
     }
 
@@ -433,9 +476,9 @@ mod tests {
         let key = key();
         cache.set_down(true);
 
-        assert!(store.create(&key, b"one", TTL).await.unwrap());
+        assert!(store.create(&key, b"one", None, TTL).await.unwrap());
         let first = store.load(&key).await.unwrap().map(|l| l.data);
-        assert!(store.update(&key, b"two", TTL).await.unwrap());
+        assert!(store.update(&key, b"two", None, TTL).await.unwrap());
         store.touch(&key, TTL).await.unwrap();
         let second = store.load(&key).await.unwrap().map(|l| l.data);
         store.delete(&key).await.unwrap();
@@ -452,15 +495,18 @@ mod tests {
         // Arrange: a session in the database and in the cache.
         let Fixture { store, cache, .. } = fixture();
         let (logged_out, updated) = (key(), key());
-        store.create(&logged_out, b"member", TTL).await.unwrap();
-        store.create(&updated, b"before", TTL).await.unwrap();
+        store
+            .create(&logged_out, b"member", None, TTL)
+            .await
+            .unwrap();
+        store.create(&updated, b"before", None, TTL).await.unwrap();
         assert!(cached(&cache, &logged_out).await.is_some());
 
         // Act: during the outage one session ends and the other changes; then the cache comes
         // back still holding what it had before.
         cache.set_down(true);
         store.delete(&logged_out).await.unwrap();
-        store.update(&updated, b"after", TTL).await.unwrap();
+        store.update(&updated, b"after", None, TTL).await.unwrap();
         cache.set_down(false);
         let right_after = store.load(&logged_out).await.unwrap();
         actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
@@ -483,7 +529,7 @@ mod tests {
     async fn while_the_cache_still_fails_it_is_not_trusted_and_keys_stay_remembered() {
         let Fixture { store, cache, .. } = fixture();
         let key = key();
-        store.create(&key, b"member", TTL).await.unwrap();
+        store.create(&key, b"member", None, TTL).await.unwrap();
         cache.set_down(true);
         store.delete(&key).await.unwrap();
 
@@ -501,7 +547,7 @@ mod tests {
     async fn past_the_remembered_limit_every_session_entry_is_cleared_on_recovery() {
         let Fixture { store, cache, .. } = fixture();
         let live = key();
-        store.create(&live, b"live", TTL).await.unwrap();
+        store.create(&live, b"live", None, TTL).await.unwrap();
         cache.set_down(true);
         for _ in 0..=MAX_REMEMBERED_KEYS {
             store.delete(&key()).await.unwrap();
@@ -523,7 +569,7 @@ mod tests {
     async fn a_miss_is_refilled_from_the_database() {
         let Fixture { store, cache, .. } = fixture();
         let key = key();
-        store.create(&key, b"data", TTL).await.unwrap();
+        store.create(&key, b"data", None, TTL).await.unwrap();
         cache.inner.delete(&key).await.unwrap();
 
         let loaded = store.load(&key).await.unwrap().map(|l| l.data);
@@ -537,7 +583,7 @@ mod tests {
         // Arrange: a session in the database only (its cache entry evicted).
         let Fixture { store, cache, .. } = fixture();
         let key = key();
-        store.create(&key, b"member", TTL).await.unwrap();
+        store.create(&key, b"member", None, TTL).await.unwrap();
         cache.inner.delete(&key).await.unwrap();
         let gate = cache.hold_next_write();
 
@@ -565,13 +611,13 @@ mod tests {
     async fn an_update_never_brings_back_a_session_deleted_before_it_reached_the_cache() {
         let Fixture { store, cache, .. } = fixture();
         let key = key();
-        store.create(&key, b"member", TTL).await.unwrap();
+        store.create(&key, b"member", None, TTL).await.unwrap();
         let gate = cache.hold_next_write();
 
         // Act: an update writes the row; before it writes the cache, the session is logged out.
         let update = actix_web::rt::spawn({
             let (store, key) = (store.clone(), key.clone());
-            async move { store.update(&key, b"changed", TTL).await.unwrap() }
+            async move { store.update(&key, b"changed", None, TTL).await.unwrap() }
         });
         gate.reached.notified().await;
         store.delete(&key).await.unwrap();
@@ -589,7 +635,7 @@ mod tests {
     async fn a_reservation_is_a_miss_and_a_refill_is_given_up_when_the_row_is_gone() {
         let Fixture { store, cache, .. } = fixture();
         let (reserved, missing) = (key(), key());
-        store.create(&reserved, b"row", TTL).await.unwrap();
+        store.create(&reserved, b"row", None, TTL).await.unwrap();
         cache.inner.delete(&reserved).await.unwrap();
         let reservation = cache.inner.reserve(&reserved).await.unwrap().expect("free");
 

@@ -1,13 +1,14 @@
 //! The session cookie: actix-session's middleware configured from the `SESSION_*` settings,
-//! and the key rotation around it. The cookie holds only the session key (or, with signed
+//! and what it cannot do itself: key rotation, and a lifetime chosen per session. The cookie holds only the session key (or, with signed
 //! cookies, the session), signed so a forged value is rejected before any lookup.
 
 use actix_session::{
     SessionMiddleware,
-    config::{BrowserSession, CookieContentSecurity, PersistentSession, TtlExtensionPolicy},
+    config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy},
     storage::SessionStore,
 };
 use actix_web::{
+    HttpMessage, HttpRequest,
     body::MessageBody,
     cookie::{Cookie, CookieJar, Key, time::Duration},
     dev::{ServiceRequest, ServiceResponse},
@@ -48,6 +49,17 @@ impl SessionCookie {
         &self.keys[0]
     }
 
+    /// The session key the request's (verified) cookie carries: which stored session is this
+    /// one. For signed-cookie sessions, the session itself.
+    pub fn session_key(&self, req: &HttpRequest) -> Option<String> {
+        let name = &self.settings.cookie_name;
+        let mut jar = CookieJar::new();
+        jar.add_original(req.cookie(name)?);
+        jar.signed(self.current_key())
+            .get(name)
+            .map(|cookie| cookie.value().to_owned())
+    }
+
     /// actix-session's middleware over `store`, configured from the settings.
     pub fn middleware<S: SessionStore>(&self, store: S) -> SessionMiddleware<S> {
         let settings = &self.settings;
@@ -67,23 +79,59 @@ impl SessionCookie {
             .cookie_domain(settings.cookie_domain.clone())
             .cookie_path(settings.cookie_path.clone())
             .cookie_content_security(CookieContentSecurity::Signed);
-        if settings.expire_at_browser_close {
-            // No Max-Age on the cookie, but the server still forgets the session after the age.
-            builder
-                .session_lifecycle(
-                    BrowserSession::default()
-                        .state_ttl(age)
-                        .state_ttl_extension_policy(policy),
-                )
-                .build()
-        } else {
-            builder
-                .session_lifecycle(
-                    PersistentSession::default()
-                        .session_ttl(age)
-                        .session_ttl_extension_policy(policy),
-                )
-                .build()
+        // Always a cookie with Max-Age, which `session_cookie_rules` takes off for the sessions
+        // that end with the browser: the choice is per session. The server forgets every
+        // session after the age either way.
+        builder
+            .session_lifecycle(
+                PersistentSession::default()
+                    .session_ttl(age)
+                    .session_ttl_extension_policy(policy),
+            )
+            .build()
+    }
+
+    /// Takes `Max-Age` and `Expires` off the session cookies `res` sets (not off a removal),
+    /// when this session ends with the browser.
+    fn apply_lifetime(&self, res: &mut ServiceResponse<impl MessageBody>) {
+        let choice = res
+            .request()
+            .extensions()
+            .get::<ExpireAtBrowserClose>()
+            .and_then(|choice| choice.0);
+        if !choice.unwrap_or(self.settings.expire_at_browser_close) {
+            return;
+        }
+        let name = &self.settings.cookie_name;
+        let headers = res.response_mut().headers_mut();
+        let set_cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).cloned().collect();
+        let mut changed = false;
+        let rewritten: Vec<HeaderValue> = set_cookies
+            .into_iter()
+            .map(|value| {
+                let parsed = value
+                    .to_str()
+                    .ok()
+                    .and_then(|raw| Cookie::parse(raw.to_owned()).ok());
+                match parsed {
+                    Some(mut cookie)
+                        if cookie.name() == name
+                            && cookie.max_age().is_some_and(|age| age.is_positive()) =>
+                    {
+                        cookie.set_max_age(None);
+                        cookie.unset_expires();
+                        changed = true;
+                        HeaderValue::from_str(&cookie.to_string()).unwrap_or(value)
+                    }
+                    _ => value,
+                }
+            })
+            .collect();
+        if changed {
+            headers.remove(header::SET_COOKIE);
+            for value in rewritten {
+                headers.append(header::SET_COOKIE, value);
+            }
         }
     }
 
@@ -142,17 +190,25 @@ impl SessionCookie {
         if let Some(domain) = &settings.cookie_domain {
             cookie.set_domain(domain.clone());
         }
-        if !settings.expire_at_browser_close {
-            cookie.set_max_age(Duration::seconds(settings.cookie_age));
-        }
+        cookie.set_max_age(Duration::seconds(settings.cookie_age));
         Some(cookie)
     }
 }
 
-/// Middleware outside the session middleware: a session cookie signed with a key from
-/// `SECRET_KEY_FALLBACKS` is accepted and re-signed with `SECRET_KEY`, so rotating the key
-/// logs nobody out.
-pub async fn accept_fallback_keys(
+/// The session's own choice of cookie lifetime, left in the request's extensions by
+/// `finish_session` (inside the session middleware) for [`session_cookie_rules`] (outside it,
+/// where the cookie is set): `None` when it made none (`SESSION_EXPIRE_AT_BROWSER_CLOSE`
+/// decides).
+pub(super) struct ExpireAtBrowserClose(pub Option<bool>);
+
+/// Middleware outside the session middleware:
+///
+/// - a session cookie signed with a key from `SECRET_KEY_FALLBACKS` is accepted and re-signed
+///   with `SECRET_KEY`, so rotating the key logs nobody out;
+/// - a session that ends with the browser ("remember me" unticked, or
+///   `SESSION_EXPIRE_AT_BROWSER_CLOSE` for sessions that did not choose) gets its cookie
+///   without `Max-Age`.
+pub async fn session_cookie_rules(
     cookie: web::Data<SessionCookie>,
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -165,5 +221,6 @@ pub async fn accept_fallback_keys(
             res.response_mut().add_cookie(&cookie)?;
         }
     }
+    cookie.apply_lifetime(&mut res);
     Ok(res)
 }

@@ -54,7 +54,13 @@ impl SessionBackend for DbSessions {
             }))
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let (key, data) = (key.to_owned(), data.to_vec());
         let inserted = self
             .db
@@ -63,6 +69,7 @@ impl SessionBackend for DbSessions {
                     sessions::session_key.eq(&key),
                     sessions::session_data.eq(&data),
                     sessions::expire_date.eq(expiry(ttl)),
+                    sessions::member_id.eq(member),
                 );
                 match diesel::insert_into(sessions::table)
                     .values(row)
@@ -79,7 +86,13 @@ impl SessionBackend for DbSessions {
         Ok(inserted)
     }
 
-    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let (key, data) = (key.to_owned(), data.to_vec());
         let updated = self
             .db
@@ -92,6 +105,7 @@ impl SessionBackend for DbSessions {
                     .set((
                         sessions::session_data.eq(data),
                         sessions::expire_date.eq(expiry(ttl)),
+                        sessions::member_id.eq(member),
                     ))
                     .execute(conn)?)
             })
@@ -156,5 +170,24 @@ impl SessionBackend for DbSessions {
             .read(|conn| Ok(sessions::table.count().get_result::<i64>(conn)?))
             .await?;
         Ok(rows as u64)
+    }
+
+    async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError> {
+        let keys = self
+            .db
+            .read(move |conn| {
+                Ok(sessions::table
+                    .filter(sessions::member_id.eq(member))
+                    .filter(sessions::expire_date.gt(now_utc()))
+                    .select(sessions::session_key)
+                    .load::<String>(conn)?)
+            })
+            .await?;
+        Ok(keys)
+    }
+
+    async fn forget(&self, _member: i64, _keys: &[String]) -> Result<(), StoreError> {
+        // The row is the index: a rotated, logged-out or deleted session is no longer there.
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ use super::{
     cache::CacheSessions,
     cached_db::CachedDb,
     db::DbSessions,
+    fields,
     file::FileSessions,
     keys,
     serializer::SessionState,
@@ -49,12 +50,24 @@ impl SessionBackend for Backend {
         delegate!(self, b => b.load(key).await)
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        delegate!(self, b => b.create(key, data, ttl).await)
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, b => b.create(key, data, member, ttl).await)
     }
 
-    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        delegate!(self, b => b.update(key, data, ttl).await)
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, b => b.update(key, data, member, ttl).await)
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -72,6 +85,21 @@ impl SessionBackend for Backend {
     async fn count(&self) -> Result<u64, StoreError> {
         delegate!(self, b => b.count().await)
     }
+
+    async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError> {
+        delegate!(self, b => b.keys_of(member).await)
+    }
+
+    async fn forget(&self, member: i64, keys: &[String]) -> Result<(), StoreError> {
+        delegate!(self, b => b.forget(member, keys).await)
+    }
+}
+
+/// A session as stored, found through a member's index.
+#[derive(Debug)]
+pub struct StoredSession {
+    pub key: String,
+    pub state: SessionState,
 }
 
 /// The configured session store (`SESSION_ENGINE`).
@@ -153,6 +181,50 @@ impl SessionEngine {
         }
     }
 
+    /// The sessions stored with `member` logged in (by their `member_id`; the caller checks
+    /// that each is still valid), or `None` where the engine keeps no sessions on the server
+    /// and cannot tell (signed cookies). Index entries whose session ended or changed hands
+    /// are dropped on the way.
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    pub async fn sessions_of(&self, member: i64) -> Result<Option<Vec<StoredSession>>, StoreError> {
+        let Self::ServerSide { backend, .. } = self else {
+            return Ok(None);
+        };
+        let mut sessions = Vec::new();
+        let mut stale = Vec::new();
+        for key in backend.keys_of(member).await? {
+            let state = backend
+                .load(&key)
+                .await?
+                .and_then(|loaded| SessionSerializer::decode(&loaded.data).ok());
+            match state {
+                Some(state) if fields::member_of(&state) == Some(member) => {
+                    sessions.push(StoredSession { key, state });
+                }
+                _ => stale.push(key),
+            }
+        }
+        backend.forget(member, &stale).await?;
+        Ok(Some(sessions))
+    }
+
+    /// Ends `member`'s sessions under `keys` on the server (nothing to do for signed cookies:
+    /// see `security::session_auth` for how those are ended).
+    ///
+    /// # Errors
+    /// When the storage does not answer.
+    pub async fn end_sessions(&self, member: i64, keys: &[String]) -> Result<(), StoreError> {
+        if let Self::ServerSide { backend, .. } = self {
+            for key in keys {
+                backend.delete(key).await?;
+            }
+            backend.forget(member, keys).await?;
+        }
+        Ok(())
+    }
+
     /// Why `state` could not be saved at all, known before trying: a signed-cookie session
     /// too large for a cookie.
     pub(super) fn refuses(&self, state: &SessionState) -> Option<SessionTooLarge> {
@@ -202,12 +274,13 @@ impl SessionStore for SessionEngine {
                     .encode(&state)
                     .map_err(SaveError::Serialization)?;
                 let ttl = std_duration(ttl);
+                let member = fields::member_of(&state);
                 // A collision of 381-bit random keys will not happen; if it ever did, the
                 // store refuses to overwrite and we draw again.
                 loop {
                     let key = keys::generate();
                     let created = backend
-                        .create(key.as_ref(), &data, ttl)
+                        .create(key.as_ref(), &data, member, ttl)
                         .await
                         .map_err(|e| SaveError::Other(e.into()))?;
                     if created {
@@ -234,8 +307,9 @@ impl SessionStore for SessionEngine {
                 let data = serializer
                     .encode(&state)
                     .map_err(UpdateError::Serialization)?;
+                let member = fields::member_of(&state);
                 let updated = backend
-                    .update(key.as_ref(), &data, std_duration(ttl))
+                    .update(key.as_ref(), &data, member, std_duration(ttl))
                     .await
                     .map_err(|e| UpdateError::Other(e.into()))?;
                 if !updated {

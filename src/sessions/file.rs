@@ -12,6 +12,11 @@
 //! lock on its file, checked to still be the file at its path (see [`locked`]): a delete and a
 //! rewrite never interleave, so a rewrite never brings back a session deleted meanwhile, in
 //! this process or another on the same filesystem.
+//!
+//! The index from member to sessions ("your sessions") is a folder per member under
+//! `.<cookie name>-members/`, holding an empty file named after each session key stored with
+//! that member logged in. A marker outlives its session (a delete does not know whose it
+//! was); listings drop the ones whose session ended, and so does `clearsessions`.
 
 use std::{
     fs::{self, File},
@@ -59,6 +64,54 @@ impl FileSessions {
             dir,
             prefix: cookie_name.to_owned(),
         })
+    }
+
+    /// The folder of `member`'s index markers.
+    fn member_dir(&self, member: i64) -> PathBuf {
+        self.dir
+            .join(format!(".{}-members", self.prefix))
+            .join(member.to_string())
+    }
+
+    /// Marks session `key` as `member`'s, after a write that stored it.
+    fn index(&self, key: &str, member: Option<i64>, stored: bool) -> io::Result<bool> {
+        if let (Some(member), true) = (member, stored) {
+            let dir = self.member_dir(member);
+            // Twice: `clearsessions` may remove an empty member folder between the two steps.
+            for _ in 0..2 {
+                fs::create_dir_all(&dir)?;
+                match File::create(dir.join(key)) {
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    other => return other.map(|_| true),
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Removes the index markers whose session file is gone, and member folders left empty.
+    fn prune_index(&self) -> io::Result<()> {
+        let index = self.dir.join(format!(".{}-members", self.prefix));
+        let members = match fs::read_dir(&index) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other?,
+        };
+        for member_dir in members {
+            let member_dir = member_dir?.path();
+            for marker in fs::read_dir(&member_dir)? {
+                let marker = marker?;
+                let key = marker.file_name();
+                let alive = self
+                    .path(&key.to_string_lossy())
+                    .is_some_and(|path| path.exists());
+                if !alive {
+                    remove(&marker.path())?;
+                }
+            }
+            // Fails, harmlessly, when a marker was added meanwhile.
+            let _ = fs::remove_dir(&member_dir);
+        }
+        Ok(())
     }
 
     /// The file of session `key`, or `None` when `key` is not a key we could have made.
@@ -206,28 +259,41 @@ impl SessionBackend for FileSessions {
         .await
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let Some(path) = self.path(key) else {
             return Ok(false);
         };
-        let contents = encode(data, ttl);
-        self.blocking(move |_| {
+        let (key, contents) = (key.to_owned(), encode(data, ttl));
+        self.blocking(move |this| {
             // Linking into place refuses an existing file: a session is never overwritten.
-            match temp_file(&path, &contents)?.persist_noclobber(&path) {
-                Ok(_) => Ok(true),
-                Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-                Err(err) => Err(err.error),
-            }
+            let created = match temp_file(&path, &contents)?.persist_noclobber(&path) {
+                Ok(_) => true,
+                Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(err) => return Err(err.error),
+            };
+            this.index(&key, member, created)
         })
         .await
     }
 
-    async fn update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        member: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let Some(path) = self.path(key) else {
             return Ok(false);
         };
-        let contents = encode(data, ttl);
-        self.blocking(move |_| {
+        let (key, contents) = (key.to_owned(), encode(data, ttl));
+        self.blocking(move |this| {
             let updated = locked(&path, |file| {
                 // Only a live session is replaced: one that expired stays gone.
                 if live(file)?.is_none() {
@@ -238,7 +304,7 @@ impl SessionBackend for FileSessions {
                     .map_err(|e| e.error)?;
                 Ok(true)
             })?;
-            Ok(updated.unwrap_or(false))
+            this.index(&key, member, updated.unwrap_or(false))
         })
         .await
     }
@@ -291,6 +357,7 @@ impl SessionBackend for FileSessions {
                     }
                 }
             }
+            this.prune_index()?;
             Ok(ClearOutcome::Removed(removed))
         })
         .await
@@ -310,6 +377,36 @@ impl SessionBackend for FileSessions {
                 }
             }
             Ok(count)
+        })
+        .await
+    }
+
+    async fn keys_of(&self, member: i64) -> Result<Vec<String>, StoreError> {
+        self.blocking(move |this| {
+            let markers = match fs::read_dir(this.member_dir(member)) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                other => other?,
+            };
+            let mut keys = Vec::new();
+            for marker in markers {
+                let key = marker?.file_name().to_string_lossy().into_owned();
+                if keys::is_well_formed(&key) {
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn forget(&self, member: i64, keys: &[String]) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
+        self.blocking(move |this| {
+            let dir = this.member_dir(member);
+            for key in keys.iter().filter(|key| keys::is_well_formed(key)) {
+                remove(&dir.join(key))?;
+            }
+            Ok(())
         })
         .await
     }

@@ -16,11 +16,13 @@ pub mod cached_db;
 pub mod cookie;
 pub mod db;
 mod engine;
+pub mod fields;
 pub mod file;
 pub mod keys;
 pub mod serializer;
 pub mod signed_cookies;
 pub mod typed;
+pub mod visit;
 
 use actix_session::{SessionExt, SessionStatus};
 use actix_web::{
@@ -34,7 +36,7 @@ use actix_web::{
 pub use self::{
     backend::{ClearOutcome, SessionBackend, SessionCache, StoreError},
     cookie::SessionCookie,
-    engine::{Backend, SessionEngine},
+    engine::{Backend, SessionEngine, StoredSession},
     serializer::SessionState,
     typed::VisitorSession,
 };
@@ -46,7 +48,8 @@ use crate::error::AppError;
 ///   and the visitor gets a page that says so;
 /// - a request that failed on our side (any 5xx) leaves the stored session as it was;
 /// - a changed session left with nothing of the visitor's (only `_` keys, or nothing) is
-///   ended: its record deleted and its cookie removed.
+///   ended: its record deleted and its cookie removed;
+/// - the session's choice of cookie lifetime is passed out to `cookie::session_cookie_rules`.
 pub async fn finish_session(
     engine: web::Data<SessionEngine>,
     req: ServiceRequest,
@@ -69,14 +72,19 @@ pub async fn finish_session(
         }
         None => res.map_into_left_body(),
     };
+    let lifetime = cookie::ExpireAtBrowserClose(
+        session
+            .get::<bool>(fields::EXPIRE_AT_BROWSER_CLOSE)
+            .ok()
+            .flatten(),
+    );
     if res.status().is_server_error() {
         // actix-session reads the pending changes from the request's extensions; without
         // them it sees an unchanged session and writes nothing.
         res.request().extensions_mut().clear();
-        return Ok(res);
-    }
-    if changed && !typed::holds_visitor_data(&session) {
+    } else if changed && !typed::holds_visitor_data(&session) {
         session.purge();
     }
+    res.request().extensions_mut().insert(lifetime);
     Ok(res)
 }

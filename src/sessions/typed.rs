@@ -1,7 +1,8 @@
 //! The session as view code sees it: named operations instead of string keys.
 //!
-//! Keys that start with `_` belong to the framework (the visitor id below, and later expiry
-//! bookkeeping and the like); view code cannot write them. A session whose only keys are
+//! Keys that start with `_` belong to the framework (the visitor id, the session auth hash,
+//! the remember-me choice, what "your sessions" shows: see [`super::fields`]); view code
+//! cannot write them. A session whose only keys are
 //! `_`-prefixed holds nothing of the visitor's and is ended rather than kept.
 //!
 //! The visitor is known before the session is: until the session stores a visitor id, the
@@ -10,20 +11,33 @@
 //! one visitor, and the database's "one comment per visitor" rule holds from the first
 //! request.
 
-use std::future::{Ready, ready};
+use std::{
+    future::{Ready, ready},
+    time::Duration,
+};
 
 use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::engine::SessionEngine;
-use crate::{error::AppError, security::csrf::CsrfToken};
+use super::{
+    cookie::SessionCookie,
+    engine::SessionEngine,
+    fields::{
+        AUTH_USER_HASH, EXPIRE_AT_BROWSER_CLOSE, HAS_COMMENTED, MEMBER_ID, SESSION_INFO,
+        SessionInfo, VISITOR_ID,
+    },
+    visit::Visit,
+};
+use crate::{
+    error::AppError,
+    security::{csrf::CsrfToken, proxies::TrustedProxies},
+};
 
-const HAS_COMMENTED: &str = "has_commented";
-const MEMBER_ID: &str = "member_id";
-/// The visitor's id, stored with the session the moment it holds anything and kept across key
-/// rotations, login and logout: the database allows one comment per visitor id.
-const VISITOR_ID: &str = "_visitor_id";
+/// How stale a logged-in session's "last seen" may get before a request refreshes it (which
+/// costs a session write, so not on every request).
+pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
 /// View code tried to write a key reserved for the framework.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +56,8 @@ pub struct VisitorSession {
     enabled: bool,
     /// The browser's CSRF secret: its visitor id stands in until the session stores one.
     csrf: CsrfToken,
+    /// The request, for what "your sessions" shows about where the session is used from.
+    req: HttpRequest,
 }
 
 impl FromRequest for VisitorSession {
@@ -58,6 +74,7 @@ impl FromRequest for VisitorSession {
                 session: req.get_session(),
                 enabled: engine.is_enabled(),
                 csrf,
+                req: req.clone(),
             }),
             (Err(err), _) | (_, Err(err)) => Err(err),
         })
@@ -91,31 +108,107 @@ impl VisitorSession {
         self.set(HAS_COMMENTED, true);
     }
 
-    /// The logged-in member, if any.
-    pub fn member_id(&self) -> Option<i64> {
+    /// The member this session says is logged in, unchecked: only `members::signed_in`,
+    /// which checks the session auth hash, should act on it.
+    pub fn claimed_member_id(&self) -> Option<i64> {
         self.get(MEMBER_ID)
     }
 
+    /// The session auth hash stored at login.
+    pub fn auth_hash(&self) -> Option<String> {
+        self.get(AUTH_USER_HASH)
+    }
+
     /// Logs `member_id` in under a new session key (so a key planted before login is useless
-    /// after it). A different member's data is not inherited: as Django's `login()`, the
-    /// session is flushed first when someone else was logged in.
-    pub fn log_in(&self, member_id: i64) {
-        if self.member_id().is_some_and(|current| current != member_id) {
+    /// after it), with the session auth hash of their credentials. A different member's data
+    /// is not inherited: as Django's `login()`, the session is flushed first when someone else
+    /// was logged in. `remember` chooses whether the session outlives the browser.
+    pub fn log_in(&self, member_id: i64, auth_hash: String, remember: bool) {
+        if self
+            .claimed_member_id()
+            .is_some_and(|current| current != member_id)
+        {
             self.session.clear();
         }
         self.session.renew();
         self.set(MEMBER_ID, member_id);
+        self.insert_reserved(AUTH_USER_HASH, auth_hash);
+        self.insert_reserved(EXPIRE_AT_BROWSER_CLOSE, !remember);
+        let visit = self.visit();
+        let info = SessionInfo {
+            device: visit.device,
+            address: visit.address,
+            ..new_info(unix_now())
+        };
+        self.insert_reserved(SESSION_INFO, info);
+    }
+
+    /// Replaces the session auth hash (the member's credentials changed by this very session,
+    /// or the stored hash was outdated).
+    pub fn restamp(&self, auth_hash: String) {
+        self.insert_reserved(AUTH_USER_HASH, auth_hash);
+    }
+
+    /// A new key for the same session: after a change of credentials, the old key (which
+    /// anyone may have copied) must not carry them.
+    pub fn rotate_key(&self) {
+        self.session.renew();
     }
 
     /// Logs the member out (harmless when nobody is logged in). The visitor's other data
-    /// (`has_commented`) survives under a new key; a session left with nothing of the
-    /// visitor's is ended. Either way the old key no longer authenticates anyone.
+    /// (`has_commented`, the remember-me choice) survives under a new key; a session left
+    /// with nothing of the visitor's is ended. Either way the old key no longer authenticates
+    /// anyone.
     ///
     /// Ending the emptied session is not done here but by the rule every change goes through
     /// ([`super::finish_session`]): a session left with nothing of the visitor's is ended.
     pub fn log_out(&self) {
-        self.session.remove(MEMBER_ID);
+        for key in [MEMBER_ID, AUTH_USER_HASH, SESSION_INFO] {
+            self.session.remove(key);
+        }
         self.session.renew();
+    }
+
+    /// The key of this session as stored (the request's cookie, verified), if it has one.
+    pub fn key(&self) -> Option<String> {
+        self.req
+            .app_data::<web::Data<SessionCookie>>()?
+            .session_key(&self.req)
+    }
+
+    /// What "your sessions" shows about this session, while a member is logged in with it.
+    pub fn info(&self) -> Option<SessionInfo> {
+        self.get(SESSION_INFO)
+    }
+
+    /// Records that the logged-in session was just used, when its "last seen" is older than
+    /// [`LAST_SEEN_PRECISION`].
+    pub fn note_seen(&self) {
+        let now = unix_now();
+        let info = match self.info() {
+            Some(info) if now - info.last_seen_at < LAST_SEEN_PRECISION.as_secs() as i64 => {
+                return;
+            }
+            Some(info) => info,
+            // Logged in before sessions kept this: from now on.
+            None => new_info(now),
+        };
+        let visit = self.visit();
+        self.insert_reserved(
+            SESSION_INFO,
+            SessionInfo {
+                last_seen_at: now,
+                device: visit.device,
+                address: visit.address,
+                ..info
+            },
+        );
+    }
+
+    /// This session's choice between ending with the browser (`true`) and lasting
+    /// `SESSION_COOKIE_AGE`, if it made one.
+    pub fn expire_at_browser_close(&self) -> Option<bool> {
+        self.get(EXPIRE_AT_BROWSER_CLOSE)
     }
 
     /// This visitor's id: the one the session stores, or else the browser's, which the
@@ -169,11 +262,33 @@ impl VisitorSession {
     }
 
     fn raw_insert<T: Serialize>(&self, key: &str, value: T) {
-        // Serializing plain values (bools, integers, strings) cannot fail.
+        // Serializing plain values (bools, integers, strings, small structs) cannot fail.
         if let Err(err) = self.session.insert(key, value) {
             tracing::error!(key, error = %err, "session value not stored");
         }
     }
+
+    fn visit(&self) -> Visit {
+        let proxies = self.req.app_data::<web::Data<TrustedProxies>>();
+        let default = TrustedProxies::default();
+        Visit::of(&self.req, proxies.map_or(&default, |p| p.get_ref()))
+    }
+}
+
+/// A logged-in session's info as of `now`, with a fresh id.
+fn new_info(now: i64) -> SessionInfo {
+    SessionInfo {
+        id: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>()),
+        logged_in_at: now,
+        last_seen_at: now,
+        device: String::new(),
+        address: None,
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 #[cfg(test)]
@@ -196,6 +311,7 @@ mod tests {
             session: req.get_session(),
             enabled: true,
             csrf: CsrfToken::extract(&req).into_inner().unwrap(),
+            req,
         }
     }
 
@@ -228,11 +344,11 @@ mod tests {
 
         session.mark_commented();
         let stored = session.get::<String>(VISITOR_ID);
-        session.log_in(7);
+        session.log_in(7, "hash".into(), true);
 
         assert_eq!(stored, Some(browser.clone()));
         assert_eq!(session.visitor_id(), browser, "kept across key rotation");
-        assert_eq!(session.member_id(), Some(7));
+        assert_eq!(session.claimed_member_id(), Some(7));
     }
 
     #[test]
@@ -249,7 +365,7 @@ mod tests {
     #[test]
     fn logging_out_ends_a_session_with_only_framework_keys_left() {
         let only_member = session();
-        only_member.log_in(1);
+        only_member.log_in(1, "hash".into(), false);
         only_member.log_out();
         assert!(
             !holds_visitor_data(&only_member.session),
@@ -257,7 +373,7 @@ mod tests {
         );
 
         let commented = session();
-        commented.log_in(1);
+        commented.log_in(1, "hash".into(), false);
         commented.mark_commented();
         commented.log_out();
         assert!(
@@ -265,6 +381,13 @@ mod tests {
             "has_commented left: rotated, not ended"
         );
         assert!(commented.has_commented());
-        assert_eq!(commented.member_id(), None);
+        assert_eq!(commented.claimed_member_id(), None);
+        assert_eq!(commented.auth_hash(), None);
+        assert_eq!(commented.info(), None);
+        assert_eq!(
+            commented.expire_at_browser_close(),
+            Some(true),
+            "the remember-me choice outlives the login"
+        );
     }
 }

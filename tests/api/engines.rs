@@ -45,14 +45,14 @@ async fn the_file_engine_never_turns_a_foreign_key_into_a_path() {
         assert!(files.load(&key).await.unwrap().is_none(), "{key:?}");
         assert!(
             !files
-                .create(&key, b"{}", Duration::from_secs(60))
+                .create(&key, b"{}", None, Duration::from_secs(60))
                 .await
                 .unwrap(),
             "{key:?}"
         );
         assert!(
             !files
-                .update(&key, b"{}", Duration::from_secs(60))
+                .update(&key, b"{}", None, Duration::from_secs(60))
                 .await
                 .unwrap(),
             "{key:?}"
@@ -86,7 +86,7 @@ async fn file_writes_are_atomic_a_reader_never_sees_half_a_session() {
     let large = format!(r#"{{"n":"{}"}}"#, "L".repeat(200_000)).into_bytes();
     assert!(
         files
-            .create(&key, &small, Duration::from_secs(60))
+            .create(&key, &small, None, Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -99,7 +99,7 @@ async fn file_writes_are_atomic_a_reader_never_sees_half_a_session() {
                 let data = if i % 2 == 0 { &large } else { &small };
                 assert!(
                     files
-                        .update(&key, data, Duration::from_secs(60))
+                        .update(&key, data, None, Duration::from_secs(60))
                         .await
                         .unwrap()
                 );

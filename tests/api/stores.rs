@@ -66,7 +66,7 @@ contracts! {
     async fn a_created_session_loads_with_no_more_time_than_it_was_given(store) {
         let key = new_key();
 
-        let created = store.create(&key, b"data", HOUR).await.unwrap();
+        let created = store.create(&key, b"data", None, HOUR).await.unwrap();
         let loaded = store.load(&key).await.unwrap().expect("the session");
 
         assert!(created);
@@ -79,9 +79,9 @@ contracts! {
 
     async fn create_refuses_a_taken_key_and_keeps_the_first_data(store) {
         let key = new_key();
-        store.create(&key, b"first", HOUR).await.unwrap();
+        store.create(&key, b"first", None, HOUR).await.unwrap();
 
-        let second = store.create(&key, b"second", HOUR).await.unwrap();
+        let second = store.create(&key, b"second", None, HOUR).await.unwrap();
 
         assert!(!second);
         assert_eq!(load(&store, &key).await.as_deref(), Some(&b"first"[..]));
@@ -91,7 +91,7 @@ contracts! {
         let key = new_key();
         let data: Vec<Vec<u8>> = (0..16).map(|i| format!("writer {i}").into_bytes()).collect();
 
-        let created = join_all(data.iter().map(|data| store.create(&key, data, HOUR))).await;
+        let created = join_all(data.iter().map(|data| store.create(&key, data, None, HOUR))).await;
 
         let winners: Vec<&Vec<u8>> = created
             .iter()
@@ -108,13 +108,13 @@ contracts! {
         let started = std::time::Instant::now();
         for round in (0..).take_while(|&r| r < RACE_ROUNDS || started.elapsed() < RACE_TIME) {
             let key = new_key();
-            store.create(&key, b"member", HOUR).await.unwrap();
+            store.create(&key, b"member", None, HOUR).await.unwrap();
 
             // A logout, and the same session's other requests still writing it back.
             race(&store, &key, |backend, key, i| async move {
                 match i % 4 {
                     0 => backend.delete(&key).await.unwrap(),
-                    1 => drop(backend.update(&key, b"changed", HOUR).await.unwrap()),
+                    1 => drop(backend.update(&key, b"changed", None, HOUR).await.unwrap()),
                     2 => backend.touch(&key, HOUR).await.unwrap(),
                     _ => drop(backend.load(&key).await.unwrap()),
                 }
@@ -131,9 +131,9 @@ contracts! {
 
     async fn update_replaces_the_data_of_a_live_session(store) {
         let key = new_key();
-        store.create(&key, b"before", HOUR).await.unwrap();
+        store.create(&key, b"before", None, HOUR).await.unwrap();
 
-        let updated = store.update(&key, b"after", HOUR).await.unwrap();
+        let updated = store.update(&key, b"after", None, HOUR).await.unwrap();
 
         assert!(updated);
         assert_eq!(load(&store, &key).await.as_deref(), Some(&b"after"[..]));
@@ -143,7 +143,7 @@ contracts! {
     async fn update_and_touch_of_a_key_never_stored_write_nothing(store) {
         let key = new_key();
 
-        let updated = store.update(&key, b"data", HOUR).await.unwrap();
+        let updated = store.update(&key, b"data", None, HOUR).await.unwrap();
         store.touch(&key, HOUR).await.unwrap();
 
         assert!(!updated);
@@ -153,10 +153,10 @@ contracts! {
 
     async fn update_and_touch_after_delete_never_resurrect(store) {
         let key = new_key();
-        store.create(&key, b"member", HOUR).await.unwrap();
+        store.create(&key, b"member", None, HOUR).await.unwrap();
         store.delete(&key).await.unwrap();
 
-        let updated = store.update(&key, b"member", HOUR).await.unwrap();
+        let updated = store.update(&key, b"member", None, HOUR).await.unwrap();
         store.touch(&key, HOUR).await.unwrap();
 
         assert!(!updated);
@@ -166,8 +166,8 @@ contracts! {
 
     async fn delete_removes_one_session_and_is_harmless_when_repeated(store) {
         let (key, other) = (new_key(), new_key());
-        store.create(&key, b"one", HOUR).await.unwrap();
-        store.create(&other, b"other", HOUR).await.unwrap();
+        store.create(&key, b"one", None, HOUR).await.unwrap();
+        store.create(&other, b"other", None, HOUR).await.unwrap();
 
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
@@ -181,11 +181,11 @@ contracts! {
     async fn an_expired_session_is_never_loaded_nor_brought_back(store) {
         let (loaded, updated, touched) = (new_key(), new_key(), new_key());
         for key in [&loaded, &updated, &touched] {
-            store.create(key, b"short", Duration::from_millis(1)).await.unwrap();
+            store.create(key, b"short", None, Duration::from_millis(1)).await.unwrap();
         }
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
 
-        let update = store.update(&updated, b"again", HOUR).await.unwrap();
+        let update = store.update(&updated, b"again", None, HOUR).await.unwrap();
         store.touch(&touched, HOUR).await.unwrap();
 
         assert!(!update);
@@ -198,11 +198,11 @@ contracts! {
         let ttl = store.shortest_reliable_ttl;
         let (untouched, touched, updated) = (new_key(), new_key(), new_key());
         for key in [&untouched, &touched, &updated] {
-            store.create(key, b"before", ttl).await.unwrap();
+            store.create(key, b"before", None, ttl).await.unwrap();
         }
 
         store.touch(&touched, HOUR).await.unwrap();
-        store.update(&updated, b"after", HOUR).await.unwrap();
+        store.update(&updated, b"after", None, HOUR).await.unwrap();
         actix_web::rt::time::sleep(ttl + Duration::from_millis(300)).await;
 
         assert!(store.load(&untouched).await.unwrap().is_none(), "expired");
@@ -212,8 +212,8 @@ contracts! {
 
     async fn clear_expired_removes_what_expired_and_nothing_else(store) {
         let (expired, live) = (new_key(), new_key());
-        store.create(&expired, b"old", Duration::from_millis(1)).await.unwrap();
-        store.create(&live, b"live", HOUR).await.unwrap();
+        store.create(&expired, b"old", None, Duration::from_millis(1)).await.unwrap();
+        store.create(&live, b"live", None, HOUR).await.unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
 
         let outcome = store.clear_expired().await.unwrap();

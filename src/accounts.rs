@@ -1,0 +1,437 @@
+//! A member in control of their account: which member a session is logged in as (checked on
+//! every request that acts as them), upgrading a password hash at login, changing the
+//! password, listing and ending sessions, deleting the account. Shared by the pages and the
+//! command line.
+//!
+//! Every "log the others out" is structural: it bumps the member's session generation in the
+//! same conditional `UPDATE` that makes the change, so every session holding an older session
+//! auth hash is logged out at its next request, on every engine, whatever the index of
+//! sessions says. Ending the sessions on the server as well frees their storage and keeps
+//! "your sessions" truthful.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::{
+        Database,
+        members::{self, Expected},
+        models::Member,
+    },
+    error::AppError,
+    members::{MAX_PASSWORD_CHARS, SignupError, validate_password},
+    security::{
+        passwords::Passwords,
+        session_auth::{AuthCheck, SessionAuth},
+    },
+    sessions::{
+        SessionEngine, StoreError, VisitorSession,
+        fields::{self, AUTH_USER_HASH, SESSION_INFO, SessionInfo},
+    },
+};
+
+/// What became of a password change.
+#[derive(Debug)]
+pub enum PasswordChange {
+    /// Changed; every other session is logged out. The member as they are now.
+    Changed(Member),
+    /// The new password breaks the rule.
+    Invalid(&'static str),
+    /// The current password given was wrong.
+    WrongCurrentPassword,
+    /// The member's credentials changed meanwhile (another session changed the password or
+    /// logged everyone out): this session no longer counts, and nothing was changed.
+    ChangedMeanwhile,
+}
+
+pub const WRONG_CURRENT_PASSWORD: &str = "Your current password is wrong.";
+pub const CHANGED_MEANWHILE: &str =
+    "Your account was changed from another session meanwhile. Please log in again.";
+
+/// One of a member's sessions, as "your sessions" lists it.
+#[derive(Clone, Debug)]
+pub struct MemberSession {
+    pub key: String,
+    pub info: SessionInfo,
+}
+
+/// What became of a request to end one session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EndSession {
+    Ended,
+    /// No logged-in session of the member has that id (already ended, or never theirs).
+    NotFound,
+    /// That is the session asking: logging out is the way to end it.
+    IsCurrent,
+}
+
+/// The pieces account actions need; cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    db: Database,
+    passwords: Passwords,
+    engine: SessionEngine,
+    auth: SessionAuth,
+}
+
+impl Accounts {
+    pub fn new(
+        db: Database,
+        passwords: Passwords,
+        engine: SessionEngine,
+        auth: SessionAuth,
+    ) -> Self {
+        Self {
+            db,
+            passwords,
+            engine,
+            auth,
+        }
+    }
+
+    /// The member these credentials are right for: exactly one password verification whether
+    /// the username exists or not, and none for a password longer than any member has.
+    ///
+    /// # Errors
+    /// When the database does not answer or the hashing threads are too busy.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: String,
+    ) -> Result<Option<Member>, AppError> {
+        if password.chars().count() > MAX_PASSWORD_CHARS {
+            return Ok(None);
+        }
+        let member = self.member_named(username).await?;
+        let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
+        let verified = self.passwords.verify(password, stored_hash).await?;
+        Ok(member.filter(|_| verified))
+    }
+
+    /// Signs a member up (see [`members::create_member`]).
+    ///
+    /// # Errors
+    /// As [`members::create_member`].
+    pub async fn create_member(
+        &self,
+        username: String,
+        password: String,
+    ) -> Result<Member, SignupError> {
+        crate::members::create_member(&self.db, &self.passwords, username, password).await
+    }
+
+    /// The member called `username` (in any case), for the command line.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn member_named(&self, username: &str) -> Result<Option<Member>, AppError> {
+        let username = username.trim().to_owned();
+        Ok(self
+            .db
+            .read(move |conn| members::find_by_username(conn, &username))
+            .await?)
+    }
+
+    /// Whether `password` is `member`'s (on the hashing threads).
+    ///
+    /// # Errors
+    /// When the hashing threads are too busy.
+    pub async fn verify_password(
+        &self,
+        member: &Member,
+        password: String,
+    ) -> Result<bool, AppError> {
+        self.passwords
+            .verify(password, Some(member.password_hash.clone()))
+            .await
+    }
+
+    /// Logs `member` in with `session` (see [`VisitorSession::log_in`]), stamped with the
+    /// session auth hash of their credentials.
+    pub fn log_in(&self, session: &VisitorSession, member: &Member, remember: bool) {
+        session.log_in(member.id, self.auth.hash_for(member), remember);
+    }
+
+    /// The member `session` is logged in as, checked against their credentials now: a session
+    /// whose auth hash no longer matches (password changed, logged out everywhere, member
+    /// deleted) is logged out, here.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn signed_in(&self, session: &VisitorSession) -> Result<Option<Member>, AppError> {
+        let Some(id) = session.claimed_member_id() else {
+            return Ok(None);
+        };
+        let row = self.db.read(move |conn| members::find(conn, id)).await?;
+        Ok(self.confirm(session, row))
+    }
+
+    /// [`signed_in`] for a caller that read the member's row itself (in a read of its own), or
+    /// `None` when there is no such member.
+    pub fn confirm(&self, session: &VisitorSession, row: Option<Member>) -> Option<Member> {
+        let claimed = session.claimed_member_id()?;
+        let member = row.filter(|member| member.id == claimed);
+        let check = member.as_ref().map_or(AuthCheck::Invalid, |member| {
+            self.auth.check(session.auth_hash().as_deref(), member)
+        });
+        match (check, member) {
+            (AuthCheck::Current, Some(member)) => {
+                session.note_seen();
+                Some(member)
+            }
+            (AuthCheck::Outdated, Some(member)) => {
+                session.restamp(self.auth.hash_for(&member));
+                session.note_seen();
+                Some(member)
+            }
+            _ => {
+                tracing::info!("a session's member changed credentials or left; it is logged out");
+                session.log_out();
+                None
+            }
+        }
+    }
+
+    /// After a successful login with `password`: when the stored hash was made with other costs
+    /// than `PASSWORD_ARGON2_*` now ask for, hashes it again (Django's `must_update`). The
+    /// member's other sessions stay logged in (their auth hash is carried over). Best effort: a
+    /// login never fails for it.
+    pub async fn upgrade_password_hash(&self, member: Member, password: String) -> Member {
+        if !self.passwords.needs_rehash(&member.password_hash) {
+            return member;
+        }
+        let new_hash = match self.passwords.hash(password).await {
+            Ok(hash) => hash,
+            Err(err) => {
+                tracing::warn!(error = %err, "password hash not upgraded this time");
+                return member;
+            }
+        };
+        let carried = self.auth.hash_for(&member);
+        let (id, expected) = (member.id, Expected::from(&member));
+        let (stored_hash, stored_carried) = (new_hash.clone(), carried.clone());
+        let applied = self
+            .db
+            .write(move |conn| {
+                members::rehash_password(conn, id, &expected, &stored_hash, &stored_carried)
+            })
+            .await;
+        match applied {
+            Ok(true) => {
+                tracing::info!(member = id, "password hash upgraded to the current costs");
+                Member {
+                    password_hash: new_hash,
+                    carried_session_hash: Some(carried),
+                    ..member
+                }
+            }
+            Ok(false) => member,
+            Err(err) => {
+                tracing::warn!(error = %err, "password hash not upgraded this time");
+                member
+            }
+        }
+    }
+
+    /// Changes `member`'s password to `new_password`, after checking `current_password` (the
+    /// command line, run by the operator, gives none). The session that asked (`session`) stays
+    /// logged in under a new key; every other one is logged out.
+    ///
+    /// # Errors
+    /// When the database, the session storage or the hashing threads do not answer.
+    pub async fn change_password(
+        &self,
+        member: &Member,
+        current_password: Option<String>,
+        new_password: String,
+        session: Option<&VisitorSession>,
+    ) -> Result<PasswordChange, AppError> {
+        if let Err(rule) = validate_password(&new_password) {
+            return Ok(PasswordChange::Invalid(rule));
+        }
+        if let Some(current_password) = current_password
+            && !self.verify_password(member, current_password).await?
+        {
+            return Ok(PasswordChange::WrongCurrentPassword);
+        }
+        let new_hash = self.passwords.hash(new_password).await?;
+        let (id, expected, stored_hash) = (member.id, Expected::from(member), new_hash.clone());
+        let applied = self
+            .db
+            .write(move |conn| members::change_password(conn, id, &expected, &stored_hash))
+            .await?;
+        if !applied {
+            return Ok(PasswordChange::ChangedMeanwhile);
+        }
+        let changed = Member {
+            password_hash: new_hash,
+            session_generation: member.session_generation + 1,
+            carried_session_hash: None,
+            ..member.clone()
+        };
+        let keep = session.and_then(VisitorSession::key);
+        if let Some(session) = session {
+            session.rotate_key();
+            session.restamp(self.auth.hash_for(&changed));
+        }
+        self.end_sessions_except(member.id, keep.as_deref()).await;
+        Ok(PasswordChange::Changed(changed))
+    }
+
+    /// Logs every session of `member` out but `session` (all of them from the command line):
+    /// bumps the session generation, which works on every engine, and ends the sessions on the
+    /// server where the engine keeps them. `false` when the member's credentials changed
+    /// meanwhile (nothing was done; `session` no longer counts).
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn log_out_other_sessions(
+        &self,
+        member: &Member,
+        session: Option<&VisitorSession>,
+    ) -> Result<bool, AppError> {
+        let (id, expected) = (member.id, Expected::from(member));
+        let bumped = self
+            .db
+            .write(move |conn| members::bump_session_generation(conn, id, &expected))
+            .await?;
+        if !bumped {
+            return Ok(false);
+        }
+        let bumped = Member {
+            session_generation: member.session_generation + 1,
+            carried_session_hash: None,
+            ..member.clone()
+        };
+        let keep = session.and_then(VisitorSession::key);
+        if let Some(session) = session {
+            session.restamp(self.auth.hash_for(&bumped));
+        }
+        self.end_sessions_except(member.id, keep.as_deref()).await;
+        Ok(true)
+    }
+
+    /// `member`'s logged-in sessions, most recently used first: those stored with their id whose
+    /// auth hash still matches. `None` where the engine cannot list sessions (signed cookies).
+    ///
+    /// # Errors
+    /// When the session storage does not answer.
+    pub async fn sessions_of(
+        &self,
+        member: &Member,
+    ) -> Result<Option<Vec<MemberSession>>, AppError> {
+        let Some(stored) = self
+            .engine
+            .sessions_of(member.id)
+            .await
+            .map_err(storage_unavailable)?
+        else {
+            return Ok(None);
+        };
+        let mut sessions: Vec<MemberSession> = stored
+            .into_iter()
+            .filter(|stored| {
+                let hash: Option<String> = fields::read(&stored.state, AUTH_USER_HASH);
+                self.auth.check(hash.as_deref(), member) != AuthCheck::Invalid
+            })
+            .map(|stored| {
+                let info = fields::read(&stored.state, SESSION_INFO)
+                    .unwrap_or_else(|| unrecorded_info(&stored.key));
+                MemberSession {
+                    key: stored.key,
+                    info,
+                }
+            })
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.info.last_seen_at));
+        Ok(Some(sessions))
+    }
+
+    /// Ends the session of `member` whose id is `session_id`, unless it is `current_key`'s.
+    ///
+    /// # Errors
+    /// When the session storage does not answer.
+    pub async fn end_session(
+        &self,
+        member: &Member,
+        session_id: &str,
+        current_key: Option<&str>,
+    ) -> Result<EndSession, AppError> {
+        let sessions = self.sessions_of(member).await?.unwrap_or_default();
+        let Some(found) = sessions.into_iter().find(|s| s.info.id == session_id) else {
+            return Ok(EndSession::NotFound);
+        };
+        if Some(found.key.as_str()) == current_key {
+            return Ok(EndSession::IsCurrent);
+        }
+        self.engine
+            .end_sessions(member.id, &[found.key])
+            .await
+            .map_err(storage_unavailable)?;
+        Ok(EndSession::Ended)
+    }
+
+    /// Deletes `member` and their sessions; their comments stay, shown as by a former member.
+    /// `false` when their credentials changed meanwhile (nothing was deleted).
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn delete_account(
+        &self,
+        member: &Member,
+        session: Option<&VisitorSession>,
+    ) -> Result<bool, AppError> {
+        let (id, expected) = (member.id, Expected::from(member));
+        let deleted = self
+            .db
+            .write(move |conn| members::delete(conn, id, &expected))
+            .await?;
+        if !deleted {
+            return Ok(false);
+        }
+        // Every session of theirs is anonymous from now on (no member to match); these go too.
+        if let Some(session) = session {
+            session.log_out();
+        }
+        self.end_sessions_except(id, None).await;
+        Ok(true)
+    }
+
+    /// Ends `member`'s sessions on the server but `keep`. Best effort: the generation bump or the
+    /// deletion that came first has already logged them out, so a storage failure here only
+    /// leaves sessions to expire.
+    async fn end_sessions_except(&self, member: i64, keep: Option<&str>) {
+        let ended = async {
+            let Some(stored) = self.engine.sessions_of(member).await? else {
+                return Ok(());
+            };
+            let keys: Vec<String> = stored
+                .into_iter()
+                .map(|stored| stored.key)
+                .filter(|key| Some(key.as_str()) != keep)
+                .collect();
+            self.engine.end_sessions(member, &keys).await
+        };
+        if let Err(err) = ended.await {
+            tracing::warn!(error = %err, "sessions logged out but not removed from storage");
+        }
+    }
+}
+
+/// A session logged in before sessions recorded what "your sessions" shows: named by a digest
+/// of its key (never the key itself).
+fn unrecorded_info(key: &str) -> SessionInfo {
+    let digest = Sha256::digest(key.as_bytes());
+    SessionInfo {
+        id: URL_SAFE_NO_PAD.encode(&digest[..12]),
+        logged_in_at: 0,
+        last_seen_at: 0,
+        device: "Not recorded".into(),
+        address: None,
+    }
+}
+
+fn storage_unavailable(err: StoreError) -> AppError {
+    tracing::error!(error = %err, "session storage unavailable");
+    AppError::Unavailable("The session storage")
+}

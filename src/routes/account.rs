@@ -1,0 +1,384 @@
+//! A member's own account: `/account/password`, `/account/sessions` (with logging out one
+//! session or all the others) and `/account/delete`. Every action checks the session's auth
+//! hash first ([`Accounts::signed_in`]): a session logged out elsewhere cannot act.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use super::{
+    CsrfOnlyForm, Reply,
+    home::{format_iso, format_time},
+    html, json_body, json_error, json_message, no_control_characters, see_other,
+};
+use crate::{
+    accounts::{Accounts, CHANGED_MEANWHILE, EndSession, PasswordChange, WRONG_CURRENT_PASSWORD},
+    db::models::Member,
+    error::AppError,
+    flash::Flash,
+    security::{csrf::CsrfToken, throttle::Throttle},
+    sessions::{VisitorSession, fields::SessionInfo},
+};
+
+pub const THIS_SESSION: &str = "This is the session you are using: log out to end it.";
+
+#[derive(Template)]
+#[template(path = "account_password.html")]
+struct PasswordPage<'a> {
+    csrf_token: String,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "account_delete.html")]
+struct DeletePage<'a> {
+    csrf_token: String,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "account_sessions.html")]
+struct SessionsPage<'a> {
+    csrf_token: String,
+    username: &'a str,
+    listable: bool,
+    sessions: Vec<SessionRow>,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+/// One session as the page and the JSON list show it.
+#[derive(Serialize)]
+struct SessionRow {
+    id: String,
+    current: bool,
+    device: String,
+    address: String,
+    logged_in: String,
+    logged_in_iso: String,
+    last_seen: String,
+    last_seen_iso: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: Option<String>,
+    new_password: Option<String>,
+    csrf_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct EndSessionForm {
+    session_id: Option<String>,
+    csrf_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    current_password: Option<String>,
+    csrf_token: Option<String>,
+}
+
+/// The member logged in with `session`, checked; for actions, which refuse everyone else.
+async fn member(accounts: &Accounts, session: &VisitorSession) -> Result<Member, AppError> {
+    session.require()?;
+    accounts
+        .signed_in(session)
+        .await?
+        .ok_or(AppError::LoginRequired)
+}
+
+/// A page only a member sees: anyone else is sent to the login page (JSON clients get `401`).
+async fn member_page(
+    req: &HttpRequest,
+    accounts: &Accounts,
+    session: &VisitorSession,
+) -> Result<Result<Member, HttpResponse>, AppError> {
+    match member(accounts, session).await {
+        Ok(member) => Ok(Ok(member)),
+        Err(AppError::LoginRequired) if !Reply::to(req).is_json() => Ok(Err(see_other("/login"))),
+        Err(err) => Err(err),
+    }
+}
+
+pub async fn password_page(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    let member = match member_page(&req, &accounts, &session).await? {
+        Ok(member) => member,
+        Err(to_login) => return Ok(to_login),
+    };
+    let page = PasswordPage {
+        csrf_token: csrf.form_token(),
+        username: &member.username,
+        error: None,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+/// Checks the current password (throttled like a login), sets the new one, keeps this session
+/// logged in under a new key and logs out every other one.
+pub async fn change_password(
+    req: HttpRequest,
+    form: web::Form<PasswordForm>,
+    accounts: web::Data<Accounts>,
+    throttle: web::Data<Throttle>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    csrf.verify(form.csrf_token.as_deref())?;
+    let member = member(&accounts, &session).await?;
+    let PasswordForm {
+        current_password,
+        new_password,
+        ..
+    } = form.into_inner();
+    let (current_password, new_password) = (
+        current_password.unwrap_or_default(),
+        new_password.unwrap_or_default(),
+    );
+    no_control_characters("new password", &new_password)?;
+    let attempt = throttle.login_attempt(&req, &member.username).await?;
+    let outcome = accounts
+        .change_password(
+            &member,
+            Some(current_password),
+            new_password,
+            Some(&session),
+        )
+        .await;
+    let reply = Reply::to(&req);
+    let refusal = match outcome {
+        Ok(PasswordChange::Changed(_)) => {
+            attempt.succeeded().await;
+            return Ok(done(reply, Flash::PasswordChanged, "/"));
+        }
+        Ok(PasswordChange::WrongCurrentPassword) => WRONG_CURRENT_PASSWORD,
+        Ok(PasswordChange::Invalid(rule)) => {
+            attempt.not_made().await;
+            rule
+        }
+        Ok(PasswordChange::ChangedMeanwhile) => {
+            attempt.not_made().await;
+            return changed_meanwhile(&session);
+        }
+        Err(err) => {
+            attempt.not_made().await;
+            return Err(err);
+        }
+    };
+    if reply.is_json() {
+        return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, refusal));
+    }
+    let page = PasswordPage {
+        csrf_token: csrf.form_token(),
+        username: &member.username,
+        error: Some(refusal),
+    };
+    Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?))
+}
+
+/// The member's sessions, this one marked; with signed cookies, a note that they cannot be
+/// listed.
+pub async fn sessions_page(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    let member = match member_page(&req, &accounts, &session).await? {
+        Ok(member) => member,
+        Err(to_login) => return Ok(to_login),
+    };
+    let flash = Flash::waiting(&req);
+    let listed = accounts.sessions_of(&member).await?;
+    let listable = listed.is_some();
+    let current_key = session.key();
+    let current_info = session.info();
+    let rows: Vec<SessionRow> = match listed {
+        Some(sessions) => sessions
+            .into_iter()
+            .map(|s| {
+                let current = Some(&s.key) == current_key.as_ref();
+                session_row(s.info, current)
+            })
+            .collect(),
+        // Only this one is known.
+        None => current_info
+            .into_iter()
+            .map(|info| session_row(info, true))
+            .collect(),
+    };
+    if Reply::to(&req).is_json() {
+        return Ok(json_body(
+            StatusCode::OK,
+            serde_json::json!({ "listable": listable, "sessions": rows }),
+        ));
+    }
+    let page = SessionsPage {
+        csrf_token: csrf.form_token(),
+        username: &member.username,
+        listable,
+        sessions: rows,
+        notice: flash.map(Flash::text),
+        error: None,
+    };
+    let mut response = html(StatusCode::OK, page.render()?);
+    if flash.is_some() {
+        Flash::consume(&mut response);
+    }
+    Ok(response)
+}
+
+/// Logs out one of the member's other sessions, by the id the list shows.
+pub async fn end_session(
+    req: HttpRequest,
+    form: web::Form<EndSessionForm>,
+    accounts: web::Data<Accounts>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    csrf.verify(form.csrf_token.as_deref())?;
+    let member = member(&accounts, &session).await?;
+    let session_id = form.session_id.as_deref().unwrap_or_default();
+    if session_id.is_empty() {
+        return Err(AppError::Unprocessable(
+            "Say which session to log out (session_id).".into(),
+        ));
+    }
+    let reply = Reply::to(&req);
+    match accounts
+        .end_session(&member, session_id, session.key().as_deref())
+        .await?
+    {
+        // Already gone is as good as ended: the request is safe to repeat.
+        EndSession::Ended | EndSession::NotFound => {
+            Ok(done(reply, Flash::SessionEnded, "/account/sessions"))
+        }
+        EndSession::IsCurrent => Err(AppError::Unprocessable(THIS_SESSION.into())),
+    }
+}
+
+/// Logs out every session of the member but this one, on every engine.
+pub async fn end_other_sessions(
+    req: HttpRequest,
+    form: web::Form<CsrfOnlyForm>,
+    accounts: web::Data<Accounts>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    csrf.verify(form.csrf_token.as_deref())?;
+    let member = member(&accounts, &session).await?;
+    if !accounts
+        .log_out_other_sessions(&member, Some(&session))
+        .await?
+    {
+        return changed_meanwhile(&session);
+    }
+    Ok(done(
+        Reply::to(&req),
+        Flash::OtherSessionsEnded,
+        "/account/sessions",
+    ))
+}
+
+pub async fn delete_page(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    let member = match member_page(&req, &accounts, &session).await? {
+        Ok(member) => member,
+        Err(to_login) => return Ok(to_login),
+    };
+    let page = DeletePage {
+        csrf_token: csrf.form_token(),
+        username: &member.username,
+        error: None,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+/// Deletes the member (password required, throttled like a login) and all their sessions.
+pub async fn delete_account(
+    req: HttpRequest,
+    form: web::Form<DeleteForm>,
+    accounts: web::Data<Accounts>,
+    throttle: web::Data<Throttle>,
+    session: VisitorSession,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, AppError> {
+    csrf.verify(form.csrf_token.as_deref())?;
+    let member = member(&accounts, &session).await?;
+    let password = form.into_inner().current_password.unwrap_or_default();
+    let attempt = throttle.login_attempt(&req, &member.username).await?;
+    let verified = match accounts.verify_password(&member, password).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            attempt.not_made().await;
+            return Err(err);
+        }
+    };
+    let reply = Reply::to(&req);
+    if !verified {
+        if reply.is_json() {
+            return Ok(json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                WRONG_CURRENT_PASSWORD,
+            ));
+        }
+        let page = DeletePage {
+            csrf_token: csrf.form_token(),
+            username: &member.username,
+            error: Some(WRONG_CURRENT_PASSWORD),
+        };
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?));
+    }
+    attempt.succeeded().await;
+    if !accounts.delete_account(&member, Some(&session)).await? {
+        return changed_meanwhile(&session);
+    }
+    Ok(done(reply, Flash::AccountDeleted, "/"))
+}
+
+/// The answer to a member action that worked: JSON, or a redirect to `location` with `flash`.
+fn done(reply: Reply, flash: Flash, location: &str) -> HttpResponse {
+    if reply.is_json() {
+        return json_message(StatusCode::OK, flash.text());
+    }
+    let mut response = see_other(location);
+    flash.leave(&mut response);
+    response
+}
+
+/// Another session changed the member's credentials while this request ran: this session no
+/// longer counts, and is logged out now.
+fn changed_meanwhile(session: &VisitorSession) -> Result<HttpResponse, AppError> {
+    session.log_out();
+    Err(AppError::Conflict(CHANGED_MEANWHILE))
+}
+
+fn session_row(info: SessionInfo, current: bool) -> SessionRow {
+    let at = |seconds: i64| {
+        let at = OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        PrimitiveDateTime::new(at.date(), at.time())
+    };
+    let (logged_in, last_seen) = (at(info.logged_in_at), at(info.last_seen_at));
+    SessionRow {
+        id: info.id,
+        current,
+        device: info.device,
+        address: info.address.unwrap_or_else(|| "unknown".into()),
+        logged_in: format_time(logged_in),
+        logged_in_iso: format_iso(logged_in),
+        last_seen: format_time(last_seen),
+        last_seen_iso: format_iso(last_seen),
+    }
+}
