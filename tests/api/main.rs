@@ -5,6 +5,7 @@
 mod helpers;
 
 mod abuse;
+mod account;
 mod auth;
 mod cli;
 mod comments;

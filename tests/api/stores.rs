@@ -226,6 +226,42 @@ contracts! {
         assert_eq!(store.count().await.unwrap(), 1);
         assert_eq!(load(&store, &live).await.as_deref(), Some(&b"live"[..]));
     }
+
+    async fn keys_of_finds_every_session_stored_with_the_member_and_forget_drops_them(store) {
+        let [mine, became_mine, theirs, anonymous, ended] = [(); 5].map(|()| new_key());
+        store.create(&mine, b"m", Some(1), HOUR).await.unwrap();
+        store.create(&became_mine, b"a", None, HOUR).await.unwrap();
+        store.update(&became_mine, b"m", Some(1), HOUR).await.unwrap();
+        store.create(&theirs, b"t", Some(2), HOUR).await.unwrap();
+        store.create(&anonymous, b"a", None, HOUR).await.unwrap();
+        store.create(&ended, b"m", Some(1), HOUR).await.unwrap();
+        store.delete(&ended).await.unwrap();
+        store.forget(1, std::slice::from_ref(&ended)).await.unwrap();
+
+        let keys = store.keys_of(1).await.unwrap();
+
+        assert!(keys.contains(&mine) && keys.contains(&became_mine), "{keys:?}");
+        for other in [&theirs, &anonymous, &ended] {
+            assert!(!keys.contains(other), "{keys:?}");
+        }
+        assert_eq!(store.keys_of(2).await.unwrap(), vec![theirs]);
+        assert!(store.keys_of(3).await.unwrap().is_empty());
+    }
+
+    async fn after_clear_expired_the_index_names_no_expired_session(store) {
+        let (expired, live) = (new_key(), new_key());
+        store.create(&expired, b"old", Some(1), Duration::from_millis(1)).await.unwrap();
+        store.create(&live, b"live", Some(1), HOUR).await.unwrap();
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+
+        let outcome = store.clear_expired().await.unwrap();
+        let keys = store.keys_of(1).await.unwrap();
+
+        assert!(keys.contains(&live));
+        if matches!(outcome, ClearOutcome::Removed(_)) {
+            assert!(!keys.contains(&expired), "{keys:?}");
+        }
+    }
 }
 
 /// A backend under test, with what it made for the test (removed when the test ends).

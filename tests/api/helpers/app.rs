@@ -230,6 +230,13 @@ impl Drop for TestResources {
 }
 
 impl TestApp {
+    /// The app's `SECRET_KEY`, for a command run against its data.
+    pub fn secret_key(&self) -> String {
+        let key = self.state.settings.security.secret_key.as_ref();
+        String::from_utf8(key.expect("tests set a key").as_bytes().to_vec())
+            .expect("tests make text keys")
+    }
+
     /// A new visitor with an empty cookie jar.
     pub fn browser(&self) -> Browser {
         Browser::at(&self.address)

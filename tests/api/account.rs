@@ -1,0 +1,638 @@
+//! Members in control of their sessions: changing the password, "your sessions" with logging
+//! out one or all the others, remember me, upgrading password hashes, deleting the account.
+
+use actix_web::http::StatusCode;
+use futures_util::future::join_all;
+use guestbook::settings::{CacheBackend, SecretKey, SessionEngineKind, Settings};
+
+use crate::helpers::{
+    Browser, Flavor, PASSWORD, Page, TestApp, TestResources, random_string, redis_available,
+    redis_url, run_cli, spawn_app, spawn_app_with,
+};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+
+fn shows_logged_in(page: &Page, username: &str) -> bool {
+    page.body
+        .contains(&format!("Logged in as <strong>{username}</strong>"))
+}
+
+/// A new browser of `app`, logged in as `username` with `user_agent`.
+async fn logged_in_browser(app: &TestApp, username: &str, user_agent: &str) -> Browser {
+    let mut browser = app.browser();
+    let page = browser
+        .post_with(
+            "/login",
+            &[("username", username), ("password", PASSWORD)],
+            &[("User-Agent", user_agent)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    browser
+}
+
+async fn is_logged_in(browser: &mut Browser, username: &str) -> bool {
+    shows_logged_in(&browser.get("/").await, username)
+}
+
+/// `GET /account/sessions` as JSON.
+async fn listed_sessions(browser: &mut Browser) -> serde_json::Value {
+    let page = browser
+        .get_with("/account/sessions", &[("Accept", "application/json")])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.json()
+}
+
+fn sessions_in(listing: &serde_json::Value) -> Vec<serde_json::Value> {
+    listing["sessions"].as_array().cloned().unwrap_or_default()
+}
+
+async fn change_password(browser: &mut Browser, current: &str, new: &str) -> Page {
+    browser
+        .post(
+            "/account/password",
+            &[("current_password", current), ("new_password", new)],
+        )
+        .await
+}
+
+conformance! {
+    async fn changing_the_password_keeps_this_session_under_a_new_key_and_logs_out_every_other(flavor) {
+        // Arrange: one member logged in from two clients.
+        let app = flavor.spawn_app().await;
+        app.create_member("ada").await;
+        let mut laptop = logged_in_browser(&app, "ada", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "ada", IPHONE).await;
+        assert!(is_logged_in(&mut phone, "ada").await);
+        let key_before = laptop.session_cookie().unwrap();
+
+        // Act
+        let changed = change_password(&mut laptop, PASSWORD, NEW_PASSWORD).await;
+        let laptop_home = laptop.get("/").await;
+        let phone_home = phone.get("/").await;
+
+        // Assert
+        assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+        assert_eq!(changed.header("location"), Some("/"));
+        assert!(laptop_home.body.contains("Your password was changed."));
+        assert!(shows_logged_in(&laptop_home, "ada"), "this session stays logged in");
+        assert_ne!(laptop.session_cookie().unwrap(), key_before, "under a new key");
+        assert!(!shows_logged_in(&phone_home, "ada"), "the other session is logged out");
+        assert!(phone_home.body.contains(r#"href="/login""#));
+        let mut fresh = app.browser();
+        assert_eq!(fresh.log_in("ada", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(fresh.log_in("ada", NEW_PASSWORD).await.status, StatusCode::SEE_OTHER);
+    }
+
+    async fn a_password_change_is_refused_with_422_and_its_reason_and_changes_nothing(flavor) {
+        let app = flavor.spawn_app().await;
+        app.create_member("bea").await;
+        let mut browser = logged_in_browser(&app, "bea", FIREFOX).await;
+
+        let wrong = change_password(&mut browser, "not my password", NEW_PASSWORD).await;
+        let short = change_password(&mut browser, PASSWORD, "short").await;
+        let json = browser
+            .post_json(
+                "/account/password",
+                &[("current_password", "nope nope"), ("new_password", NEW_PASSWORD)],
+            )
+            .await;
+
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(wrong.body.contains("Your current password is wrong."), "{}", wrong.body);
+        assert!(wrong.body.contains(r#"action="/account/password""#), "the form again");
+        assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(short.body.contains("Passwords are 8 to 1024 characters"));
+        assert_eq!(json.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(json.json()["error"], "Your current password is wrong.");
+        assert!(is_logged_in(&mut browser, "bea").await, "still logged in");
+        assert_eq!(
+            app.browser().log_in("bea", PASSWORD).await.status,
+            StatusCode::SEE_OTHER,
+            "the password is unchanged"
+        );
+    }
+
+    async fn your_sessions_lists_each_logged_in_session_with_its_device_and_marks_this_one(flavor) {
+        let app = flavor.spawn_app().await;
+        app.create_member("cleo").await;
+        let mut laptop = logged_in_browser(&app, "cleo", FIREFOX).await;
+        let _phone = logged_in_browser(&app, "cleo", IPHONE).await;
+        let mut anonymous = app.browser();
+        anonymous.comment("not a member").await;
+
+        let listing = listed_sessions(&mut laptop).await;
+        let page = laptop.get("/account/sessions").await;
+
+        let sessions = sessions_in(&listing);
+        if app.revocable() {
+            assert_eq!(listing["listable"], true);
+            assert_eq!(sessions.len(), 2, "{listing}");
+            let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+            assert_eq!(current.len(), 1);
+            assert_eq!(current[0]["device"], "Firefox on Linux");
+            assert!(sessions.iter().any(|s| s["device"] == "Safari on iPhone"));
+            assert!(sessions.iter().all(|s| s["address"] == "127.0.0.1"));
+            assert!(page.body.contains("(this session)"));
+            assert!(page.body.contains(r#"action="/account/sessions/end""#));
+        } else {
+            assert_eq!(listing["listable"], false);
+            assert_eq!(sessions.len(), 1, "only this session is known");
+            assert_eq!(sessions[0]["current"], true);
+            assert!(page.body.contains("cannot list them"), "{}", page.body);
+        }
+        assert!(page.body.contains(r#"action="/account/sessions/end-others""#));
+        // No session key is ever shown: ids are not keys.
+        let key = laptop.session_cookie().unwrap();
+        assert!(!page.body.contains(&key[key.len().saturating_sub(64)..]));
+    }
+
+    async fn logging_out_one_other_session_ends_just_that_one(flavor) {
+        let app = flavor.spawn_app().await;
+        if !app.revocable() {
+            return; // Signed cookies cannot end one session: see the listing test.
+        }
+        app.create_member("dina").await;
+        let mut laptop = logged_in_browser(&app, "dina", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "dina", IPHONE).await;
+        let mut tablet = logged_in_browser(&app, "dina", IPHONE).await;
+        let listing = listed_sessions(&mut phone).await;
+        let phone_id = sessions_in(&listing)
+            .into_iter()
+            .find(|s| s["current"] == true)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let ended = laptop
+            .post("/account/sessions/end", &[("session_id", &phone_id)])
+            .await;
+        let again = laptop
+            .post_json("/account/sessions/end", &[("session_id", &phone_id)])
+            .await;
+        let own_id = sessions_in(&listed_sessions(&mut laptop).await)
+            .into_iter()
+            .find(|s| s["current"] == true)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let own = laptop
+            .post_json("/account/sessions/end", &[("session_id", &own_id)])
+            .await;
+
+        assert_eq!(ended.status, StatusCode::SEE_OTHER);
+        assert_eq!(ended.header("location"), Some("/account/sessions"));
+        assert_eq!(again.status, StatusCode::OK, "ending it again is harmless");
+        assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY, "log out to end this one");
+        assert!(!is_logged_in(&mut phone, "dina").await);
+        assert!(is_logged_in(&mut tablet, "dina").await);
+        assert!(is_logged_in(&mut laptop, "dina").await);
+        assert_eq!(sessions_in(&listed_sessions(&mut laptop).await).len(), 2);
+    }
+
+    async fn log_out_everywhere_else_ends_every_other_session_on_every_engine(flavor) {
+        let app = flavor.spawn_app().await;
+        app.create_member("emil").await;
+        let mut laptop = logged_in_browser(&app, "emil", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "emil", IPHONE).await;
+        let mut tablet = logged_in_browser(&app, "emil", IPHONE).await;
+        let copied_cookie = phone.session_cookie().unwrap();
+
+        let done = laptop.post("/account/sessions/end-others", &[]).await;
+        let laptop_page = laptop.get("/account/sessions").await;
+
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        assert!(laptop_page.body.contains("Your other sessions are logged out."));
+        assert!(is_logged_in(&mut laptop, "emil").await);
+        assert!(!is_logged_in(&mut phone, "emil").await);
+        assert!(!is_logged_in(&mut tablet, "emil").await);
+        // Even a copy of a cookie from before (signed cookies included) is logged out.
+        let mut replay = app.browser();
+        replay.set_cookie("sessionid", &copied_cookie);
+        assert!(!is_logged_in(&mut replay, "emil").await);
+        if app.revocable() {
+            assert_eq!(sessions_in(&listed_sessions(&mut laptop).await).len(), 1);
+        }
+    }
+
+    async fn the_session_index_follows_key_rotation_and_logout(flavor) {
+        let app = flavor.spawn_app().await;
+        if !app.revocable() {
+            return;
+        }
+        app.create_member("fay").await;
+        let mut laptop = logged_in_browser(&app, "fay", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "fay", IPHONE).await;
+        phone.comment("so the session outlives the logout").await;
+
+        // Logged out, logged in again (a new key each time), logged out for good elsewhere.
+        phone.post("/logout", &[]).await;
+        let after_logout = sessions_in(&listed_sessions(&mut laptop).await).len();
+        phone.log_in("fay", PASSWORD).await;
+        phone.log_in("fay", PASSWORD).await;
+        let after_two_logins = sessions_in(&listed_sessions(&mut laptop).await).len();
+        let mut other = logged_in_browser(&app, "fay", IPHONE).await;
+        other.post("/logout", &[]).await;
+        let listing = sessions_in(&listed_sessions(&mut laptop).await);
+
+        assert_eq!(after_logout, 1, "a logged-out session is not listed");
+        assert_eq!(after_two_logins, 2, "a rotated key is listed once");
+        assert_eq!(listing.len(), 2);
+        assert_eq!(app.stored_sessions().await, Some(2), "laptop and phone only");
+    }
+
+    async fn remember_me_ticked_keeps_the_cookie_for_the_session_age_unticked_until_the_browser_closes(flavor) {
+        let app = flavor.spawn_app().await;
+        app.create_member("gus").await;
+
+        let mut remembered = app.browser();
+        let ticked = remembered
+            .post("/login", &[("username", "gus"), ("password", PASSWORD), ("remember", "on")])
+            .await;
+        let mut forgotten = app.browser();
+        forgotten.comment("an anonymous session first").await;
+        let unticked = forgotten.log_in("gus", PASSWORD).await;
+        // The choice is the session's: it stays through a logout (a new key) and later writes.
+        let logged_out = forgotten.post("/logout", &[]).await;
+        let signed_up = app
+            .browser()
+            .post("/signup", &[("username", "hal"), ("password", PASSWORD), ("remember", "on")])
+            .await;
+
+        let age = Some(actix_web::cookie::time::Duration::seconds(1_209_600));
+        let cookie = |page: &Page| page.set_cookie("sessionid").cloned().expect("a session cookie");
+        assert_eq!(cookie(&ticked).max_age(), age);
+        assert_eq!(cookie(&unticked).max_age(), None);
+        assert!(cookie(&unticked).expires().is_none());
+        assert_eq!(cookie(&logged_out).max_age(), None, "kept across logout");
+        assert!(!cookie(&logged_out).value().is_empty(), "the session lives on");
+        assert_eq!(cookie(&signed_up).max_age(), age);
+        assert!(is_logged_in(&mut remembered, "gus").await);
+    }
+
+    async fn deleting_the_account_removes_the_member_and_their_sessions_and_keeps_their_comments(flavor) {
+        let app = flavor.spawn_app().await;
+        app.create_member("ivy").await;
+        let mut laptop = logged_in_browser(&app, "ivy", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "ivy", IPHONE).await;
+        laptop.comment("I was here").await;
+
+        let wrong = laptop.post("/account/delete", &[("current_password", "not it at all")]).await;
+        let deleted = laptop.post("/account/delete", &[("current_password", PASSWORD)]).await;
+        let home = laptop.get("/").await;
+
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(wrong.body.contains("Your current password is wrong."));
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+        assert!(home.body.contains("Your account was deleted."));
+        assert!(!shows_logged_in(&home, "ivy"));
+        assert!(home.body.contains("I was here"));
+        assert!(home.body.contains("a former member"), "{}", home.body);
+        assert!(!home.body.contains(r#"action="/comments""#), "still commented once");
+        assert!(!is_logged_in(&mut phone, "ivy").await);
+        assert_eq!(app.count("members"), 0);
+        assert_eq!(app.browser().log_in("ivy", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+        if app.revocable() {
+            app.assert_stored_sessions(1).await; // the laptop's, still holding has_commented
+        }
+    }
+
+    async fn account_pages_and_actions_need_a_logged_in_member(flavor) {
+        let app = flavor.spawn_app().await;
+        let mut visitor = app.browser();
+
+        for path in ["/account/password", "/account/sessions", "/account/delete"] {
+            let page = visitor.get(path).await;
+            assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(page.header("location"), Some("/login"), "{path}");
+            let json = visitor.get_with(path, &[("Accept", "application/json")]).await;
+            assert_eq!(json.status, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        for path in ["/account/sessions/end-others", "/account/delete", "/account/password"] {
+            let page = visitor.post(path, &[("current_password", PASSWORD)]).await;
+            assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{path}");
+            assert!(page.body.contains("Please log in first."), "{path}");
+        }
+    }
+}
+
+// ---------- races ----------
+
+/// Two sessions each ask to log out everywhere else at the same moment: one wins, and the
+/// other is logged out, never both left standing.
+#[actix_web::test]
+async fn two_sessions_logging_each_other_out_at_once_leave_exactly_one() {
+    for flavor in Flavor::on_each_database("two_sessions_logging_each_other_out") {
+        for _ in 0..3 {
+            let app = flavor.spawn_app().await;
+            app.create_member("jon").await;
+            let mut laptop = logged_in_browser(&app, "jon", FIREFOX).await;
+            let mut phone = logged_in_browser(&app, "jon", IPHONE).await;
+            // Tokens fetched first, so both posts leave together.
+            laptop.csrf().await;
+            phone.csrf().await;
+
+            let (a, b) = futures_util::join!(
+                laptop.post("/account/sessions/end-others", &[]),
+                phone.post("/account/sessions/end-others", &[])
+            );
+
+            // The loser either lost the conditional update (409) or already found its session
+            // logged out by the winner (401).
+            let statuses = [a.status, b.status];
+            assert_eq!(
+                statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count(),
+                1,
+                "{statuses:?}"
+            );
+            assert!(
+                statuses.iter().any(|s| [StatusCode::CONFLICT, StatusCode::UNAUTHORIZED].contains(s)),
+                "{statuses:?}"
+            );
+            let standing = [
+                is_logged_in(&mut laptop, "jon").await,
+                is_logged_in(&mut phone, "jon").await,
+            ];
+            assert_eq!(standing.iter().filter(|s| **s).count(), 1, "{flavor:?}");
+        }
+    }
+}
+
+/// Requests of a session keep arriving while another session logs it out: once the logout
+/// has answered, the session is anonymous, whatever its in-flight requests wrote meanwhile.
+#[actix_web::test]
+async fn a_logout_from_elsewhere_is_final_even_with_requests_in_flight() {
+    for engine in [
+        SessionEngineKind::Db,
+        SessionEngineKind::File,
+        SessionEngineKind::SignedCookies,
+    ] {
+        let app = spawn_app_with(|s| s.session.engine = engine).await;
+        app.create_member("kim").await;
+        let mut laptop = logged_in_browser(&app, "kim", FIREFOX).await;
+        let phone = logged_in_browser(&app, "kim", IPHONE).await;
+        let mut tabs: Vec<Browser> = (0..8).map(|_| phone.new_tab()).collect();
+        for tab in &mut tabs {
+            tab.csrf().await;
+        }
+
+        let in_flight = join_all(tabs.iter_mut().enumerate().map(|(n, tab)| async move {
+            if n % 2 == 0 {
+                tab.get("/").await
+            } else {
+                tab.post("/comments", &[("comment", "racing the logout")]).await
+            }
+        }));
+        let (_, logout) = futures_util::join!(
+            in_flight,
+            laptop.post("/account/sessions/end-others", &[])
+        );
+
+        assert_eq!(logout.status, StatusCode::SEE_OTHER, "{engine:?}");
+        for tab in &mut tabs {
+            assert!(!is_logged_in(tab, "kim").await, "{engine:?}");
+        }
+        assert!(is_logged_in(&mut laptop, "kim").await, "{engine:?}");
+    }
+}
+
+/// Two sessions change the password at once: one change applies, the other is refused (and
+/// its session logged out); the password is the winner's.
+#[actix_web::test]
+async fn two_password_changes_at_once_apply_exactly_one() {
+    let app = spawn_app().await;
+    app.create_member("lea").await;
+    let mut laptop = logged_in_browser(&app, "lea", FIREFOX).await;
+    let mut phone = logged_in_browser(&app, "lea", IPHONE).await;
+    laptop.csrf().await;
+    phone.csrf().await;
+
+    let (a, b) = futures_util::join!(
+        change_password(&mut laptop, PASSWORD, "laptop's new password"),
+        change_password(&mut phone, PASSWORD, "phone's new password")
+    );
+
+    let winners: Vec<&str> = [(&a, "laptop's new password"), (&b, "phone's new password")]
+        .into_iter()
+        .filter(|(page, _)| page.status == StatusCode::SEE_OTHER)
+        .map(|(_, password)| password)
+        .collect();
+    assert_eq!(winners.len(), 1, "{} / {}", a.status, b.status);
+    assert!(
+        [a.status, b.status]
+            .iter()
+            .any(|s| [StatusCode::CONFLICT, StatusCode::UNAUTHORIZED].contains(s))
+    );
+    let mut fresh = app.browser();
+    assert_eq!(fresh.log_in("lea", winners[0]).await.status, StatusCode::SEE_OTHER);
+    let standing = [
+        is_logged_in(&mut laptop, "lea").await,
+        is_logged_in(&mut phone, "lea").await,
+    ];
+    assert_eq!(standing.iter().filter(|s| **s).count(), 1);
+}
+
+// ---------- several instances ----------
+
+/// "Log out everywhere else" on the `cache` engine with one Redis shared by two instances:
+/// a session served by the other instance is logged out too.
+#[actix_web::test]
+async fn log_out_everywhere_else_reaches_sessions_of_another_instance_through_redis() {
+    if !redis_available("log_out_everywhere_else_reaches_sessions_of_another_instance") {
+        return;
+    }
+    let resources = TestResources::new();
+    let database = resources.folder("shared").join("db.sqlite3");
+    let secret = SecretKey::new(random_string(50)).unwrap();
+    let prefix = TestResources::redis_key_prefix();
+    let shared = |s: &mut Settings| {
+        s.database.url = database.to_string_lossy().into_owned();
+        s.security.secret_key = Some(secret.clone());
+        s.session.engine = SessionEngineKind::Cache;
+        s.session_cache.backend = CacheBackend::Redis {
+            url: redis_url().unwrap(),
+        };
+        s.session_cache.key_prefix.clone_from(&prefix);
+    };
+    let one = spawn_app_with(shared).await;
+    let two = spawn_app_with(shared).await;
+    one.create_member("max").await;
+    let mut laptop = logged_in_browser(&one, "max", FIREFOX).await;
+    let mut phone = logged_in_browser(&two, "max", IPHONE).await;
+
+    let listing_before = sessions_in(&listed_sessions(&mut laptop).await);
+    let done = laptop.post("/account/sessions/end-others", &[]).await;
+
+    assert_eq!(listing_before.len(), 2, "one index in Redis for both instances");
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(!is_logged_in(&mut phone, "max").await, "logged out on the other instance");
+    phone.address.clone_from(&one.address);
+    assert!(!is_logged_in(&mut phone, "max").await);
+    assert!(is_logged_in(&mut laptop, "max").await);
+    assert_eq!(one.stored_sessions().await, Some(1), "the phone's entry is gone from Redis");
+    let _ = resources;
+    crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix).ok();
+}
+
+// ---------- password hashes upgraded at login ----------
+
+/// A hash made with other costs than `PASSWORD_ARGON2_*` now asks for is replaced at the next
+/// successful login, whether the costs were lowered or raised; sessions logged in before the
+/// upgrade stay logged in. Two instances on one database stand for the site before and after
+/// the operator changed the costs.
+#[actix_web::test]
+async fn a_login_rehashes_a_password_whose_costs_changed_up_or_down() {
+    for (old_memory_kib, new_memory_kib) in [(16, 8), (8, 32)] {
+        let resources = TestResources::new();
+        let database = resources.folder("shared").join("db.sqlite3");
+        let secret = SecretKey::new(random_string(50)).unwrap();
+        let with_costs = |memory_kib: u32| {
+            let (database, secret) = (database.clone(), secret.clone());
+            move |s: &mut Settings| {
+                s.database.url = database.to_string_lossy().into_owned();
+                s.security.secret_key = Some(secret);
+                s.security.password_hash.memory_kib = memory_kib;
+            }
+        };
+        let before = spawn_app_with(with_costs(old_memory_kib)).await;
+        before.create_member("nia").await;
+        let mut laptop = logged_in_browser(&before, "nia", FIREFOX).await;
+        let old_hash = password_hash_of(&before, "nia");
+        let after = spawn_app_with(with_costs(new_memory_kib)).await;
+
+        let mut phone = logged_in_browser(&after, "nia", IPHONE).await;
+        let new_hash = password_hash_of(&after, "nia");
+        laptop.address.clone_from(&after.address);
+
+        let prefix = |kib: u32| format!("$argon2id$v=19$m={kib},t=1,p=1$");
+        assert!(old_hash.starts_with(&prefix(old_memory_kib)), "{old_hash}");
+        assert!(new_hash.starts_with(&prefix(new_memory_kib)), "{new_hash}");
+        assert!(is_logged_in(&mut phone, "nia").await);
+        assert!(is_logged_in(&mut laptop, "nia").await, "the upgrade logged nobody out");
+        assert_eq!(
+            after.browser().log_in("nia", PASSWORD).await.status,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(password_hash_of(&after, "nia"), new_hash, "no second rehash");
+        // A password change still ends the carried-over session.
+        change_password(&mut phone, PASSWORD, NEW_PASSWORD).await;
+        assert!(!is_logged_in(&mut laptop, "nia").await);
+    }
+}
+
+fn password_hash_of(app: &TestApp, username: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Hash {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        password_hash: String,
+    }
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SELECT password_hash FROM members WHERE username = $1")
+        .bind::<diesel::sql_types::Text, _>(username)
+        .get_result::<Hash>(&mut app.db())
+        .unwrap()
+        .password_hash
+}
+
+// ---------- the command line ----------
+
+#[actix_web::test]
+async fn changepassword_and_sessions_on_the_command_line() {
+    for engine in [SessionEngineKind::Db, SessionEngineKind::SignedCookies] {
+        let app = spawn_app_with(|s| s.session.engine = engine).await;
+        app.create_member("olga").await;
+        let mut laptop = logged_in_browser(&app, "olga", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "olga", IPHONE).await;
+        let env = cli_env(&app);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+        let listed = crate::helpers::run_cli_with_env(&["sessions", "olga"], "", &env);
+        let revoked =
+            crate::helpers::run_cli_with_env(&["sessions", "OLGA", "--revoke-all"], "", &env);
+        let phone_after_revoke = is_logged_in(&mut phone, "olga").await;
+        let mut tablet = logged_in_browser(&app, "olga", IPHONE).await;
+        let changed = crate::helpers::run_cli_with_env(
+            &["changepassword", "olga", "--password-stdin"],
+            &format!("{NEW_PASSWORD}\n"),
+            &env,
+        );
+        let unknown = run_cli(&app, &["sessions", "nobody"], "");
+
+        let listed_out = String::from_utf8_lossy(&listed.stdout);
+        assert!(listed.status.success(), "{listed:?}");
+        if engine == SessionEngineKind::Db {
+            assert!(listed_out.contains("Firefox on Linux"), "{listed_out}");
+            assert!(listed_out.contains("Safari on iPhone"), "{listed_out}");
+        } else {
+            assert!(listed_out.contains("cannot be listed"), "{listed_out}");
+        }
+        assert!(revoked.status.success(), "{revoked:?}");
+        assert!(!phone_after_revoke, "{engine:?}");
+        assert!(!is_logged_in(&mut laptop, "olga").await, "{engine:?}");
+        assert!(changed.status.success(), "{changed:?}");
+        assert!(!is_logged_in(&mut tablet, "olga").await, "{engine:?}");
+        assert_eq!(
+            app.browser().log_in("olga", NEW_PASSWORD).await.status,
+            StatusCode::SEE_OTHER
+        );
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member is called"));
+    }
+}
+
+/// What the binary needs to act on `app`'s data: its database, secret key and engine.
+fn cli_env(app: &TestApp) -> Vec<(&'static str, String)> {
+    let settings = &app.state.settings;
+    let engine = match settings.session.engine {
+        SessionEngineKind::SignedCookies => "signed_cookies",
+        _ => "db",
+    };
+    vec![
+        ("DATABASE_URL", settings.database.url.clone()),
+        ("SESSION_ENGINE", engine.into()),
+        ("SECRET_KEY", app.secret_key()),
+    ]
+}
+
+// ---------- throttling ----------
+
+/// Guessing the current password on the change-password and delete forms counts as failed
+/// logins: past the limit, `429` without running the hash, and the member's password stands.
+#[actix_web::test]
+async fn guessing_the_current_password_is_throttled_like_a_login() {
+    let app = spawn_app().await;
+    app.create_member("pia").await;
+    let mut thief = logged_in_browser(&app, "pia", FIREFOX).await;
+
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let guess = format!("guess number {n}");
+        let page = change_password(&mut thief, &guess, NEW_PASSWORD).await;
+        statuses.push(page.status);
+    }
+    for n in 3..5 {
+        let guess = format!("guess number {n}");
+        let page = thief
+            .post("/account/delete", &[("current_password", guess.as_str())])
+            .await;
+        statuses.push(page.status);
+    }
+    let verifications = app.state.passwords.verifications();
+    let refused = change_password(&mut thief, PASSWORD, NEW_PASSWORD).await;
+
+    assert_eq!(statuses, [StatusCode::UNPROCESSABLE_ENTITY; 5]);
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(app.state.passwords.verifications(), verifications, "no hash ran");
+    assert_eq!(app.count("members"), 1);
+    assert_eq!(
+        app.browser().log_in("pia", PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same client is throttled at the login form too"
+    );
+}
