@@ -145,6 +145,29 @@ impl MemoryCache {
         .await
     }
 
+    /// Replaces the value if there is one, unless it starts with `marker`, in which case it
+    /// removes it; whether it replaced.
+    pub async fn replace_or_clear(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        marker: &[u8],
+    ) -> bool {
+        let entry = Entry::new(value, ttl);
+        let mut replaced = false;
+        self.compute(self.full_key(key), |existing| match existing {
+            Some(current) if current.value.starts_with(marker) => Op::Remove,
+            Some(_) => {
+                replaced = true;
+                Op::Put(entry)
+            }
+            None => Op::Nop,
+        })
+        .await;
+        replaced
+    }
+
     /// Replaces the value only if it is `expected`; whether it did.
     pub async fn compare_and_set(
         &self,
@@ -342,6 +365,33 @@ mod tests {
             .await
             .expect("the set is present")
             .expires()
+    }
+
+    #[tokio::test]
+    async fn replace_or_clear_replaces_a_value_removes_a_marker_and_creates_nothing() {
+        let cache = cache();
+        cache.set("value", b"old", TTL).await;
+        cache.set("marked", b"\0reserved:123", TTL).await;
+
+        assert!(
+            cache
+                .replace_or_clear("value", b"new", TTL, b"\0reserved:")
+                .await
+        );
+        assert!(
+            !cache
+                .replace_or_clear("marked", b"new", TTL, b"\0reserved:")
+                .await
+        );
+        assert!(
+            !cache
+                .replace_or_clear("absent", b"new", TTL, b"\0reserved:")
+                .await
+        );
+
+        assert_eq!(cache.get("value").await.as_deref(), Some(&b"new"[..]));
+        assert_eq!(cache.get("marked").await, None, "the marker is removed");
+        assert_eq!(cache.get("absent").await, None);
     }
 
     #[tokio::test]

@@ -114,6 +114,24 @@ impl Cache {
         }
     }
 
+    /// Replaces `key`'s value only if `key` is present, atomically, unless the value there
+    /// starts with `marker`: that one is removed instead. Whether it replaced.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn replace_or_clear(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        marker: &[u8],
+    ) -> Result<bool, CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.replace_or_clear(key, value, ttl, marker).await),
+            Self::Redis(cache) => Ok(cache.replace_or_clear(key, value, ttl, marker).await?),
+        }
+    }
+
     /// Replaces `key`'s value with `value` only if it is `expected`, atomically; whether it
     /// did.
     ///

@@ -21,6 +21,19 @@ static COMPARE_AND_SET: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// `SET key value PX ttl XX`, unless the value there starts with a marker, which is deleted
+/// instead (Lua strings are binary-safe).
+static REPLACE_OR_CLEAR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local v = redis.call('GET', KEYS[1]) \
+         if not v then return 0 end \
+         if string.sub(v, 1, string.len(ARGV[3])) == ARGV[3] then \
+             redis.call('DEL', KEYS[1]) return 0 \
+         end \
+         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1",
+    )
+});
+
 /// `INCR key`, starting its time to live on the first hit; the count and the milliseconds
 /// left.
 static HIT: LazyLock<Script> = LazyLock::new(|| {
@@ -144,6 +157,24 @@ impl RedisCache {
             .arg(expected)
             .arg(value)
             .arg(millis(ttl))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    pub async fn replace_or_clear(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        marker: &[u8],
+    ) -> RedisResult<bool> {
+        let mut connection = self.connection().await?;
+        let replaced: i64 = REPLACE_OR_CLEAR
+            .key(self.full_key(key))
+            .arg(value)
+            .arg(millis(ttl))
+            .arg(marker)
             .invoke_async(&mut connection)
             .await?;
         Ok(replaced == 1)

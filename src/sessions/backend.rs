@@ -135,6 +135,14 @@ pub trait SessionCache: SessionBackend {
     /// When the cache does not answer.
     async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError>;
 
+    /// Follows a database update of session `key`: replaces the cached entry if there is
+    /// one; removes a reservation if there is one instead (so the refill holding it writes
+    /// nothing, and the next load reads the database); writes nothing on a miss.
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn follow_update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError>;
+
     /// Removes every session entry.
     ///
     /// # Errors

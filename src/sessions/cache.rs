@@ -129,6 +129,13 @@ impl SessionCache for CacheSessions {
         Ok(self.cache.set(&Self::key(key), data, ttl).await?)
     }
 
+    async fn follow_update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.cache
+            .replace_or_clear(&Self::key(key), data, ttl, RESERVATION_MARKER)
+            .await?;
+        Ok(())
+    }
+
     async fn delete_all(&self) -> Result<u64, StoreError> {
         Ok(self.cache.delete_prefixed(KEY_PREFIX).await?)
     }

@@ -184,7 +184,9 @@ enum Change<'a> {
     /// A new session: nothing can be cached under its fresh key.
     Created(&'a [u8], Duration),
     /// Replaced: the cache replaces only an entry it still has, so a delete that came in
-    /// between stays done.
+    /// between stays done; a refill's reservation is removed rather than overwritten, so a
+    /// refill that read the database before this update writes nothing (and one that reads
+    /// it after a delete cannot find this update's data waiting in the cache).
     Updated(&'a [u8], Duration),
     /// Deleted, or found gone.
     Gone,
@@ -405,6 +407,16 @@ mod tests {
         async fn put(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError> {
             self.before_write().await?;
             self.inner.put(key, data, ttl).await
+        }
+
+        async fn follow_update(
+            &self,
+            key: &str,
+            data: &[u8],
+            ttl: Duration,
+        ) -> Result<(), StoreError> {
+            self.before_write().await?;
+            self.inner.follow_update(key, data, ttl).await
         }
 
         async fn delete_all(&self) -> Result<u64, StoreError> {

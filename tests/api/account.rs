@@ -346,12 +346,17 @@ async fn two_sessions_logging_each_other_out_at_once_leave_exactly_one() {
             // logged out by the winner (401).
             let statuses = [a.status, b.status];
             assert_eq!(
-                statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count(),
+                statuses
+                    .iter()
+                    .filter(|s| **s == StatusCode::SEE_OTHER)
+                    .count(),
                 1,
                 "{statuses:?}"
             );
             assert!(
-                statuses.iter().any(|s| [StatusCode::CONFLICT, StatusCode::UNAUTHORIZED].contains(s)),
+                statuses
+                    .iter()
+                    .any(|s| [StatusCode::CONFLICT, StatusCode::UNAUTHORIZED].contains(s)),
                 "{statuses:?}"
             );
             let standing = [
@@ -385,13 +390,12 @@ async fn a_logout_from_elsewhere_is_final_even_with_requests_in_flight() {
             if n % 2 == 0 {
                 tab.get("/").await
             } else {
-                tab.post("/comments", &[("comment", "racing the logout")]).await
+                tab.post("/comments", &[("comment", "racing the logout")])
+                    .await
             }
         }));
-        let (_, logout) = futures_util::join!(
-            in_flight,
-            laptop.post("/account/sessions/end-others", &[])
-        );
+        let (_, logout) =
+            futures_util::join!(in_flight, laptop.post("/account/sessions/end-others", &[]));
 
         assert_eq!(logout.status, StatusCode::SEE_OTHER, "{engine:?}");
         for tab in &mut tabs {
@@ -429,7 +433,10 @@ async fn two_password_changes_at_once_apply_exactly_one() {
             .any(|s| [StatusCode::CONFLICT, StatusCode::UNAUTHORIZED].contains(s))
     );
     let mut fresh = app.browser();
-    assert_eq!(fresh.log_in("lea", winners[0]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        fresh.log_in("lea", winners[0]).await.status,
+        StatusCode::SEE_OTHER
+    );
     let standing = [
         is_logged_in(&mut laptop, "lea").await,
         is_logged_in(&mut phone, "lea").await,
@@ -468,13 +475,24 @@ async fn log_out_everywhere_else_reaches_sessions_of_another_instance_through_re
     let listing_before = sessions_in(&listed_sessions(&mut laptop).await);
     let done = laptop.post("/account/sessions/end-others", &[]).await;
 
-    assert_eq!(listing_before.len(), 2, "one index in Redis for both instances");
+    assert_eq!(
+        listing_before.len(),
+        2,
+        "one index in Redis for both instances"
+    );
     assert_eq!(done.status, StatusCode::SEE_OTHER);
-    assert!(!is_logged_in(&mut phone, "max").await, "logged out on the other instance");
+    assert!(
+        !is_logged_in(&mut phone, "max").await,
+        "logged out on the other instance"
+    );
     phone.address.clone_from(&one.address);
     assert!(!is_logged_in(&mut phone, "max").await);
     assert!(is_logged_in(&mut laptop, "max").await);
-    assert_eq!(one.stored_sessions().await, Some(1), "the phone's entry is gone from Redis");
+    assert_eq!(
+        one.stored_sessions().await,
+        Some(1),
+        "the phone's entry is gone from Redis"
+    );
     let _ = resources;
     crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix).ok();
 }
@@ -513,12 +531,19 @@ async fn a_login_rehashes_a_password_whose_costs_changed_up_or_down() {
         assert!(old_hash.starts_with(&prefix(old_memory_kib)), "{old_hash}");
         assert!(new_hash.starts_with(&prefix(new_memory_kib)), "{new_hash}");
         assert!(is_logged_in(&mut phone, "nia").await);
-        assert!(is_logged_in(&mut laptop, "nia").await, "the upgrade logged nobody out");
+        assert!(
+            is_logged_in(&mut laptop, "nia").await,
+            "the upgrade logged nobody out"
+        );
         assert_eq!(
             after.browser().log_in("nia", PASSWORD).await.status,
             StatusCode::SEE_OTHER
         );
-        assert_eq!(password_hash_of(&after, "nia"), new_hash, "no second rehash");
+        assert_eq!(
+            password_hash_of(&after, "nia"),
+            new_hash,
+            "no second rehash"
+        );
         // A password change still ends the carried-over session.
         change_password(&mut phone, PASSWORD, NEW_PASSWORD).await;
         assert!(!is_logged_in(&mut laptop, "nia").await);
@@ -628,7 +653,11 @@ async fn guessing_the_current_password_is_throttled_like_a_login() {
     assert_eq!(statuses, [StatusCode::UNPROCESSABLE_ENTITY; 5]);
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.header("retry-after").is_some());
-    assert_eq!(app.state.passwords.verifications(), verifications, "no hash ran");
+    assert_eq!(
+        app.state.passwords.verifications(),
+        verifications,
+        "no hash ran"
+    );
     assert_eq!(app.count("members"), 1);
     assert_eq!(
         app.browser().log_in("pia", PASSWORD).await.status,
