@@ -23,20 +23,66 @@ use crate::{
 
 pub const THIS_SESSION: &str = "This is the session you are using: log out to end it.";
 
-#[derive(Template)]
-#[template(path = "account_password.html")]
-struct PasswordPage<'a> {
+/// What the two password forms (change password, delete account) show.
+struct FormPage<'a> {
     csrf_token: String,
     username: &'a str,
     error: Option<&'a str>,
 }
 
 #[derive(Template)]
+#[template(path = "account_password.html")]
+struct PasswordPage<'a> {
+    form: FormPage<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "account_delete.html")]
 struct DeletePage<'a> {
-    csrf_token: String,
-    username: &'a str,
-    error: Option<&'a str>,
+    form: FormPage<'a>,
+}
+
+/// Which password form a page or a refusal shows.
+#[derive(Clone, Copy)]
+enum PasswordForm {
+    ChangePassword,
+    DeleteAccount,
+}
+
+impl PasswordForm {
+    /// The form for `member`, with `error` when it was refused, as a response with `status`.
+    fn render(
+        self,
+        status: StatusCode,
+        csrf: &CsrfToken,
+        member: &Member,
+        error: Option<&str>,
+    ) -> Result<HttpResponse, AppError> {
+        let form = FormPage {
+            csrf_token: csrf.form_token(),
+            username: &member.username,
+            error,
+        };
+        let body = match self {
+            Self::ChangePassword => PasswordPage { form }.render()?,
+            Self::DeleteAccount => DeletePage { form }.render()?,
+        };
+        Ok(html(status, body))
+    }
+
+    /// The form page itself: members only, anyone else is sent to the login page.
+    async fn page(
+        self,
+        req: &HttpRequest,
+        accounts: &Accounts,
+        session: &VisitorSession,
+        csrf: &CsrfToken,
+    ) -> Result<HttpResponse, AppError> {
+        match member_page(req, accounts, session).await? {
+            Ok(member) => self.render(StatusCode::OK, csrf, &member, None),
+            Err(to_login) => Ok(to_login),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -64,7 +110,7 @@ struct SessionRow {
 }
 
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub struct ChangePasswordForm {
     current_password: Option<String>,
     new_password: Option<String>,
     csrf_token: Option<String>,
@@ -110,23 +156,16 @@ pub async fn password_page(
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
-    let member = match member_page(&req, &accounts, &session).await? {
-        Ok(member) => member,
-        Err(to_login) => return Ok(to_login),
-    };
-    let page = PasswordPage {
-        csrf_token: csrf.form_token(),
-        username: &member.username,
-        error: None,
-    };
-    Ok(html(StatusCode::OK, page.render()?))
+    PasswordForm::ChangePassword
+        .page(&req, &accounts, &session, &csrf)
+        .await
 }
 
 /// Checks the current password (throttled like a login), sets the new one, keeps this session
 /// logged in under a new key and logs out every other one.
 pub async fn change_password(
     req: HttpRequest,
-    form: web::Form<PasswordForm>,
+    form: web::Form<ChangePasswordForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
@@ -134,7 +173,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, AppError> {
     csrf.verify(form.csrf_token.as_deref())?;
     let member = member(&accounts, &session).await?;
-    let PasswordForm {
+    let ChangePasswordForm {
         current_password,
         new_password,
         ..
@@ -173,15 +212,7 @@ pub async fn change_password(
             return Err(err);
         }
     };
-    if reply.is_json() {
-        return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, refusal));
-    }
-    let page = PasswordPage {
-        csrf_token: csrf.form_token(),
-        username: &member.username,
-        error: Some(refusal),
-    };
-    Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?))
+    refused(reply, PasswordForm::ChangePassword, &csrf, &member, refusal)
 }
 
 /// The member's sessions, this one marked; with signed cookies, a note that they cannot be
@@ -294,16 +325,9 @@ pub async fn delete_page(
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
-    let member = match member_page(&req, &accounts, &session).await? {
-        Ok(member) => member,
-        Err(to_login) => return Ok(to_login),
-    };
-    let page = DeletePage {
-        csrf_token: csrf.form_token(),
-        username: &member.username,
-        error: None,
-    };
-    Ok(html(StatusCode::OK, page.render()?))
+    PasswordForm::DeleteAccount
+        .page(&req, &accounts, &session, &csrf)
+        .await
 }
 
 /// Deletes the member (password required, throttled like a login) and all their sessions.
@@ -328,24 +352,28 @@ pub async fn delete_account(
     };
     let reply = Reply::to(&req);
     if !verified {
-        if reply.is_json() {
-            return Ok(json_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                WRONG_CURRENT_PASSWORD,
-            ));
-        }
-        let page = DeletePage {
-            csrf_token: csrf.form_token(),
-            username: &member.username,
-            error: Some(WRONG_CURRENT_PASSWORD),
-        };
-        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?));
+        let form = PasswordForm::DeleteAccount;
+        return refused(reply, form, &csrf, &member, WRONG_CURRENT_PASSWORD);
     }
     attempt.succeeded().await;
     if !accounts.delete_account(&member, Some(&session)).await? {
         return changed_meanwhile(&session);
     }
     Ok(done(reply, Flash::AccountDeleted, "/"))
+}
+
+/// A `422`: `reason` as JSON, or on the form again.
+fn refused(
+    reply: Reply,
+    form: PasswordForm,
+    csrf: &CsrfToken,
+    member: &Member,
+    reason: &str,
+) -> Result<HttpResponse, AppError> {
+    if reply.is_json() {
+        return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
+    }
+    form.render(StatusCode::UNPROCESSABLE_ENTITY, csrf, member, Some(reason))
 }
 
 /// The answer to a member action that worked: JSON, or a redirect to `location` with `flash`.

@@ -6,11 +6,11 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use diesel::connection::SimpleConnection;
 use futures_util::future::join_all;
-use guestbook::settings::{CacheBackend, PasswordHashParams, PasswordWork, SecretKey, Settings};
+use guestbook::settings::{PasswordHashParams, PasswordWork, SecretKey, Settings};
 
 use crate::helpers::{
-    Browser, PASSWORD, TestResources, encode, random_string, redis_available, redis_url, spawn_app,
-    spawn_app_with,
+    Browser, PASSWORD, SharedSite, TestResources, encode, random_string, redis_available,
+    spawn_app, spawn_app_with,
 };
 
 /// Clients are told apart by `X-Forwarded-For`, from the tests' own proxy.
@@ -183,18 +183,13 @@ async fn instances_sharing_redis_count_failures_together() {
         return;
     }
     // Arrange: two instances, one database, one Redis, one key prefix.
-    let resources = TestResources::new();
-    let database = resources.folder("shared").join("db.sqlite3");
-    let secret = SecretKey::new(random_string(50)).unwrap();
-    let prefix = TestResources::redis_key_prefix();
+    let mut site = SharedSite::new();
+    let redis = site.redis();
     let shared = |s: &mut Settings| {
         behind_a_proxy(s);
-        s.database.url = database.to_string_lossy().into_owned();
-        s.security.secret_key = Some(secret.clone());
-        s.cache.backend = CacheBackend::Redis {
-            url: redis_url().unwrap(),
-        };
-        s.cache.key_prefix.clone_from(&prefix);
+        site.share(s);
+        s.cache.backend = redis.clone();
+        s.cache.key_prefix.clone_from(&site.redis_prefix);
     };
     let one = spawn_app_with(shared).await;
     let two = spawn_app_with(shared).await;
@@ -214,7 +209,6 @@ async fn instances_sharing_redis_count_failures_together() {
 
     // Assert
     assert_eq!(sixth.status, StatusCode::TOO_MANY_REQUESTS);
-    crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix).unwrap();
 }
 
 // ---------- bounded password work ----------

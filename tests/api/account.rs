@@ -3,11 +3,11 @@
 
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
-use guestbook::settings::{CacheBackend, SecretKey, SessionEngineKind, Settings};
+use guestbook::settings::{SessionEngineKind, Settings};
 
 use crate::helpers::{
-    Browser, Flavor, PASSWORD, Page, TestApp, TestResources, random_string, redis_available,
-    redis_url, run_cli, spawn_app, spawn_app_with,
+    Browser, Flavor, PASSWORD, Page, SharedSite, TestApp, redis_available, run_cli, spawn_app,
+    spawn_app_with,
 };
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -48,6 +48,18 @@ async fn listed_sessions(browser: &mut Browser) -> serde_json::Value {
 
 fn sessions_in(listing: &serde_json::Value) -> Vec<serde_json::Value> {
     listing["sessions"].as_array().cloned().unwrap_or_default()
+}
+
+/// The id "your sessions" gives the browser's own session.
+async fn current_session_id(browser: &mut Browser) -> String {
+    let listing = listed_sessions(browser).await;
+    let current = sessions_in(&listing)
+        .into_iter()
+        .find(|s| s["current"] == true);
+    current.expect("this session is listed")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
 }
 
 async fn change_password(browser: &mut Browser, current: &str, new: &str) -> Page {
@@ -159,14 +171,7 @@ conformance! {
         let mut laptop = logged_in_browser(&app, "dina", FIREFOX).await;
         let mut phone = logged_in_browser(&app, "dina", IPHONE).await;
         let mut tablet = logged_in_browser(&app, "dina", IPHONE).await;
-        let listing = listed_sessions(&mut phone).await;
-        let phone_id = sessions_in(&listing)
-            .into_iter()
-            .find(|s| s["current"] == true)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let phone_id = current_session_id(&mut phone).await;
 
         let ended = laptop
             .post("/account/sessions/end", &[("session_id", &phone_id)])
@@ -174,13 +179,7 @@ conformance! {
         let again = laptop
             .post_json("/account/sessions/end", &[("session_id", &phone_id)])
             .await;
-        let own_id = sessions_in(&listed_sessions(&mut laptop).await)
-            .into_iter()
-            .find(|s| s["current"] == true)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let own_id = current_session_id(&mut laptop).await;
         let own = laptop
             .post_json("/account/sessions/end", &[("session_id", &own_id)])
             .await;
@@ -453,18 +452,13 @@ async fn log_out_everywhere_else_reaches_sessions_of_another_instance_through_re
     if !redis_available("log_out_everywhere_else_reaches_sessions_of_another_instance") {
         return;
     }
-    let resources = TestResources::new();
-    let database = resources.folder("shared").join("db.sqlite3");
-    let secret = SecretKey::new(random_string(50)).unwrap();
-    let prefix = TestResources::redis_key_prefix();
+    let mut site = SharedSite::new();
+    let redis = site.redis();
     let shared = |s: &mut Settings| {
-        s.database.url = database.to_string_lossy().into_owned();
-        s.security.secret_key = Some(secret.clone());
+        site.share(s);
         s.session.engine = SessionEngineKind::Cache;
-        s.session_cache.backend = CacheBackend::Redis {
-            url: redis_url().unwrap(),
-        };
-        s.session_cache.key_prefix.clone_from(&prefix);
+        s.session_cache.backend = redis.clone();
+        s.session_cache.key_prefix.clone_from(&site.redis_prefix);
     };
     let one = spawn_app_with(shared).await;
     let two = spawn_app_with(shared).await;
@@ -493,8 +487,6 @@ async fn log_out_everywhere_else_reaches_sessions_of_another_instance_through_re
         Some(1),
         "the phone's entry is gone from Redis"
     );
-    let _ = resources;
-    crate::helpers::delete_redis_keys(&redis_url().unwrap(), &prefix).ok();
 }
 
 // ---------- password hashes upgraded at login ----------
@@ -506,14 +498,11 @@ async fn log_out_everywhere_else_reaches_sessions_of_another_instance_through_re
 #[actix_web::test]
 async fn a_login_rehashes_a_password_whose_costs_changed_up_or_down() {
     for (old_memory_kib, new_memory_kib) in [(16, 8), (8, 32)] {
-        let resources = TestResources::new();
-        let database = resources.folder("shared").join("db.sqlite3");
-        let secret = SecretKey::new(random_string(50)).unwrap();
+        let site = SharedSite::new();
         let with_costs = |memory_kib: u32| {
-            let (database, secret) = (database.clone(), secret.clone());
+            let site = &site;
             move |s: &mut Settings| {
-                s.database.url = database.to_string_lossy().into_owned();
-                s.security.secret_key = Some(secret);
+                site.share(s);
                 s.security.password_hash.memory_kib = memory_kib;
             }
         };

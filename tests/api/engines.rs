@@ -10,7 +10,7 @@ use guestbook::{
 };
 
 use crate::helpers::{
-    PASSWORD, TcpProxy, TestApp, random_string, redis_addr, redis_available, redis_url,
+    PASSWORD, SharedSite, TcpProxy, TestApp, random_string, redis_addr, redis_available, redis_url,
     run_cli_with_env, spawn_app_with,
 };
 
@@ -189,18 +189,11 @@ async fn no_server_side_engine_brings_back_a_session_deleted_during_a_request() 
 
 #[actix_web::test]
 async fn switching_the_serializer_keeps_everyone_logged_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir
-        .path()
-        .join("shared.sqlite3")
-        .to_string_lossy()
-        .into_owned();
-    let secret = SecretKey::new(random_string(50)).unwrap();
+    let site = SharedSite::new();
     let with = |serializer: SessionSerializer| {
-        let (database, secret) = (database.clone(), secret.clone());
+        let site = &site;
         move |s: &mut Settings| {
-            s.database.url = database;
-            s.security.secret_key = Some(secret);
+            site.share(s);
             s.session.serializer = serializer;
         }
     };

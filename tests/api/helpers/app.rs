@@ -347,3 +347,39 @@ pub fn run_cli_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> std
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// What several instances of one site share: a SQLite file, a secret key and, when asked
+/// for, a Redis key prefix on the test Redis (all removed when the test ends).
+pub struct SharedSite {
+    pub database: String,
+    pub secret: SecretKey,
+    pub redis_prefix: String,
+    resources: TestResources,
+}
+
+impl SharedSite {
+    pub fn new() -> Self {
+        let resources = TestResources::new();
+        let database = resources.folder("shared").join("db.sqlite3");
+        Self {
+            database: database.to_string_lossy().into_owned(),
+            secret: SecretKey::new(random_string(50)).unwrap(),
+            redis_prefix: TestResources::redis_key_prefix(),
+            resources,
+        }
+    }
+
+    /// Points `settings` at the shared database and secret key.
+    pub fn share(&self, settings: &mut Settings) {
+        settings.database.url.clone_from(&self.database);
+        settings.security.secret_key = Some(self.secret.clone());
+    }
+
+    /// The test Redis under the shared prefix, as a cache backend; its keys are deleted when
+    /// the test ends. Call only when `redis_available`.
+    pub fn redis(&mut self) -> CacheBackend {
+        let url = redis_url().expect("checked by redis_available");
+        self.resources.clean_redis_keys(&url, &self.redis_prefix);
+        CacheBackend::Redis { url }
+    }
+}
