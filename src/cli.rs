@@ -10,10 +10,11 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     accounts::PasswordChange,
+    cache::Cache,
     db::models::Member,
     members::{self, SignupError},
-    sessions::ClearOutcome,
-    settings::Settings,
+    sessions::{ClearOutcome, ClearRun},
+    settings::{CacheBackend, CacheSettings, Settings, redact_url},
     startup::Application,
     state::AppState,
 };
@@ -49,8 +50,16 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Delete expired sessions and print how many went.
-    Clearsessions,
+    /// Delete expired sessions and print how many went (a line per batch on a terminal).
+    Clearsessions {
+        /// Sessions deleted per statement: smaller batches hold locks for less time.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: u64,
+    },
+    /// Check the settings and reach every service they name; exits non-zero with the reason.
+    Check,
+    /// List the migrations, applied ([X]) or not ([ ]).
+    Showmigrations,
     /// Set a member's password; every session of theirs is logged out.
     Changepassword {
         username: String,
@@ -181,16 +190,108 @@ pub async fn run(cli: Cli, mut settings: Settings) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Clearsessions => {
+        Command::Clearsessions { batch_size } => {
             let state = AppState::new(settings)?;
             state.db.migrate()?;
-            match state.sessions.clear_expired().await? {
+            let on_terminal = std::io::stdout().is_terminal();
+            let progress = |total: u64| {
+                if on_terminal {
+                    println!("... {total} deleted so far");
+                }
+            };
+            let run = ClearRun {
+                batch_size,
+                progress: &progress,
+            };
+            match state.sessions.clear_expired(run).await? {
                 ClearOutcome::Removed(removed) => println!("Deleted {removed} expired session(s)."),
                 ClearOutcome::NothingToClear(why) => println!("Nothing to clear: {why}."),
             }
         }
+        Command::Check => check(settings).await?,
+        Command::Showmigrations => {
+            let state = AppState::new(settings)?;
+            for (name, applied) in state.db.migration_status()? {
+                println!("[{}] {name}", if applied { "X" } else { " " });
+            }
+        }
     }
     Ok(())
+}
+
+/// `guestbook check`: what `serve` would need, tried without serving. Prints a line per
+/// check and fails with the number of problems.
+async fn check(settings: Settings) -> anyhow::Result<()> {
+    println!("ok    settings");
+    let mut problems = 0;
+    let mut report = |what: String, outcome: anyhow::Result<String>| match outcome {
+        Ok(detail) => println!("ok    {what}: {detail}"),
+        Err(err) => {
+            problems += 1;
+            println!("FAIL  {what}: {err:#}");
+        }
+    };
+    let database = format!("database {}", settings.database.redacted_url());
+    let caches = caches_to_check(&settings);
+    match AppState::new(settings) {
+        Err(err) => report("start-up".into(), Err(err)),
+        Ok(state) => {
+            report(
+                "start-up".into(),
+                Ok("secret key, password hashing, session engine".into()),
+            );
+            let status = state.db.migration_status();
+            report(
+                database,
+                status.map(|migrations| {
+                    let pending = migrations.iter().filter(|(_, applied)| !applied).count();
+                    match pending {
+                        0 => "answers, every migration applied".to_owned(),
+                        n => format!(
+                            "answers, {n} migration(s) pending (serve applies them, or run guestbook migrate)"
+                        ),
+                    }
+                }),
+            );
+        }
+    }
+    for settings in caches {
+        let what = format!(
+            "cache {} ({})",
+            settings.alias,
+            describe_cache(&settings.backend)
+        );
+        let answered = async {
+            let cache = Cache::new(&settings)?;
+            actix_web::rt::time::timeout(std::time::Duration::from_secs(3), cache.ping())
+                .await
+                .map_err(|_| anyhow::anyhow!("no answer within 3 seconds"))??;
+            anyhow::Ok("answers".to_owned())
+        };
+        report(what, answered.await);
+    }
+    if problems > 0 {
+        bail!("{problems} problem(s) found");
+    }
+    println!("Everything answers.");
+    Ok(())
+}
+
+/// The caches the site would use: the default one (login throttling), and the session cache
+/// when the engine keeps sessions in a cache and it is another one.
+fn caches_to_check(settings: &Settings) -> Vec<CacheSettings> {
+    let mut caches = vec![settings.cache.clone()];
+    if settings.session.engine.uses_cache() && settings.session_cache != settings.cache {
+        caches.push(settings.session_cache.clone());
+    }
+    caches
+}
+
+fn describe_cache(backend: &CacheBackend) -> String {
+    match backend {
+        CacheBackend::Memory { .. } => "in this process".into(),
+        CacheBackend::Redis { url } => redact_url(url),
+    }
 }
 
 async fn find_member(state: &AppState, username: &str) -> anyhow::Result<Member> {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod flash;
 pub mod logging;
 pub mod members;
+pub mod metrics;
 pub mod routes;
 pub mod security;
 pub mod sessions;

@@ -17,8 +17,8 @@ use anyhow::Context;
 use crate::{
     error::{AppError, render_errors},
     logging::log_request,
-    routes,
-    security::{csrf::set_csrf_cookie, hosts::check_host},
+    metrics, routes,
+    security::{csrf::set_csrf_cookie, hosts::check_host, https::enforce_https},
     sessions::{self, SessionEngine},
     settings::Settings,
     state::AppState,
@@ -33,6 +33,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 pub struct Application {
     port: u16,
     server: Server,
+    /// `METRICS_ADDR`'s server and its port, when metrics are on.
+    metrics: Option<(u16, Server)>,
     state: AppState,
 }
 
@@ -58,17 +60,28 @@ impl Application {
             .worker_max_blocking_threads(state.settings.database.blocking_threads_per_worker)
             // Signals are ours to handle: actix stops at once on SIGINT (see `run_until_signalled`).
             .disable_signals()
+            .shutdown_timeout(state.settings.shutdown_timeout.as_secs())
             .listen(listener)?
             .run();
+        let metrics = match state.settings.observability.metrics_addr {
+            Some(addr) => Some(metrics_server(addr, &state)?),
+            None => None,
+        };
         Ok(Self {
             port,
             server,
+            metrics,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on, when `METRICS_ADDR` is set (port 0 picks a free one).
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The pieces the running app shares, for tests and tools.
@@ -81,7 +94,7 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        serve_with_metrics(self.server, self.metrics).await
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then stops accepting and finishes the
@@ -114,8 +127,42 @@ impl Application {
                 }
             }
         });
-        self.server.await
+        serve_with_metrics(self.server, self.metrics).await
     }
+}
+
+/// Binds `METRICS_ADDR` and serves `GET /metrics` there, and only there, with one worker.
+fn metrics_server(addr: std::net::SocketAddr, state: &AppState) -> anyhow::Result<(u16, Server)> {
+    metrics::enable();
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "serving metrics at /metrics");
+    let port = bound.port();
+    let db = state.db.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(db.clone())
+            .route("/metrics", web::get().to(metrics::scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
+}
+
+/// Runs `server`, with the metrics server beside it until it ends.
+async fn serve_with_metrics(server: Server, metrics: Option<(u16, Server)>) -> std::io::Result<()> {
+    let Some((_, metrics)) = metrics else {
+        return server.await;
+    };
+    let handle = metrics.handle();
+    let running = actix_web::rt::spawn(metrics);
+    let served = server.await;
+    handle.stop(false).await;
+    let _ = running.await;
+    served
 }
 
 /// The whole application: each piece registered on its own, the middleware stack and the
@@ -143,6 +190,7 @@ pub fn build_app(
         .app_data(state.trusted_proxies)
         .app_data(state.throttle)
         .app_data(state.allowed_hosts)
+        .app_data(state.https)
         .app_data(state.readiness)
         .app_data(state.accounts)
         .app_data(routes::payload_config())
@@ -151,11 +199,15 @@ pub fn build_app(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "public, max-age=86400")))
                 .wrap(from_fn(check_host))
-                .service(
-                    Files::new("", state.settings.static_root)
-                        .use_etag(true)
-                        .use_last_modified(true),
-                ),
+                .configure(|cfg| match state.settings.static_root {
+                    // STATIC_ROOT: a folder on disk, for customised assets.
+                    Some(root) => {
+                        cfg.service(Files::new("", root).use_etag(true).use_last_modified(true));
+                    }
+                    None => {
+                        cfg.route("/{path:.*}", routes::get().to(routes::embedded_asset));
+                    }
+                }),
         )
         .route("/livez", routes::get().to(routes::livez))
         .route("/readyz", routes::get().to(routes::readyz))
@@ -187,5 +239,6 @@ pub fn build_app(
                 .add((header::REFERRER_POLICY, "same-origin"))
                 .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)),
         )
+        .wrap(from_fn(enforce_https))
         .wrap(from_fn(log_request))
 }

@@ -17,7 +17,7 @@ use crate::{
         session_auth::SessionAuth, signing::Signer, throttle::Throttle,
     },
     sessions::{SessionCookie, SessionEngine},
-    settings::{AllowedHosts, Settings},
+    settings::{AllowedHosts, HttpsSettings, Settings},
 };
 
 /// Every piece, each cheap to clone (they are shared, not copied).
@@ -32,6 +32,7 @@ pub struct AppState {
     pub trusted_proxies: web::Data<TrustedProxies>,
     pub throttle: web::Data<Throttle>,
     pub allowed_hosts: web::Data<AllowedHosts>,
+    pub https: web::Data<HttpsSettings>,
     pub readiness: web::Data<Readiness>,
     pub accounts: web::Data<Accounts>,
 }
@@ -77,6 +78,7 @@ impl AppState {
         }
         let readiness = Readiness::new(db.clone(), caches);
         let allowed_hosts = settings.security.allowed_hosts.clone();
+        let https = settings.https.clone();
         let accounts = Accounts::new(
             db.clone(),
             passwords.clone(),
@@ -87,7 +89,7 @@ impl AppState {
             signer,
             trusted_proxies.clone(),
             settings.security.csrf_trusted_origins.clone(),
-            settings.session.cookie_secure,
+            settings.security.csrf_cookie_secure,
         );
         Ok(Self {
             settings,
@@ -99,6 +101,7 @@ impl AppState {
             trusted_proxies: web::Data::new(trusted_proxies),
             throttle: web::Data::new(throttle),
             allowed_hosts: web::Data::new(allowed_hosts),
+            https: web::Data::new(https),
             readiness: web::Data::new(readiness),
             accounts: web::Data::new(accounts),
         })

@@ -43,7 +43,8 @@ impl Cache {
                 Self::Memory(MemoryCache::new(*max_entries, settings.key_prefix.clone()))
             }
             CacheBackend::Redis { url } => {
-                Self::Redis(RedisCache::new(url, settings.key_prefix.clone())?)
+                let tls_ca = settings.tls_ca.as_ref();
+                Self::Redis(RedisCache::new(url, tls_ca, settings.key_prefix.clone())?)
             }
         })
     }

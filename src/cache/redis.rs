@@ -1,6 +1,7 @@
 //! `redis://`: a cache shared by every instance and kept across restarts (as Redis is
 //! configured to keep it). One multiplexed connection that reconnects by itself; made on
-//! first use, so the site starts while Redis is down.
+//! first use, so the site starts while Redis is down. `rediss://` speaks TLS (OpenSSL, through
+//! native-tls), verified against `CACHE_TLS_CA_FILE` or else the system's roots.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::OnceCell;
+
+use crate::settings::CaCertificates;
 
 /// `SET key value PX ttl` only if the key holds `expected`, atomically (a script runs alone).
 static COMPARE_AND_SET: LazyLock<Script> = LazyLock::new(|| {
@@ -77,17 +80,25 @@ const TIMEOUT: Duration = Duration::from_millis(1000);
 
 #[derive(Clone)]
 pub struct RedisCache {
-    client: Client,
+    /// Boxed: with TLS parameters the client is some hundred bytes, and caches are moved
+    /// around inside enums.
+    client: Box<Client>,
     connection: std::sync::Arc<OnceCell<ConnectionManager>>,
     prefix: String,
 }
 
 impl RedisCache {
+    /// A cache at `url`; a `rediss://` one trusts `tls_ca` alone when given.
+    ///
     /// # Errors
-    /// When `url` is not a Redis URL.
-    pub fn new(url: &str, prefix: String) -> anyhow::Result<Self> {
+    /// When `url` is not a Redis URL, or the certificates cannot be parsed.
+    pub fn new(url: &str, tls_ca: Option<&CaCertificates>, prefix: String) -> anyhow::Result<Self> {
+        let client = match tls_ca {
+            Some(ca) => ca.client(url).map_err(anyhow::Error::msg)?,
+            None => Client::open(url)?,
+        };
         Ok(Self {
-            client: Client::open(url)?,
+            client: Box::new(client),
             connection: Default::default(),
             prefix,
         })
@@ -103,7 +114,7 @@ impl RedisCache {
             .set_response_timeout(Some(TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let client = self.client.clone();
+        let client = Client::clone(&self.client);
         let manager = self
             .connection
             .get_or_try_init(

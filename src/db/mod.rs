@@ -21,14 +21,18 @@ use std::{
 };
 
 use diesel::{
-    RunQueryDsl,
+    Connection as _, RunQueryDsl,
     connection::SimpleConnection,
-    r2d2::{ConnectionManager, CustomizeConnection, Pool},
+    migration::MigrationSource,
+    r2d2::{CustomizeConnection, Pool},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use self::{connection::DbConnection as Connection, error::DbError};
-use self::{connection::sqlite_pragmas, writer::Writer};
+use self::{
+    connection::{PoolManager, sqlite_pragmas},
+    writer::Writer,
+};
 use crate::settings::DatabaseSettings;
 
 /// How much longer than its deadline a write's requester waits for the write's own answer: a
@@ -42,10 +46,20 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// turns (an arbitrary constant: "guestbk" in ASCII).
 const MIGRATION_LOCK: i64 = 0x67_75_65_73_74_62_6b;
 
+/// The pooled connections at one moment.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolState {
+    /// Open connections, idle or in use.
+    pub connections: u32,
+    pub idle: u32,
+    /// `DATABASE_POOL_SIZE`.
+    pub max_size: u32,
+}
+
 /// A cloneable handle on the database: the pool, and SQLite's writer.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<ConnectionManager<Connection>>,
+    pool: Pool<PoolManager>,
     /// SQLite's write lane; PostgreSQL writes share the pool.
     writer: Option<Arc<Writer>>,
     /// `DATABASE_POOL_TIMEOUT`: how long a call may take, waiting included.
@@ -76,7 +90,7 @@ impl Database {
             })?;
             path.to_string_lossy().into_owned()
         };
-        let manager = ConnectionManager::<Connection>::new(&target);
+        let manager = PoolManager::new(&target, settings.is_postgres());
         let pool = Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(Some(1))
@@ -175,6 +189,17 @@ impl Database {
         }
     }
 
+    /// The pool's connections now: open, idle, and the most it opens (for metrics). The
+    /// SQLite writer's own connection is not pooled and not counted.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max_size: self.pool.max_size(),
+        }
+    }
+
     /// Applies the migrations not yet applied and returns their names, oldest first.
     ///
     /// # Errors
@@ -185,13 +210,28 @@ impl Database {
             Connection::Sqlite(conn) => migrate_with(conn, SQLITE_MIGRATIONS),
             Connection::Postgresql(conn) => {
                 // Instances starting together take turns; the second finds nothing pending.
-                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-                    .execute(conn)?;
-                let applied = migrate_with(conn, POSTGRES_MIGRATIONS);
-                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                    .execute(conn)?;
-                applied
+                // One transaction holds the lock and every migration (each its own
+                // savepoint): a transaction-scoped lock is released by the commit or the
+                // rollback, and works through a pooler in transaction mode (PgBouncer), where
+                // a session lock could stay with a server connection someone else gets.
+                conn.transaction::<_, anyhow::Error, _>(|conn| {
+                    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                        .execute(conn)?;
+                    migrate_with(conn, POSTGRES_MIGRATIONS)
+                })
             }
+        }
+    }
+
+    /// Every migration this binary carries, oldest first, with whether it is applied.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub fn migration_status(&self) -> anyhow::Result<Vec<(String, bool)>> {
+        let mut conn = self.pool.get()?;
+        match &mut *conn {
+            Connection::Sqlite(conn) => status_with(conn, SQLITE_MIGRATIONS),
+            Connection::Postgresql(conn) => status_with(conn, POSTGRES_MIGRATIONS),
         }
     }
 
@@ -217,6 +257,31 @@ impl Database {
             .get()
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
+}
+
+fn status_with<C>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+) -> anyhow::Result<Vec<(String, bool)>>
+where
+    C: MigrationHarness<C::Backend> + diesel::Connection,
+{
+    let fail = |e| anyhow::anyhow!("cannot read migrations: {e}");
+    let all = MigrationSource::<C::Backend>::migrations(&migrations).map_err(fail)?;
+    let pending: Vec<String> = conn
+        .pending_migrations(migrations)
+        .map_err(fail)?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    Ok(all
+        .iter()
+        .map(|m| {
+            let name = m.name().to_string();
+            let applied = !pending.contains(&name);
+            (name, applied)
+        })
+        .collect())
 }
 
 fn migrate_with<C>(conn: &mut C, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>>

@@ -1,6 +1,7 @@
 //! Every route in one place, and the small helpers handlers answer with.
 
 mod account;
+mod assets;
 mod auth;
 mod comments;
 mod health;
@@ -14,7 +15,10 @@ use actix_web::{
     web,
 };
 
-pub use self::health::{Readiness, livez, readyz};
+pub use self::{
+    assets::embedded_asset,
+    health::{Readiness, livez, readyz},
+};
 use crate::error::{AppError, wants_json};
 
 /// The largest form body accepted: room for a 2000-character comment of 4-byte characters,

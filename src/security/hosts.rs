@@ -13,18 +13,23 @@ use actix_web::{
 
 use crate::{error::AppError, settings::AllowedHosts};
 
+/// The host name (and port) the request is addressed to: its `Host`, or in HTTP/2 its
+/// authority; empty when it has neither.
+pub fn requested_host(req: &ServiceRequest) -> &str {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| req.uri().authority().map(|authority| authority.as_str()))
+        .unwrap_or_default()
+}
+
 /// Middleware: the request's `Host` (or, in HTTP/2, its authority) must be allowed.
 pub async fn check_host(
     hosts: web::Data<AllowedHosts>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .or_else(|| req.uri().authority().map(|authority| authority.as_str()))
-        .unwrap_or_default();
+    let host = requested_host(&req);
     if hosts.allows(host) {
         return Ok(next.call(req).await?.map_into_left_body());
     }

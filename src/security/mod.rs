@@ -1,8 +1,9 @@
 //! Signing, CSRF protection, password hashing and login throttling, which logged-in sessions
-//! still count, the secret key, who the client is and which host names the site answers to.
+//! still count, the secret key, who the client is, which host names the site answers to, and HTTPS.
 
 pub mod csrf;
 pub mod hosts;
+pub mod https;
 pub mod passwords;
 pub mod proxies;
 pub mod secret_key;

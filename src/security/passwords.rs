@@ -30,6 +30,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     error::AppError,
+    metrics,
     settings::{PasswordHashParams, PasswordWork},
 };
 
@@ -166,12 +167,14 @@ impl Passwords {
     ) -> Result<T, AppError> {
         let (done, result) = oneshot::channel();
         let deadline = Instant::now() + WAIT_LIMIT;
+        // What the work logs belongs to the request that asked for it (its request id).
+        let span = tracing::Span::current();
         let job: Job = Box::new(move |memory| {
             // Nobody waits for it any more: not worth a hash.
             if done.is_closed() || Instant::now() > deadline {
                 return;
             }
-            let _ = done.send(work(memory));
+            let _ = done.send(span.in_scope(|| work(memory)));
         });
         match self.inner.jobs.try_send(job) {
             Ok(()) => {}
@@ -191,6 +194,7 @@ impl Passwords {
 }
 
 fn overloaded() -> AppError {
+    metrics::password_hash_refusal();
     AppError::Overloaded {
         what: "The server",
         retry_after: RETRY_AFTER,

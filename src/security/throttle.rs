@@ -19,6 +19,7 @@ use super::proxies::TrustedProxies;
 use crate::{
     cache::{Cache, CacheError},
     error::AppError,
+    metrics,
     settings::LoginThrottle,
 };
 
@@ -75,6 +76,13 @@ impl Throttle {
         match refused {
             Some(retry_after) => {
                 tracing::info!(client = %client, "login refused: too many failed attempts");
+                // Both limits may be over: the narrower one, the pair's, names the refusal.
+                let kind = if pair.0 > self.limits.per_user {
+                    "user"
+                } else {
+                    "address"
+                };
+                metrics::login_throttle_refusal(kind);
                 Err(AppError::TooManyAttempts { retry_after })
             }
             None => Ok(attempt),
@@ -92,6 +100,7 @@ impl Throttle {
             .await?;
         if count > self.limits.per_address {
             tracing::info!(client = %client, "sign-up refused: too many attempts");
+            metrics::login_throttle_refusal("signup");
             return Err(AppError::TooManyAttempts { retry_after: left });
         }
         Ok(())

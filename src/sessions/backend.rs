@@ -26,6 +26,26 @@ pub struct Loaded {
     pub expires_in: Option<Duration>,
 }
 
+/// How `clearsessions` goes about it.
+#[derive(Clone, Copy)]
+pub struct ClearRun<'a> {
+    /// At most this many sessions removed per statement, so a large table is never locked for
+    /// long (where the storage works in batches).
+    pub batch_size: u64,
+    /// Told the running total after each batch.
+    pub progress: &'a dyn Fn(u64),
+}
+
+impl ClearRun<'static> {
+    /// Batches of 1,000, nobody told.
+    pub const DEFAULT: Self = Self {
+        batch_size: 1_000,
+        progress: &ignore_progress,
+    };
+}
+
+fn ignore_progress(_: u64) {}
+
 /// What `clearsessions` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClearOutcome {
@@ -96,7 +116,7 @@ pub trait SessionBackend {
     ///
     /// # Errors
     /// When the storage does not answer.
-    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError>;
+    async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError>;
 
     /// How many sessions the storage holds, counting expired ones it has not removed yet
     /// (for operators and tests; it may scan everything).

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::backend::{ClearOutcome, Loaded, Reservation, SessionBackend, SessionCache, StoreError};
+use super::backend::{
+    ClearOutcome, ClearRun, Loaded, Reservation, SessionBackend, SessionCache, StoreError,
+};
 use crate::cache::Cache;
 
 /// Where sessions go inside the cache's own prefix.
@@ -100,7 +102,7 @@ impl SessionBackend for CacheSessions {
         Ok(self.cache.delete(&Self::key(key)).await?)
     }
 
-    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+    async fn clear_expired(&self, _: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
         Ok(ClearOutcome::NothingToClear(
             "the cache expires each session itself (its time to live)",
         ))

@@ -21,7 +21,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::backend::{ClearOutcome, Loaded, Reservation, SessionBackend, SessionCache, StoreError};
+use super::backend::{
+    ClearOutcome, ClearRun, Loaded, Reservation, SessionBackend, SessionCache, StoreError,
+};
+use crate::metrics;
 
 /// Keys remembered during an outage before falling back to clearing every session entry.
 const MAX_REMEMBERED_KEYS: usize = 10_000;
@@ -72,6 +75,7 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
             tracing::warn!(error = %err, "session cache unavailable: using the database alone until it answers");
             outage.active = true;
             outage.last_attempt = Some(Instant::now());
+            metrics::cached_db_cache_outage(true);
         }
         self.remember_stale(&mut outage, key);
     }
@@ -128,6 +132,7 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
                     "session cache answers again: stale entries cleared, using it again"
                 );
                 *outage = Outage::default();
+                metrics::cached_db_cache_outage(false);
                 true
             }
             _ => {
@@ -262,8 +267,8 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         Ok(())
     }
 
-    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
-        self.db.clear_expired().await
+    async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
+        self.db.clear_expired(run).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -382,9 +387,9 @@ mod tests {
             self.inner.delete(key).await
         }
 
-        async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+        async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
             self.answer()?;
-            self.inner.clear_expired().await
+            self.inner.clear_expired(run).await
         }
 
         async fn count(&self) -> Result<u64, StoreError> {

@@ -9,12 +9,8 @@ use diesel::{
 };
 use time::PrimitiveDateTime;
 
-use super::backend::{ClearOutcome, Loaded, SessionBackend, StoreError};
+use super::backend::{ClearOutcome, ClearRun, Loaded, SessionBackend, StoreError};
 use crate::db::{Database, DbError, models::now_utc, schema::sessions};
-
-/// How many expired rows one statement of `clear_expired` deletes, so a large table is never
-/// locked for long.
-const CLEAR_BATCH: i64 = 1_000;
 
 #[derive(Clone)]
 pub struct DbSessions {
@@ -140,12 +136,13 @@ impl SessionBackend for DbSessions {
         Ok(())
     }
 
-    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+    async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
+        let batch_size = i64::try_from(run.batch_size).unwrap_or(i64::MAX).max(1);
         let mut removed = 0;
         loop {
             let batch = self
                 .db
-                .write(|conn| {
+                .write(move |conn| {
                     // Diesel's DSL has no DELETE ... LIMIT; a keyed sub-select does the same
                     // job on every backend.
                     Ok(diesel::sql_query(
@@ -153,12 +150,13 @@ impl SessionBackend for DbSessions {
                          (SELECT session_key FROM sessions WHERE expire_date <= $1 LIMIT $2)",
                     )
                     .bind::<diesel::sql_types::Timestamp, _>(now_utc())
-                    .bind::<diesel::sql_types::BigInt, _>(CLEAR_BATCH)
+                    .bind::<diesel::sql_types::BigInt, _>(batch_size)
                     .execute(conn)?)
                 })
                 .await?;
             removed += batch as u64;
-            if (batch as i64) < CLEAR_BATCH {
+            (run.progress)(removed);
+            if (batch as i64) < batch_size {
                 return Ok(ClearOutcome::Removed(removed));
             }
         }

@@ -8,7 +8,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration as CookieDuration;
 
 use super::{
-    backend::{ClearOutcome, Loaded, SessionBackend, StoreError},
+    backend::{ClearOutcome, ClearRun, Loaded, SessionBackend, StoreError},
     cache::CacheSessions,
     cached_db::CachedDb,
     db::DbSessions,
@@ -21,6 +21,7 @@ use super::{
 use crate::{
     cache::Cache,
     db::Database,
+    metrics,
     security::signing::Signer,
     settings::{SessionEngineKind, SessionSerializer, Settings},
 };
@@ -78,8 +79,8 @@ impl SessionBackend for Backend {
         delegate!(self, b => b.delete(key).await)
     }
 
-    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
-        delegate!(self, b => b.clear_expired().await)
+    async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
+        delegate!(self, b => b.clear_expired(run).await)
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -160,9 +161,9 @@ impl SessionEngine {
     ///
     /// # Errors
     /// When the storage does not answer.
-    pub async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
+    pub async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
         match self {
-            Self::ServerSide { backend, .. } => backend.clear_expired().await,
+            Self::ServerSide { backend, .. } => backend.clear_expired(run).await,
             Self::SignedCookies(_) => Ok(ClearOutcome::NothingToClear(
                 "signed cookies store nothing on the server",
             )),
@@ -225,6 +226,28 @@ impl SessionEngine {
         Ok(())
     }
 
+    /// The engine's name in the metrics; `None` when sessions are turned off.
+    fn metrics_label(&self) -> Option<&'static str> {
+        match self {
+            Self::ServerSide { backend, .. } => Some(match backend {
+                Backend::Db(_) => "db",
+                Backend::Cache(_) => "cache",
+                Backend::CachedDb(_) => "cached_db",
+                Backend::File(_) => "file",
+            }),
+            Self::SignedCookies(_) => Some("signed_cookies"),
+            Self::Disabled => None,
+        }
+    }
+
+    /// Counts one store call by its outcome, and hands the outcome back.
+    fn counted<T, E>(&self, operation: &str, outcome: Result<T, E>) -> Result<T, E> {
+        if let Some(engine) = self.metrics_label() {
+            metrics::session_operation(engine, operation, outcome.is_ok());
+        }
+        outcome
+    }
+
     /// Why `state` could not be saved at all, known before trying: a signed-cookie session
     /// too large for a cookie.
     pub(super) fn refuses(&self, state: &SessionState) -> Option<SessionTooLarge> {
@@ -241,6 +264,43 @@ const DISABLED: &str = "sessions are turned off (SESSION_ENGINE=none)";
 
 impl SessionStore for SessionEngine {
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let outcome = self.load_uncounted(key).await;
+        self.counted("load", outcome)
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        let outcome = self.save_uncounted(state, ttl).await;
+        self.counted("save", outcome)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let outcome = self.update_uncounted(key, state, ttl).await;
+        self.counted("update", outcome)
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
+        let outcome = self.touch_uncounted(key, ttl).await;
+        self.counted("touch", outcome)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        let outcome = self.delete_uncounted(key).await;
+        self.counted("delete", outcome)
+    }
+}
+
+/// The store calls themselves; the [`SessionStore`] impl above counts each for the metrics.
+impl SessionEngine {
+    async fn load_uncounted(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
         match self {
             Self::ServerSide { backend, .. } => {
                 if !keys::is_well_formed(key.as_ref()) {
@@ -260,7 +320,7 @@ impl SessionStore for SessionEngine {
         }
     }
 
-    async fn save(
+    async fn save_uncounted(
         &self,
         state: SessionState,
         ttl: &CookieDuration,
@@ -293,7 +353,7 @@ impl SessionStore for SessionEngine {
         }
     }
 
-    async fn update(
+    async fn update_uncounted(
         &self,
         key: SessionKey,
         state: SessionState,
@@ -324,7 +384,7 @@ impl SessionStore for SessionEngine {
         }
     }
 
-    async fn update_ttl(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
+    async fn touch_uncounted(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
         match self {
             Self::ServerSide { backend, .. } => {
                 Ok(backend.touch(key.as_ref(), std_duration(ttl)).await?)
@@ -334,7 +394,7 @@ impl SessionStore for SessionEngine {
         }
     }
 
-    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+    async fn delete_uncounted(&self, key: &SessionKey) -> anyhow::Result<()> {
         match self {
             Self::ServerSide { backend, .. } => Ok(backend.delete(key.as_ref()).await?),
             // Nothing on the server to delete: the middleware removes the cookie.

@@ -26,7 +26,7 @@ use std::{
 };
 
 use super::{
-    backend::{ClearOutcome, Loaded, SessionBackend, StoreError},
+    backend::{ClearOutcome, ClearRun, Loaded, SessionBackend, StoreError},
     keys,
 };
 
@@ -338,29 +338,35 @@ impl SessionBackend for FileSessions {
         .await
     }
 
-    async fn clear_expired(&self) -> Result<ClearOutcome, StoreError> {
-        self.blocking(|this| {
-            let mut removed = 0;
-            for entry in fs::read_dir(&this.dir)? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let path = entry.path();
-                if let Some(key) = name.strip_prefix(&this.prefix) {
-                    if keys::is_well_formed(key) && remove_if_expired(&path)? {
-                        removed += 1;
-                    }
-                } else if name.starts_with(TEMP_PREFIX) {
-                    let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
-                    if age > STALE_TEMP_AGE {
-                        remove(&path)?;
+    async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
+        let outcome = self
+            .blocking(|this| {
+                let mut removed = 0;
+                for entry in fs::read_dir(&this.dir)? {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    let path = entry.path();
+                    if let Some(key) = name.strip_prefix(&this.prefix) {
+                        if keys::is_well_formed(key) && remove_if_expired(&path)? {
+                            removed += 1;
+                        }
+                    } else if name.starts_with(TEMP_PREFIX) {
+                        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+                        if age > STALE_TEMP_AGE {
+                            remove(&path)?;
+                        }
                     }
                 }
-            }
-            this.prune_index()?;
-            Ok(ClearOutcome::Removed(removed))
-        })
-        .await
+                this.prune_index()?;
+                Ok(ClearOutcome::Removed(removed))
+            })
+            .await?;
+        // One pass over the folder: the total at the end is the only progress there is.
+        if let ClearOutcome::Removed(removed) = outcome {
+            (run.progress)(removed);
+        }
+        Ok(outcome)
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

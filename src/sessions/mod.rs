@@ -34,7 +34,7 @@ use actix_web::{
 };
 
 pub use self::{
-    backend::{ClearOutcome, SessionBackend, SessionCache, StoreError},
+    backend::{ClearOutcome, ClearRun, SessionBackend, SessionCache, StoreError},
     cookie::SessionCookie,
     engine::{Backend, SessionEngine, StoredSession},
     serializer::SessionState,

@@ -1,6 +1,9 @@
 //! Named caches, as Django's `CACHES`: `CACHE_URL` is the `default` cache, `CACHE_<ALIAS>_URL`
 //! any other, `SESSION_CACHE_ALIAS` picks the one sessions use, `CACHE_KEY_PREFIX` goes before
-//! every key.
+//! every key. `CACHE_TLS_CA_FILE` names the CA certificates a `rediss://` cache is verified
+//! against.
+
+use std::path::PathBuf;
 
 use super::vars::{SettingsError, Vars, redact_url};
 
@@ -11,6 +14,22 @@ pub struct CacheSettings {
     pub backend: CacheBackend,
     /// `CACHE_KEY_PREFIX`: put before every key, so several apps can share one Redis.
     pub key_prefix: String,
+    /// `CACHE_TLS_CA_FILE`: the CA certificates a `rediss://` cache must be signed by
+    /// (instead of the system's); `None` trusts the system's roots.
+    pub tls_ca: Option<CaCertificates>,
+}
+
+/// A PEM file of CA certificates, read at start-up.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaCertificates {
+    pub path: PathBuf,
+    pub pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for CaCertificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CaCertificates").field(&self.path).finish()
+    }
 }
 
 /// Where a cache lives, from its URL.
@@ -18,7 +37,7 @@ pub struct CacheSettings {
 pub enum CacheBackend {
     /// `memory://[?max_entries=N]`: in this process, bounded.
     Memory { max_entries: u64 },
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or `rediss://` for Redis over TLS.
     Redis { url: String },
 }
 
@@ -76,13 +95,72 @@ impl CacheSettings {
         let key_prefix = vars
             .get("CACHE_KEY_PREFIX")
             .unwrap_or_else(|| "guestbook:".into());
+        let tls_ca = CaCertificates::parse(vars)?;
+        if let (CacheBackend::Redis { url }, Some(ca)) = (&backend, &tls_ca) {
+            // The client parses the certificates now, so a file OpenSSL cannot read stops
+            // start-up rather than every connection.
+            ca.client(url).map_err(|reason| SettingsError {
+                name: "CACHE_TLS_CA_FILE",
+                value: ca.path.display().to_string(),
+                reason,
+            })?;
+        }
         Ok(Self {
             alias,
             backend,
             key_prefix,
+            tls_ca,
         })
     }
 }
+
+impl CaCertificates {
+    /// `CACHE_TLS_CA_FILE`, read: a missing or unreadable file, or one without a
+    /// certificate, is an error naming the setting.
+    fn parse(vars: &Vars) -> Result<Option<Self>, SettingsError> {
+        let Some(path) = vars.get("CACHE_TLS_CA_FILE") else {
+            return Ok(None);
+        };
+        let error = |reason: String| SettingsError {
+            name: "CACHE_TLS_CA_FILE",
+            value: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(&path).map_err(|e| error(format!("cannot read it: {e}")))?;
+        if !pem
+            .windows(CERTIFICATE_PEM.len())
+            .any(|w| w == CERTIFICATE_PEM.as_bytes())
+        {
+            return Err(error(format!(
+                "expected a PEM file of CA certificates ({CERTIFICATE_PEM} ...)"
+            )));
+        }
+        Ok(Some(Self {
+            path: path.clone().into(),
+            pem,
+        }))
+    }
+
+    /// A Redis client for `url` that trusts these certificates alone when the URL is
+    /// `rediss://`; a plain client otherwise (there is nothing to verify).
+    ///
+    /// # Errors
+    /// When the URL is unusable or the certificates cannot be parsed; the message never
+    /// quotes the URL (it may hold a password).
+    pub fn client(&self, url: &str) -> Result<redis::Client, String> {
+        if !url.starts_with("rediss://") {
+            return redis::Client::open(url).map_err(|_| "not a usable Redis URL".to_owned());
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(self.pem.clone()),
+        };
+        redis::Client::build_with_tls(url, certificates)
+            .map_err(|e| format!("not usable CA certificates: {e}"))
+    }
+}
+
+const CERTIFICATE_PEM: &str = "-----BEGIN CERTIFICATE-----";
 
 impl CacheBackend {
     /// The default bound of an in-process cache.
@@ -99,14 +177,18 @@ impl CacheBackend {
                 None => return Err("expected memory:// or memory://?max_entries=N (N > 0)".into()),
             };
             Ok(Self::Memory { max_entries })
-        } else if url.starts_with("redis://") {
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
             // The client's own message may quote the URL, password included: not repeated.
-            redis::Client::open(url).map_err(|_| "not a usable redis:// URL".to_owned())?;
+            redis::Client::open(url)
+                .map_err(|_| "not a usable redis:// or rediss:// URL".to_owned())?;
             Ok(Self::Redis {
                 url: url.to_owned(),
             })
         } else {
-            Err("expected a memory:// or redis://host:port/db URL".into())
+            Err(
+                "expected a memory:// or redis:// URL (redis://host:port/db, rediss:// for TLS)"
+                    .into(),
+            )
         }
     }
 }
@@ -155,6 +237,49 @@ mod tests {
         let err =
             settings(&[("CACHE_URL", "redis://:hunter2@cache.example:notaport/0")]).unwrap_err();
         assert_eq!(err.name, "CACHE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn rediss_urls_are_redis_over_tls_and_reported_without_their_password() {
+        let url = "rediss://:hunter2@cache.example:6380/0";
+        let s = settings(&[("CACHE_URL", url)]).unwrap();
+        assert_eq!(s.cache.backend, CacheBackend::Redis { url: url.into() });
+        assert_eq!(s.cache.tls_ca, None, "the system's roots");
+
+        let err =
+            settings(&[("CACHE_URL", "rediss://:hunter2@cache.example:notaport/0")]).unwrap_err();
+        assert_eq!(err.name, "CACHE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_tls_ca_file_must_be_a_readable_file_of_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = settings(&[("CACHE_TLS_CA_FILE", missing.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.name, "CACHE_TLS_CA_FILE");
+        assert!(err.to_string().contains("cannot read it"), "{err}");
+
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let err = settings(&[("CACHE_TLS_CA_FILE", not_pem.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.name, "CACHE_TLS_CA_FILE");
+        assert!(err.to_string().contains("PEM"), "{err}");
+
+        // Looks like PEM, but OpenSSL cannot read it: found before any connection is made.
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = settings(&[
+            ("CACHE_URL", "rediss://:hunter2@cache.example/0"),
+            ("CACHE_TLS_CA_FILE", broken.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "CACHE_TLS_CA_FILE");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 

@@ -7,17 +7,21 @@
 
 mod caches;
 mod database;
+mod https;
+mod observability;
 mod security;
 mod sessions;
 mod vars;
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use self::vars::Vars;
 
 pub use self::{
-    caches::{CacheBackend, CacheSettings},
+    caches::{CaCertificates, CacheBackend, CacheSettings},
     database::DatabaseSettings,
+    https::HttpsSettings,
+    observability::{LogFormat, ObservabilitySettings},
     security::{
         AllowedHosts, LoginThrottle, MIN_SECRET_KEY_LEN, PasswordHashParams, PasswordWork,
         SecretKey, SecuritySettings,
@@ -25,16 +29,21 @@ pub use self::{
     sessions::{
         DEFAULT_SESSION_COOKIE_AGE, SameSite, SessionEngineKind, SessionSerializer, SessionSettings,
     },
-    vars::SettingsError,
+    vars::{SettingsError, redact_url},
 };
 
 /// Everything the application needs to know about its deployment.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// `BIND_ADDR`: where `serve` listens.
+    /// `BIND_ADDR`: where `serve` listens; unset, `0.0.0.0:$PORT` when the hosting platform
+    /// sets `PORT`, else `127.0.0.1:8000`.
     pub bind_addr: SocketAddr,
-    /// `STATIC_ROOT`: the folder served under `/static/`.
-    pub static_root: PathBuf,
+    /// `STATIC_ROOT`: a folder served under `/static/` instead of the files built into the
+    /// binary.
+    pub static_root: Option<PathBuf>,
+    /// `SHUTDOWN_TIMEOUT`: how long a stopping server lets the requests in flight finish.
+    pub shutdown_timeout: Duration,
+    pub https: HttpsSettings,
     pub database: DatabaseSettings,
     pub session: SessionSettings,
     /// The `default` cache (`CACHE_URL`): where login throttling counts, so that every
@@ -44,6 +53,8 @@ pub struct Settings {
     /// `CACHE_<ALIAS>_URL`.
     pub session_cache: CacheSettings,
     pub security: SecuritySettings,
+    /// `LOG_FORMAT`, `METRICS_ADDR`.
+    pub observability: ObservabilitySettings,
 }
 
 impl Settings {
@@ -62,35 +73,46 @@ impl Settings {
     /// The first setting whose value is invalid.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let vars = Vars(&lookup);
-        let bind_addr = vars.parse(
-            "BIND_ADDR",
-            SocketAddr::from(([127, 0, 0, 1], 8000)),
-            "an address like 127.0.0.1:8000",
-        )?;
+        // Hosting platforms say where to listen with PORT; BIND_ADDR, when set, wins.
+        let default_bind = match vars.get("PORT") {
+            Some(_) => {
+                SocketAddr::from(([0, 0, 0, 0], vars.ranged("PORT", 8000, 0, 65535)? as u16))
+            }
+            None => SocketAddr::from(([127, 0, 0, 1], 8000)),
+        };
+        let bind_addr = vars.parse("BIND_ADDR", default_bind, "an address like 127.0.0.1:8000")?;
+        let session = SessionSettings::parse(&vars)?;
         Ok(Self {
-            session: SessionSettings::parse(&vars)?,
-            security: SecuritySettings::parse(&vars, bind_addr)?,
+            security: SecuritySettings::parse(&vars, bind_addr, session.cookie_secure)?,
+            session,
             database: DatabaseSettings::parse(&vars)?,
             bind_addr,
             cache: CacheSettings::parse_default(&vars)?,
             session_cache: CacheSettings::parse_session_cache(&vars)?,
-            static_root: vars
-                .get("STATIC_ROOT")
-                .map(PathBuf::from)
-                .unwrap_or_else(default_static_root),
+            static_root: static_root(&vars)?,
+            shutdown_timeout: Duration::from_secs(
+                vars.ranged("SHUTDOWN_TIMEOUT", 30, 0, 3600)? as u64
+            ),
+            https: HttpsSettings::parse(&vars)?,
+            observability: ObservabilitySettings::parse(&vars)?,
         })
     }
 }
 
-/// `static/` in the working directory when there is one, else the one in the source tree, so
-/// `cargo run` works from anywhere inside a checkout.
-fn default_static_root() -> PathBuf {
-    let local = PathBuf::from("static");
-    if local.is_dir() {
-        local
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
+/// `STATIC_ROOT`, which must be a folder.
+fn static_root(vars: &Vars) -> Result<Option<PathBuf>, SettingsError> {
+    let Some(root) = vars.get("STATIC_ROOT") else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(&root);
+    if !path.is_dir() {
+        return Err(SettingsError {
+            name: "STATIC_ROOT",
+            value: root,
+            reason: "expected a folder of static files (unset, the files built into the binary are served)".into(),
+        });
     }
+    Ok(Some(path))
 }
 
 #[cfg(test)]
@@ -122,6 +144,26 @@ mod tests {
         assert_eq!(s.session.cookie_samesite, SameSite::Lax);
         assert_eq!(s.session.cookie_path, "/");
         assert!(s.security.secret_key.is_none());
+    }
+
+    #[test]
+    fn port_is_honoured_when_bind_addr_is_unset() {
+        let on_platform = settings(&[("PORT", "5000")]).unwrap();
+        assert_eq!(on_platform.bind_addr.to_string(), "0.0.0.0:5000");
+        let both = settings(&[("PORT", "5000"), ("BIND_ADDR", "127.0.0.1:9000")]).unwrap();
+        assert_eq!(both.bind_addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(settings(&[("PORT", "http")]).unwrap_err().name, "PORT");
+        assert_eq!(
+            settings(&[]).unwrap().shutdown_timeout,
+            Duration::from_secs(30)
+        );
+        assert!(settings(&[]).unwrap().static_root.is_none());
+        assert_eq!(
+            settings(&[("STATIC_ROOT", "/no/such/folder")])
+                .unwrap_err()
+                .name,
+            "STATIC_ROOT"
+        );
     }
 
     #[test]

@@ -33,11 +33,19 @@ pub struct SecuritySettings {
     pub login_throttle: LoginThrottle,
     /// `ALLOWED_HOSTS`: the `Host` names this site answers to.
     pub allowed_hosts: AllowedHosts,
+    /// `CSRF_COOKIE_SECURE`: the CSRF cookie only over HTTPS; unset, as
+    /// `SESSION_COOKIE_SECURE` (a site that secures one cookie means both).
+    pub csrf_cookie_secure: bool,
 }
 
 impl SecuritySettings {
-    pub(super) fn parse(vars: &Vars, bind_addr: SocketAddr) -> Result<Self, SettingsError> {
+    pub(super) fn parse(
+        vars: &Vars,
+        bind_addr: SocketAddr,
+        session_cookie_secure: bool,
+    ) -> Result<Self, SettingsError> {
         Ok(Self {
+            csrf_cookie_secure: vars.flag("CSRF_COOKIE_SECURE", session_cookie_secure)?,
             password_hash: PasswordHashParams::parse(vars)?,
             password_work: PasswordWork::parse(vars)?,
             login_throttle: LoginThrottle::parse(vars)?,

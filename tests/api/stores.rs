@@ -12,7 +12,7 @@ use guestbook::{
     cache::{Cache, MemoryCache},
     db::Database,
     sessions::{
-        Backend, ClearOutcome, SessionBackend, cache::CacheSessions, cached_db::CachedDb,
+        Backend, ClearOutcome, ClearRun, SessionBackend, cache::CacheSessions, cached_db::CachedDb,
         db::DbSessions, file::FileSessions, keys,
     },
     settings::{CacheBackend, CacheSettings, DatabaseSettings},
@@ -216,7 +216,7 @@ contracts! {
         store.create(&live, b"live", None, HOUR).await.unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
 
-        let outcome = store.clear_expired().await.unwrap();
+        let outcome = store.clear_expired(ClearRun::DEFAULT).await.unwrap();
 
         match outcome {
             ClearOutcome::Removed(removed) => assert_eq!(removed, 1),
@@ -225,6 +225,29 @@ contracts! {
         }
         assert_eq!(store.count().await.unwrap(), 1);
         assert_eq!(load(&store, &live).await.as_deref(), Some(&b"live"[..]));
+    }
+
+    async fn clear_expired_works_in_batches_and_reports_its_progress(store) {
+        for _ in 0..5 {
+            store.create(&new_key(), b"old", None, Duration::from_millis(1)).await.unwrap();
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+        let reported = std::sync::Mutex::new(Vec::new());
+        let progress = |total| reported.lock().unwrap().push(total);
+
+        let outcome = store
+            .clear_expired(ClearRun { batch_size: 2, progress: &progress })
+            .await
+            .unwrap();
+
+        let reported = reported.into_inner().unwrap();
+        if let ClearOutcome::Removed(removed) = outcome {
+            assert_eq!(removed, 5);
+            assert_eq!(reported.last(), Some(&5), "{reported:?}");
+            assert!(reported.is_sorted(), "{reported:?}");
+        } else {
+            assert!(reported.is_empty());
+        }
     }
 
     async fn keys_of_finds_every_session_stored_with_the_member_and_forget_drops_them(store) {
@@ -254,7 +277,7 @@ contracts! {
         store.create(&live, b"live", Some(1), HOUR).await.unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
 
-        let outcome = store.clear_expired().await.unwrap();
+        let outcome = store.clear_expired(ClearRun::DEFAULT).await.unwrap();
         let keys = store.keys_of(1).await.unwrap();
 
         assert!(keys.contains(&live));
@@ -374,6 +397,7 @@ fn redis_cache(resources: &mut TestResources) -> CacheSessions {
         alias: "default".into(),
         backend: CacheBackend::Redis { url },
         key_prefix,
+        tls_ca: None,
     };
     CacheSessions::new(Cache::new(&settings).expect("a usable Redis URL"))
 }

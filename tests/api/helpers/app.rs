@@ -131,10 +131,14 @@ impl Flavor {
 
         let app = Application::build(settings, true).expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let state = app.state().clone();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             address,
+            metrics_address,
             state,
             flavor: self,
             _resources: resources,
@@ -155,6 +159,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// A running app of its own.
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served, when the test set `METRICS_ADDR`.
+    pub metrics_address: Option<String>,
     pub state: AppState,
     pub flavor: Flavor,
     _resources: TestResources,

@@ -1,0 +1,211 @@
+//! Prometheus metrics, served on `METRICS_ADDR` apart from the site.
+//!
+//! One registry per process: the instruments are counted wherever the work happens (the
+//! request middleware, the session store, the throttle, the hashing queue) without each piece
+//! carrying a handle. Nothing is counted, and the registry is never built, until an
+//! application with `METRICS_ADDR` starts ([`enable`]). Several applications in one process
+//! (the tests) share it, so their counts add up; each scrape sets the database pool gauges
+//! from the application scraped.
+//!
+//! Label values are always from a fixed, small set (route patterns, never raw paths), so a
+//! client cannot grow the number of series.
+
+use std::{
+    sync::{
+        LazyLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use actix_web::{HttpResponse, http::header, web};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::db::Database;
+
+/// The `route` label of a request no route matched.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_request_duration: HistogramVec,
+    session_operations: IntCounterVec,
+    cached_db_cache_outage: IntGauge,
+    login_throttle_refusals: IntCounterVec,
+    password_hash_refusals: IntCounter,
+    db_pool_connections: IntGaugeVec,
+    db_pool_size: IntGauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("guestbook".into()), None).expect("a valid prefix");
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "Requests answered, by route pattern.",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("a valid metric");
+        let http_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer a request, by route pattern.",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("a valid metric");
+        let session_operations = IntCounterVec::new(
+            Opts::new(
+                "session_operations_total",
+                "Calls to the session store, by engine, operation and outcome.",
+            ),
+            &["engine", "operation", "outcome"],
+        )
+        .expect("a valid metric");
+        let cached_db_cache_outage = IntGauge::new(
+            "cached_db_cache_outage",
+            "1 while the cached_db engine bypasses its failed cache, else 0.",
+        )
+        .expect("a valid metric");
+        let login_throttle_refusals = IntCounterVec::new(
+            Opts::new(
+                "login_throttle_refusals_total",
+                "Logins and sign-ups refused with a 429, by the limit that refused them.",
+            ),
+            &["kind"],
+        )
+        .expect("a valid metric");
+        let password_hash_refusals = IntCounter::new(
+            "password_hash_refusals_total",
+            "Logins and sign-ups refused with a 503 because the password hashing queue was full or too slow.",
+        )
+        .expect("a valid metric");
+        let db_pool_connections = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Open database pool connections, idle or in use (at scrape time).",
+            ),
+            &["state"],
+        )
+        .expect("a valid metric");
+        let db_pool_size = IntGauge::new(
+            "db_pool_size",
+            "The most connections the database pool opens (DATABASE_POOL_SIZE).",
+        )
+        .expect("a valid metric");
+        for metric in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_request_duration.clone()),
+            Box::new(session_operations.clone()),
+            Box::new(cached_db_cache_outage.clone()),
+            Box::new(login_throttle_refusals.clone()),
+            Box::new(password_hash_refusals.clone()),
+            Box::new(db_pool_connections.clone()),
+            Box::new(db_pool_size.clone()),
+        ] {
+            registry
+                .register(metric)
+                .expect("each metric registered once");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_request_duration,
+            session_operations,
+            cached_db_cache_outage,
+            login_throttle_refusals,
+            password_hash_refusals,
+            db_pool_connections,
+            db_pool_size,
+        }
+    }
+}
+
+/// Starts counting (an application with `METRICS_ADDR` is starting).
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+    LazyLock::force(&METRICS);
+}
+
+/// The registry, once metrics are enabled; until then every record is a no-op.
+fn metrics() -> Option<&'static Metrics> {
+    ENABLED.load(Ordering::Relaxed).then(|| &*METRICS)
+}
+
+/// A request answered: `route` is the matched pattern (or [`UNMATCHED_ROUTE`]).
+pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
+    if let Some(m) = metrics() {
+        let status = status.to_string();
+        let labels = [route, method, status.as_str()];
+        m.http_requests.with_label_values(&labels).inc();
+        m.http_request_duration
+            .with_label_values(&labels)
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// A session store call: `operation` is load, save, update, touch or delete.
+pub fn session_operation(engine: &str, operation: &str, ok: bool) {
+    if let Some(m) = metrics() {
+        let outcome = if ok { "ok" } else { "error" };
+        m.session_operations
+            .with_label_values(&[engine, operation, outcome])
+            .inc();
+    }
+}
+
+/// The cached_db engine started (`true`) or stopped (`false`) bypassing its cache.
+pub fn cached_db_cache_outage(active: bool) {
+    if let Some(m) = metrics() {
+        m.cached_db_cache_outage.set(i64::from(active));
+    }
+}
+
+/// A login or sign-up refused by the throttle: `kind` is user, address or signup.
+pub fn login_throttle_refusal(kind: &str) {
+    if let Some(m) = metrics() {
+        m.login_throttle_refusals.with_label_values(&[kind]).inc();
+    }
+}
+
+/// A login or sign-up refused because the password hashing queue was full or too slow.
+pub fn password_hash_refusal() {
+    if let Some(m) = metrics() {
+        m.password_hash_refusals.inc();
+    }
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format, the pool gauges read now.
+pub async fn scrape(db: web::Data<Database>) -> HttpResponse {
+    let Some(m) = metrics() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let pool = db.pool_state();
+    let in_use = pool.connections.saturating_sub(pool.idle);
+    m.db_pool_connections
+        .with_label_values(&["idle"])
+        .set(i64::from(pool.idle));
+    m.db_pool_connections
+        .with_label_values(&["in_use"])
+        .set(i64::from(in_use));
+    m.db_pool_size.set(i64::from(pool.max_size));
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    if let Err(err) = encoder.encode(&m.registry.gather(), &mut body) {
+        tracing::error!(error = %err, "metrics could not be rendered");
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, encoder.format_type()))
+        .body(body)
+}

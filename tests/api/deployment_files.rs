@@ -1,0 +1,232 @@
+//! The deployment files, as far as they can be checked without a container engine: the image's
+//! healthcheck script against the real app, the image's and compose.yaml's settings against the
+//! real settings parser and binary, and compose.yaml through Docker Compose when it is
+//! installed. Building the image is `.ci/run`'s job, where an engine answers.
+
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+use diesel::connection::SimpleConnection;
+use guestbook::settings::{CacheBackend, SessionEngineKind, Settings};
+
+use crate::helpers::{random_string, run_cli_with_env, spawn_app};
+
+fn repo_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+fn read_repo_file(name: &str) -> String {
+    std::fs::read_to_string(repo_file(name)).unwrap_or_else(|err| panic!("{name}: {err}"))
+}
+
+/// Runs the image's HEALTHCHECK script with only `env` saying where the app listens.
+fn healthcheck(env: &[(&str, String)]) -> Output {
+    Command::new("bash")
+        .arg(repo_file("deploy/healthcheck.sh"))
+        .env_remove("BIND_ADDR")
+        .env_remove("PORT")
+        .envs(env.iter().cloned())
+        .output()
+        .expect("bash runs")
+}
+
+/// The same, off the async workers that serve the app under test.
+async fn healthcheck_of(env: Vec<(&'static str, String)>) -> Output {
+    actix_web::rt::task::spawn_blocking(move || healthcheck(&env))
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_image_healthcheck_passes_only_while_the_instance_is_ready() {
+    let app = spawn_app().await;
+    let bind_addr = app.address.trim_start_matches("http://").to_owned();
+    let port = bind_addr.rsplit(':').next().unwrap().to_owned();
+
+    let ready = healthcheck_of(vec![("BIND_ADDR", bind_addr.clone())]).await;
+    let on_every_address = healthcheck_of(vec![("BIND_ADDR", format!("0.0.0.0:{port}"))]).await;
+    let by_port = healthcheck_of(vec![("PORT", port)]).await;
+    app.db().batch_execute("DROP TABLE sessions").unwrap();
+    let not_ready = healthcheck_of(vec![("BIND_ADDR", bind_addr)]).await;
+
+    for (case, output) in [
+        ("BIND_ADDR", &ready),
+        ("BIND_ADDR on 0.0.0.0", &on_every_address),
+        ("PORT", &by_port),
+    ] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{case}: {stderr}");
+    }
+    assert!(
+        !not_ready.status.success(),
+        "a 503 from /readyz fails the check"
+    );
+}
+
+#[test]
+fn the_image_healthcheck_fails_when_nothing_listens() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let output = healthcheck(&[("BIND_ADDR", format!("127.0.0.1:{port}"))]);
+
+    assert!(!output.status.success());
+}
+
+/// The variables the Dockerfile's `ENV` instructions set (`KEY=VALUE` pairs, unquoted).
+fn dockerfile_env() -> HashMap<String, String> {
+    let dockerfile = read_repo_file("Dockerfile").replace("\\\n", " ");
+    dockerfile
+        .lines()
+        .filter_map(|line| line.strip_prefix("ENV "))
+        .flat_map(str::split_whitespace)
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').expect("ENV KEY=VALUE");
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_image_settings_serve_sqlite_from_the_volume_with_its_key_beside_it() {
+    let env = dockerfile_env();
+    assert_eq!(env["DATABASE_URL"], "/data/db.sqlite3");
+    assert_eq!(env["BIND_ADDR"], "0.0.0.0:8000");
+    // /data exists only in the image: the same settings, with the database in a folder here.
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("db.sqlite3").display().to_string();
+    let mut vars: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(key, _)| *key != "DATABASE_URL")
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    vars.push(("DATABASE_URL", &database));
+
+    let output = run_cli_with_env(&["migrate"], "", &vars);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        dir.path().join("db.sqlite3.secret-key").exists(),
+        "without SECRET_KEY the key is kept beside the database"
+    );
+}
+
+/// The settings of compose.yaml's instances: the `environment` of its `x-guestbook` block,
+/// each `${NAME:-default}` taken at its default and `${NAME:?message}` given `required`.
+fn compose_instance_env(required: &str) -> HashMap<String, String> {
+    let compose = read_repo_file("compose.yaml");
+    let block = compose
+        .split_once("\nx-guestbook:")
+        .expect("an x-guestbook block")
+        .1;
+    let environment = block
+        .split_once("\n  environment:\n")
+        .expect("its environment")
+        .1;
+    environment
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with("    "))
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line.split_once(": ").expect("KEY: value");
+            let value = value.trim_matches('"');
+            let value = match value.split_once("${") {
+                None => value.to_owned(),
+                Some((before, rest)) => {
+                    let (expression, after) = rest.split_once('}').expect("a closing brace");
+                    let substituted = match expression.split_once(":-") {
+                        Some((_, default)) => default,
+                        None => required,
+                    };
+                    format!("{before}{substituted}{after}")
+                }
+            };
+            (key.to_owned(), value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_compose_instances_share_sessions_through_postgresql_and_redis() {
+    let env = compose_instance_env(&random_string(48));
+
+    let settings = Settings::from_lookup(|name| env.get(name).cloned())
+        .expect("compose.yaml's settings are valid");
+
+    assert!(
+        env["DATABASE_URL"].starts_with("postgres://"),
+        "{}",
+        env["DATABASE_URL"]
+    );
+    assert_eq!(settings.session.engine, SessionEngineKind::CachedDb);
+    assert!(
+        matches!(settings.session_cache.backend, CacheBackend::Redis { .. }),
+        "the session cache is shared: {:?}",
+        settings.session_cache.backend
+    );
+    assert!(
+        settings.security.secret_key.is_some(),
+        "one SECRET_KEY for every instance"
+    );
+    assert!(
+        !settings.security.trusted_proxies.is_empty(),
+        "the proxy's X-Forwarded-* are believed"
+    );
+}
+
+/// `docker compose`, or the older `docker-compose`, when one is installed (neither needs an
+/// engine to check a file).
+fn compose_command() -> Option<Command> {
+    let answers = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if answers("docker", &["compose", "version"]) {
+        let mut command = Command::new("docker");
+        command.arg("compose");
+        Some(command)
+    } else if answers("docker-compose", &["version"]) {
+        Some(Command::new("docker-compose"))
+    } else {
+        None
+    }
+}
+
+#[test]
+fn compose_yaml_is_a_valid_compose_file_that_requires_a_secret_key() {
+    let Some(mut compose) = compose_command() else {
+        println!(
+            "skipped compose_yaml_is_a_valid_compose_file: neither `docker compose` nor \
+             `docker-compose` is installed"
+        );
+        return;
+    };
+    let file = repo_file("compose.yaml");
+    let check = |command: &mut Command, secret_key: Option<&str>| {
+        command.args(["--file", file.to_str().unwrap(), "config", "--quiet"]);
+        command.env_remove("SECRET_KEY");
+        if let Some(key) = secret_key {
+            command.env("SECRET_KEY", key);
+        }
+        command.output().expect("compose runs")
+    };
+
+    let with_key = check(&mut compose, Some(&random_string(48)));
+    let without_key = check(&mut compose_command().unwrap(), None);
+
+    let stderr = String::from_utf8_lossy(&with_key.stderr);
+    assert!(with_key.status.success(), "{stderr}");
+    assert!(!without_key.status.success(), "SECRET_KEY has no default");
+    assert!(String::from_utf8_lossy(&without_key.stderr).contains("SECRET_KEY"));
+}
