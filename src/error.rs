@@ -32,6 +32,10 @@ pub enum AppError {
     /// CSRF verification failed; the reason says which check.
     #[error("CSRF verification failed: {0}")]
     Csrf(&'static str),
+    /// A form post came without any `csrftoken` cookie: the browser refuses this site's
+    /// cookies (the CSRF cookie doubles as Django's test cookie).
+    #[error("{}", COOKIES_REFUSED)]
+    CookiesRefused,
     #[error("The page you asked for does not exist.")]
     NotFound,
     /// The action is a member's, and nobody is logged in (or the session was logged out
@@ -74,10 +78,38 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
+/// What a visitor whose browser refuses cookies is told, on the error page, on the login and
+/// comment forms, and as JSON.
+pub const COOKIES_REFUSED: &str = "Your browser did not send this site’s cookies, so nothing \
+    was done. Cookies are needed to comment and to log in: allow cookies for this site in your \
+    browser’s settings, then reload the page and try again.";
+
+/// What to do after a CSRF failure other than refused cookies: the page was stale or the
+/// form came from elsewhere.
+const CSRF_ADVICE: &str = "Nothing was changed. Go back, reload the page and try again. If \
+    this keeps happening, check that your browser allows cookies for this site.";
+
 impl AppError {
     /// Wraps an unexpected failure, keeping its cause for the log.
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Self::Internal(err.into())
+    }
+
+    /// The error page's heading, where the status's own name would not say it plainly.
+    fn page_title(&self) -> Option<&'static str> {
+        match self {
+            Self::CookiesRefused => Some("Cookies are needed"),
+            Self::Csrf(_) => Some("This form could not be checked"),
+            _ => None,
+        }
+    }
+
+    /// What the error page advises beyond the message, for the refusals a visitor can fix.
+    fn advice(&self) -> Option<&'static str> {
+        match self {
+            Self::Csrf(_) => Some(CSRF_ADVICE),
+            _ => None,
+        }
     }
 }
 
@@ -104,7 +136,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Csrf(_) => StatusCode::FORBIDDEN,
+            Self::Csrf(_) | Self::CookiesRefused => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -164,8 +196,28 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// What the visitor can do about it, when they can.
+    advice: Option<&'a str>,
     /// The comment the failed request carried, given back.
     draft: Option<&'a str>,
+}
+
+/// What the client is told about an error.
+struct ErrorText {
+    message: String,
+    /// The page's heading; the status's name when `None`.
+    title: Option<&'static str>,
+    advice: Option<&'static str>,
+}
+
+impl ErrorText {
+    fn of(app_error: &AppError) -> Self {
+        Self {
+            message: app_error.to_string(),
+            title: app_error.page_title(),
+            advice: app_error.advice(),
+        }
+    }
 }
 
 /// Middleware: every response made from an error gets the error page (or JSON), and a failure
@@ -184,8 +236,8 @@ pub async fn render_errors(
     match next.call(req).await {
         Ok(res) => Ok(render(res, json, draft.as_deref())),
         Err(err) => {
-            let (status, message) = describe_middleware_failure(&err);
-            let body = ErrorBody::new(status, &message, json, draft.as_deref());
+            let (status, text) = describe_middleware_failure(&err);
+            let body = ErrorBody::new(status, &text, json, draft.as_deref());
             let response = HttpResponse::build(status)
                 .content_type(body.content_type())
                 .body(body.into_string());
@@ -205,7 +257,7 @@ fn render(
         return res.map_into_boxed_body();
     };
     let status = res.status();
-    let body = ErrorBody::new(status, &message_of(error, status), json, draft);
+    let body = ErrorBody::new(status, &text_of(error, status), json, draft);
     res.map_body(|head, _| {
         head.headers.insert(
             header::CONTENT_TYPE,
@@ -239,18 +291,22 @@ async fn read_draft(req: &mut ServiceRequest) -> Result<Option<String>, actix_we
 
 /// What the client is told about `error`: an [`AppError`]'s own message, or for the
 /// framework's errors a message for their status (their own text may name internals).
-fn message_of(error: &actix_web::Error, status: StatusCode) -> String {
+fn text_of(error: &actix_web::Error, status: StatusCode) -> ErrorText {
     match error.as_error::<AppError>() {
-        Some(app_error) => app_error.to_string(),
-        None => default_message(status).to_owned(),
+        Some(app_error) => ErrorText::of(app_error),
+        None => ErrorText {
+            message: default_message(status).to_owned(),
+            title: None,
+            advice: None,
+        },
     }
 }
 
 /// The status and message for an error returned by a middleware instead of a response:
 /// actix-session's failure to reach the session store, or a bug.
-fn describe_middleware_failure(err: &actix_web::Error) -> (StatusCode, String) {
+fn describe_middleware_failure(err: &actix_web::Error) -> (StatusCode, ErrorText) {
     if let Some(app_error) = err.as_error::<AppError>() {
-        return (app_error.status_code(), app_error.to_string());
+        return (app_error.status_code(), ErrorText::of(app_error));
     }
     let app_error = if is_session_store_failure(err) {
         tracing::error!(error = ?err, "session store failed");
@@ -259,7 +315,7 @@ fn describe_middleware_failure(err: &actix_web::Error) -> (StatusCode, String) {
         tracing::error!(error = ?err, "request failed in middleware");
         AppError::Internal(anyhow::anyhow!("{err}"))
     };
-    (app_error.status_code(), app_error.to_string())
+    (app_error.status_code(), ErrorText::of(&app_error))
 }
 
 /// An error body: JSON for clients that asked for it, the styled page otherwise.
@@ -269,11 +325,11 @@ enum ErrorBody {
 }
 
 impl ErrorBody {
-    fn new(status: StatusCode, message: &str, json: bool, draft: Option<&str>) -> Self {
+    fn new(status: StatusCode, text: &ErrorText, json: bool, draft: Option<&str>) -> Self {
         if json {
-            Self::Json(serde_json::json!({ "error": message }).to_string())
+            Self::Json(serde_json::json!({ "error": text.message }).to_string())
         } else {
-            Self::Html(error_page_html(status, message, draft))
+            Self::Html(error_page_html(status, text, draft))
         }
     }
 
@@ -292,11 +348,12 @@ impl ErrorBody {
 }
 
 /// The HTML error page for `status`; falls back to plain markup if the template fails.
-fn error_page_html(status: StatusCode, message: &str, draft: Option<&str>) -> String {
+fn error_page_html(status: StatusCode, text: &ErrorText, draft: Option<&str>) -> String {
     let page = ErrorPage {
         status: status.as_u16(),
-        title: status.canonical_reason().unwrap_or("Error"),
-        message,
+        title: text.title.or(status.canonical_reason()).unwrap_or("Error"),
+        message: &text.message,
+        advice: text.advice,
         draft,
     };
     page.render().unwrap_or_else(|err| {

@@ -218,11 +218,13 @@ pub fn build_app(
                 .wrap(session_middleware)
                 .wrap(from_fn(sessions::cookie::session_cookie_rules))
                 .wrap(from_fn(set_csrf_cookie))
-                // Pages depend on the session and CSRF cookies: no shared caching.
+                // Pages depend on the session and CSRF cookies: never stored, by a shared
+                // cache or by the browser (its back button must not show a logged-in page
+                // after logout).
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::VARY, "Cookie"))
-                        .add((header::CACHE_CONTROL, "private, no-cache")),
+                        .add((header::CACHE_CONTROL, "no-store")),
                 )
                 .configure(routes::configure_pages)
                 .wrap(from_fn(check_host)),

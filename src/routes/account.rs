@@ -27,7 +27,9 @@ pub const THIS_SESSION: &str = "This is the session you are using: log out to en
 struct FormPage<'a> {
     csrf_token: String,
     username: &'a str,
-    error: Option<&'a str>,
+    /// A refusal, shown at the field it is about.
+    current_password_error: Option<&'a str>,
+    new_password_error: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -58,10 +60,16 @@ impl PasswordForm {
         member: &Member,
         error: Option<&str>,
     ) -> Result<HttpResponse, AppError> {
+        // The current password is wrong, or the new one breaks the rule.
+        let (current_password_error, new_password_error) = match error {
+            Some(reason) if reason != WRONG_CURRENT_PASSWORD => (None, Some(reason)),
+            other => (other, None),
+        };
         let form = FormPage {
             csrf_token: csrf.form_token(),
             username: &member.username,
-            error,
+            current_password_error,
+            new_password_error,
         };
         let body = match self {
             Self::ChangePassword => PasswordPage { form }.render()?,

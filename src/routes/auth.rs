@@ -11,7 +11,7 @@ use crate::{
     accounts::Accounts,
     error::AppError,
     flash::Flash,
-    members::SignupError,
+    members::{PASSWORD_RULE, SignupError},
     security::{csrf::CsrfToken, throttle::Throttle},
     sessions::VisitorSession,
 };
@@ -33,7 +33,9 @@ pub struct CredentialsForm {
 struct LoginPage<'a> {
     csrf_token: String,
     username: &'a str,
+    /// Wrong credentials: about both fields.
     error: Option<&'a str>,
+    cookies_refused: bool,
 }
 
 #[derive(Template)]
@@ -41,7 +43,31 @@ struct LoginPage<'a> {
 struct SignupPage<'a> {
     csrf_token: String,
     username: &'a str,
-    error: Option<&'a str>,
+    username_error: Option<&'a str>,
+    password_error: Option<&'a str>,
+    cookies_refused: bool,
+}
+
+impl<'a> SignupPage<'a> {
+    fn new(csrf: &CsrfToken, username: &'a str) -> Self {
+        Self {
+            csrf_token: csrf.form_token(),
+            username,
+            username_error: None,
+            password_error: None,
+            cookies_refused: false,
+        }
+    }
+
+    /// The page refusing the form for `reason`, shown at the field it is about.
+    fn refusing(mut self, reason: &'a str) -> Self {
+        if reason == PASSWORD_RULE {
+            self.password_error = Some(reason);
+        } else {
+            self.username_error = Some(reason);
+        }
+        self
+    }
 }
 
 pub async fn login_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
@@ -49,17 +75,33 @@ pub async fn login_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
         csrf_token: csrf.form_token(),
         username: "",
         error: None,
+        cookies_refused: false,
     };
     Ok(html(StatusCode::OK, page.render()?))
 }
 
 pub async fn signup_page(csrf: CsrfToken) -> Result<HttpResponse, AppError> {
-    let page = SignupPage {
-        csrf_token: csrf.form_token(),
-        username: "",
-        error: None,
-    };
-    Ok(html(StatusCode::OK, page.render()?))
+    Ok(html(StatusCode::OK, SignupPage::new(&csrf, "").render()?))
+}
+
+/// Checks the form's CSRF token. A browser that sent no cookies at all gets the form again
+/// (`render` with the typed username) saying cookies are needed, as a `403`; JSON clients and
+/// every other failure get the error.
+fn verify_csrf(
+    req: &HttpRequest,
+    csrf: &CsrfToken,
+    form: &CredentialsForm,
+    render: impl FnOnce(&str) -> Result<String, askama::Error>,
+) -> Result<Option<HttpResponse>, AppError> {
+    match csrf.verify(form.csrf_token.as_deref()) {
+        Ok(()) => Ok(None),
+        Err(AppError::CookiesRefused) if !Reply::to(req).is_json() => {
+            let username = form.username.as_deref().unwrap_or_default();
+            let page = render(username)?;
+            Ok(Some(html(StatusCode::FORBIDDEN, page)))
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Right password: new session key, `member_id` and the session auth hash stored, the
@@ -75,7 +117,18 @@ pub async fn log_in(
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
-    csrf.verify(form.csrf_token.as_deref())?;
+    let refused = verify_csrf(&req, &csrf, &form, |username| {
+        LoginPage {
+            csrf_token: csrf.form_token(),
+            username,
+            error: None,
+            cookies_refused: true,
+        }
+        .render()
+    })?;
+    if let Some(refused) = refused {
+        return Ok(refused);
+    }
     let CredentialsForm {
         username,
         password,
@@ -109,6 +162,7 @@ pub async fn log_in(
                 csrf_token: csrf.form_token(),
                 username: &username,
                 error: Some(BAD_CREDENTIALS),
+                cookies_refused: false,
             };
             Ok(html(StatusCode::UNAUTHORIZED, page.render()?))
         }
@@ -143,7 +197,16 @@ pub async fn sign_up(
     mut csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
-    csrf.verify(form.csrf_token.as_deref())?;
+    let refused = verify_csrf(&req, &csrf, &form, |username| {
+        SignupPage {
+            cookies_refused: true,
+            ..SignupPage::new(&csrf, username)
+        }
+        .render()
+    })?;
+    if let Some(refused) = refused {
+        return Ok(refused);
+    }
     let CredentialsForm {
         username,
         password,
@@ -166,11 +229,7 @@ pub async fn sign_up(
             Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason))
         }
         Err(SignupError::Invalid(reason)) => {
-            let page = SignupPage {
-                csrf_token: csrf.form_token(),
-                username: &username,
-                error: Some(reason),
-            };
+            let page = SignupPage::new(&csrf, &username).refusing(reason);
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?))
         }
         Err(SignupError::Failed(err)) => Err(err),

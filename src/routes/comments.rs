@@ -40,8 +40,22 @@ pub async fn post_comment(
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
-    csrf.verify(form.csrf_token.as_deref())?;
     let reply = Reply::to(&req);
+    match csrf.verify(form.csrf_token.as_deref()) {
+        Ok(()) => {}
+        // The form again, saying cookies are needed, with the visitor's text.
+        Err(AppError::CookiesRefused) if !reply.is_json() => {
+            let draft = as_typed(&form);
+            let messages = HomeMessages {
+                cookies_refused: true,
+                draft: &draft,
+                ..Default::default()
+            };
+            let (page, status) = (1, StatusCode::FORBIDDEN);
+            return render_home(&db, &accounts, &session, &csrf, page, messages, status).await;
+        }
+        Err(err) => return Err(err),
+    }
     if session.has_commented() {
         return already_commented(reply, &db, &accounts, &session, &csrf).await;
     }
@@ -51,16 +65,9 @@ pub async fn post_comment(
             return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
         }
         Err(reason) => {
-            // Given back as typed, but for what a form cannot hold.
-            let draft: String = form
-                .comment
-                .as_deref()
-                .unwrap_or_default()
-                .chars()
-                .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
-                .collect();
+            let draft = as_typed(&form);
             let messages = HomeMessages {
-                error: Some(reason),
+                comment_error: Some(reason),
                 draft: &draft,
                 ..Default::default()
             };
@@ -104,6 +111,16 @@ pub async fn post_comment(
             already_commented(reply, &db, &accounts, &session, &csrf).await
         }
     }
+}
+
+/// The comment given back as typed, but for what a form cannot hold.
+fn as_typed(form: &CommentForm) -> String {
+    form.comment
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .collect()
 }
 
 async fn already_commented(

@@ -41,9 +41,13 @@ struct HomePage<'a> {
     username: Option<String>,
     comments: Vec<CommentView>,
     show_form: bool,
+    /// This visitor has left their comment: a note stands where the form was.
+    commented: bool,
     sessions_enabled: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
+    comment_error: Option<&'a str>,
+    cookies_refused: bool,
     draft: &'a str,
     older_page: Option<u32>,
     newer_page: Option<u32>,
@@ -56,6 +60,10 @@ pub struct HomeMessages<'a> {
     pub notice: Option<&'a str>,
     /// Why the last action was refused.
     pub error: Option<&'a str>,
+    /// Why the comment itself was refused (empty, too long): shown at the field.
+    pub comment_error: Option<&'a str>,
+    /// The comment came without cookies: the form says cookies are needed.
+    pub cookies_refused: bool,
     /// The comment the visitor typed, kept when it was refused, so nothing is lost.
     pub draft: &'a str,
 }
@@ -147,9 +155,12 @@ pub async fn render_home(
             })
             .collect(),
         show_form: session.is_enabled() && !session.has_commented(),
+        commented: session.is_enabled() && session.has_commented(),
         sessions_enabled: session.is_enabled(),
         notice: messages.notice,
         error: messages.error,
+        comment_error: messages.comment_error,
+        cookies_refused: messages.cookies_refused,
         draft: messages.draft,
         older_page: has_older.then_some(page + 1),
         newer_page: (page > 1).then(|| page - 1),

@@ -99,6 +99,9 @@ impl CsrfConfig {
 pub struct CsrfToken {
     secret: Secret,
     from_cookie: bool,
+    /// Whether the request carried a `csrftoken` cookie at all, valid or not: without one the
+    /// browser refuses this site's cookies (Django's test cookie).
+    cookie_sent: bool,
     req: HttpRequest,
     config: web::Data<CsrfConfig>,
 }
@@ -108,6 +111,7 @@ pub struct CsrfToken {
 struct RequestSecret {
     secret: Secret,
     from_cookie: bool,
+    cookie_sent: bool,
 }
 
 /// The `csrftoken` cookie to send with the response.
@@ -127,8 +131,11 @@ impl FromRequest for CsrfToken {
         let RequestSecret {
             secret,
             from_cookie,
+            cookie_sent,
         } = decided.unwrap_or_else(|| {
-            let from_cookie = req.cookie(COOKIE_NAME).and_then(|cookie| {
+            let cookie = req.cookie(COOKIE_NAME);
+            let cookie_sent = cookie.is_some();
+            let from_cookie = cookie.and_then(|cookie| {
                 config
                     .signer
                     .unsign(SALT, cookie.value())
@@ -138,6 +145,7 @@ impl FromRequest for CsrfToken {
                 Some(secret) => RequestSecret {
                     secret,
                     from_cookie: true,
+                    cookie_sent,
                 },
                 None => {
                     let secret = rand::random();
@@ -146,6 +154,7 @@ impl FromRequest for CsrfToken {
                     RequestSecret {
                         secret,
                         from_cookie: false,
+                        cookie_sent,
                     }
                 }
             };
@@ -155,6 +164,7 @@ impl FromRequest for CsrfToken {
         ready(Ok(Self {
             secret,
             from_cookie,
+            cookie_sent,
             req: req.clone(),
             config,
         }))
@@ -176,7 +186,9 @@ impl CsrfToken {
     /// (`X-CSRF-Token` header first, else `form_field`).
     ///
     /// # Errors
-    /// [`AppError::Csrf`] with Django's reason when any check fails.
+    /// [`AppError::CookiesRefused`] when the request carried no `csrftoken` cookie at all (the
+    /// browser refuses cookies: the page that set it was seen, so the cookie was offered);
+    /// [`AppError::Csrf`] with Django's reason when any other check fails.
     pub fn verify(&self, form_field: Option<&str>) -> Result<(), AppError> {
         if let Some(origin) = self.req.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or_default();
@@ -185,6 +197,9 @@ impl CsrfToken {
                     "Origin checking failed - the request did not come from this site.",
                 ));
             }
+        }
+        if !self.cookie_sent {
+            return Err(AppError::CookiesRefused);
         }
         if !self.from_cookie {
             return Err(AppError::Csrf("CSRF cookie not set."));
@@ -213,6 +228,7 @@ impl CsrfToken {
         extensions.insert(RequestSecret {
             secret: self.secret,
             from_cookie: self.from_cookie,
+            cookie_sent: self.cookie_sent,
         });
     }
 
@@ -309,6 +325,35 @@ mod tests {
 
         assert!(!first.from_cookie, "no cookie: a new secret");
         assert_eq!(first.secret, second.secret, "one new secret per request");
+    }
+
+    #[test]
+    fn no_cookie_at_all_means_cookies_are_refused_and_a_bad_one_is_a_csrf_failure() {
+        let config = web::Data::new(config());
+        let without = TestRequest::default()
+            .app_data(config.clone())
+            .to_http_request();
+        let garbled = TestRequest::default()
+            .app_data(config.clone())
+            .cookie(Cookie::new(COOKIE_NAME, "not signed"))
+            .to_http_request();
+        let token = CsrfToken::extract(&without).into_inner().unwrap();
+        let form_token = token.form_token();
+
+        let refused = token.verify(Some(&form_token));
+        let failed = CsrfToken::extract(&garbled)
+            .into_inner()
+            .unwrap()
+            .verify(Some(&form_token));
+
+        assert!(
+            matches!(refused, Err(AppError::CookiesRefused)),
+            "{refused:?}"
+        );
+        assert!(
+            matches!(failed, Err(AppError::Csrf("CSRF cookie not set."))),
+            "{failed:?}"
+        );
     }
 
     #[test]

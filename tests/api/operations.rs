@@ -29,15 +29,26 @@ async fn a_binary_copied_alone_into_an_empty_folder_serves_a_styled_site() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .current_dir(folder.path())
         .env_clear()
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the copied binary runs");
+        .stderr(Stdio::null());
+    // Another test's process started while the copy was open for writing holds that file
+    // descriptor for a moment ("text file busy"): try again shortly.
+    let mut attempts = 0;
+    let mut server = loop {
+        match command.spawn() {
+            Err(err) if err.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            spawned => break spawned.expect("the copied binary runs"),
+        }
+    };
     let address = format!("http://127.0.0.1:{port}");
     let client = awc::Client::default();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -28,25 +28,37 @@ async fn the_app_runs_on_postgres_over_tls_with_sslmode_require() {
     if !postgres_available("the_app_runs_on_postgres_over_tls_with_sslmode_require") {
         return;
     }
-    // Arrange: the app's connections ask for TLS, and carry a name the test can find them by.
+    // Arrange: the app's connections ask for TLS.
+    let (app, application_name) = app_over_tls("sslmode=require").await;
+
+    // Act
+    visit_and_comment(&app).await;
+
+    // Assert
+    assert_encrypted(&app, &application_name);
+}
+
+/// The app on PostgreSQL with `params` added to its database URL, and an `application_name`
+/// of its own, by which the test finds its connections.
+async fn app_over_tls(params: &str) -> (TestApp, String) {
     let application_name = format!("guestbook_tls_{}", random_string(12).to_lowercase());
     let app = Flavor::POSTGRES
         .spawn_app_with(|s| {
             s.database.url = with_params(
                 &s.database.url,
-                &format!("sslmode=require&application_name={application_name}"),
+                &format!("{params}&application_name={application_name}"),
             );
         })
         .await;
+    (app, application_name)
+}
 
-    // Act
-    visit_and_comment(&app).await;
-
-    // Assert: every connection of the app's pool is encrypted, and so is one made the same way.
-    let (connections, encrypted) = pool_connections(&application_name);
+/// Every connection of the app's pool is encrypted, and so is one made the same way.
+fn assert_encrypted(app: &TestApp, application_name: &str) {
+    let (connections, encrypted) = pool_connections(application_name);
     assert!(connections >= 1, "the app's pool is connected");
     assert!(encrypted, "every connection of the app's pool uses TLS");
-    assert!(connection_is_encrypted(&app));
+    assert!(connection_is_encrypted(app));
 }
 
 #[actix_web::test]
@@ -107,23 +119,13 @@ async fn the_app_verifies_postgres_against_sslrootcert_with_verify_full() {
         ca.certificate.display()
     );
     installed.wait_until_served(&verify);
-    let application_name = format!("guestbook_tls_{}", random_string(12).to_lowercase());
 
     // Act
-    let app = Flavor::POSTGRES
-        .spawn_app_with(|s| {
-            s.database.url = with_params(
-                &s.database.url,
-                &format!("{verify}&application_name={application_name}"),
-            );
-        })
-        .await;
+    let (app, application_name) = app_over_tls(&verify).await;
     visit_and_comment(&app).await;
 
     // Assert
-    let (connections, encrypted) = pool_connections(&application_name);
-    assert!(connections >= 1 && encrypted, "{connections} connections");
-    assert!(connection_is_encrypted(&app));
+    assert_encrypted(&app, &application_name);
 }
 
 /// `url` with `params` added to its query string.

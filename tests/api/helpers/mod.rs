@@ -1,10 +1,12 @@
 //! What the integration tests share: the application under test ([`app`]), a client that
-//! behaves like a browser ([`client`]), the services some tests need ([`services`]), and the
-//! macro that runs a test under every session engine ([`conformance`]).
+//! behaves like a browser ([`client`]), a real one ([`browser`]), the services some tests
+//! need ([`services`]), and the macro that runs a test under every session engine
+//! ([`conformance`]).
 
 #[macro_use]
 mod conformance;
 pub mod app;
+pub mod browser;
 pub mod client;
 pub mod services;
 
