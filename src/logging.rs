@@ -85,8 +85,9 @@ pub async fn log_request(
     let span = tracing::error_span!("request", request_id = %id);
     let method = req.method().clone();
     let path = req.path().to_owned();
-    // The pattern comes from the app's route table, known before routing.
-    let route = req.match_pattern();
+    // The pattern comes from the app's route table, known before routing; worked out (a
+    // lookup and a string) only when it is counted.
+    let route = metrics::enabled().then(|| req.match_pattern()).flatten();
     let client = proxies.client(req.request()).addr;
     let header = HeaderValue::from_str(&id).expect("request ids are visible ASCII");
     let res = next.call(req).instrument(span.clone()).await;

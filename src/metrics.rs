@@ -137,6 +137,12 @@ pub fn enable() {
     LazyLock::force(&METRICS);
 }
 
+/// Whether anything is counted (an application with `METRICS_ADDR` started), for callers
+/// whose labels cost something to work out.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// The registry, once metrics are enabled; until then every record is a no-op.
 fn metrics() -> Option<&'static Metrics> {
     ENABLED.load(Ordering::Relaxed).then(|| &*METRICS)

@@ -654,3 +654,53 @@ async fn guessing_the_current_password_is_throttled_like_a_login() {
         "the same client is throttled at the login form too"
     );
 }
+
+// ---------- a service that fails halfway ----------
+
+/// The cache of `cached_db` goes away between the logins and "log out everywhere else": the
+/// logout still holds, during the outage and after the cache returns holding the other
+/// session's entry from before (the generation bump is in the database, and the keys changed
+/// during the outage are cleared before the cache is trusted again).
+#[actix_web::test]
+async fn log_out_everywhere_else_holds_when_the_cache_fails_halfway_and_comes_back() {
+    if !redis_available("log_out_everywhere_else_holds_when_the_cache_fails_halfway") {
+        return;
+    }
+    // Arrange: cached_db reaches the real Redis through a proxy the test can cut; both
+    // sessions are cached.
+    let proxy = crate::helpers::TcpProxy::start(crate::helpers::redis_addr()).await;
+    let app = spawn_app_with(|s| {
+        s.session.engine = SessionEngineKind::CachedDb;
+        s.session_cache.backend = guestbook::settings::CacheBackend::Redis {
+            url: format!("redis://{}/", proxy.addr()),
+        };
+    })
+    .await;
+    app.create_member("quinn").await;
+    let mut laptop = logged_in_browser(&app, "quinn", FIREFOX).await;
+    let mut phone = logged_in_browser(&app, "quinn", IPHONE).await;
+    assert!(is_logged_in(&mut phone, "quinn").await);
+    let phone_cookie = phone.session_cookie().unwrap();
+
+    // Act: the cache fails, the laptop logs the others out; then the cache returns.
+    proxy.stop().await;
+    let done = laptop.post("/account/sessions/end-others", &[]).await;
+    let phone_during = is_logged_in(&mut phone, "quinn").await;
+    proxy.start_again().await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let mut replay = app.browser();
+    replay.set_cookie("sessionid", &phone_cookie);
+
+    // Assert
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(!phone_during, "logged out while the cache is down");
+    assert!(
+        !is_logged_in(&mut replay, "quinn").await,
+        "the phone's cached entry from before did not bring it back"
+    );
+    assert!(!is_logged_in(&mut phone, "quinn").await);
+    assert!(is_logged_in(&mut laptop, "quinn").await);
+    // Reached through the proxy, the test Redis is not cleaned by the app's own resources.
+    let prefix = &app.state.settings.session_cache.key_prefix;
+    let _ = crate::helpers::delete_redis_keys(&crate::helpers::redis_url().unwrap(), prefix);
+}

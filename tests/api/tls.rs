@@ -374,32 +374,17 @@ fn quote(value: &str) -> String {
 
 #[actix_web::test]
 async fn sessions_live_in_redis_over_tls_with_the_ca_from_cache_tls_ca_file() {
+    // Arrange: a Redis that speaks only TLS, and the app given the test's CA.
     let test = "sessions_live_in_redis_over_tls_with_the_ca_from_cache_tls_ca_file";
-    if !command_available(test, "openssl", "version")
-        || !command_available(test, "redis-server", "--version")
-    {
+    // Bound whole: the Redis lives as long as the test.
+    let Some(site) = RedisOverTls::start(test, true).await else {
         return;
-    }
-    // Arrange: a Redis that speaks only TLS, with a certificate from the test's CA, and the
-    // settings as a deployment gives them.
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path(), "ca");
-    let redis = TlsRedis::start(&ca, &dir);
-    let settings = redis_settings(&[
-        ("CACHE_URL", &redis.url()),
-        ("SESSION_ENGINE", "cache"),
-        ("CACHE_TLS_CA_FILE", &ca.certificate.to_string_lossy()),
-    ]);
-    let app = spawn_app_with(|s| {
-        s.session.engine = settings.session.engine;
-        s.cache = settings.cache.clone();
-        s.session_cache = settings.session_cache.clone();
-    })
-    .await;
+    };
+    let app = &site.app;
 
     // Act
     let ready = app.browser().get("/readyz").await;
-    visit_and_comment(&app).await;
+    visit_and_comment(app).await;
 
     // Assert: the sessions are in that Redis.
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
@@ -408,23 +393,13 @@ async fn sessions_live_in_redis_over_tls_with_the_ca_from_cache_tls_ca_file() {
 
 #[actix_web::test]
 async fn without_the_ca_a_redis_over_tls_is_unavailable_not_a_crash() {
-    let test = "without_the_ca_a_redis_over_tls_is_unavailable_not_a_crash";
-    if !command_available(test, "openssl", "version")
-        || !command_available(test, "redis-server", "--version")
-    {
-        return;
-    }
     // Arrange: the same Redis, but the app trusts only the system's roots.
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path(), "ca");
-    let redis = TlsRedis::start(&ca, &dir);
-    let settings = redis_settings(&[("CACHE_URL", &redis.url()), ("SESSION_ENGINE", "cache")]);
-    let app = spawn_app_with(|s| {
-        s.session.engine = settings.session.engine;
-        s.cache = settings.cache.clone();
-        s.session_cache = settings.session_cache.clone();
-    })
-    .await;
+    let test = "without_the_ca_a_redis_over_tls_is_unavailable_not_a_crash";
+    // Bound whole: the Redis lives as long as the test.
+    let Some(site) = RedisOverTls::start(test, false).await else {
+        return;
+    };
+    let app = &site.app;
 
     // Act
     let mut visitor = app.browser();
@@ -441,6 +416,46 @@ async fn without_the_ca_a_redis_over_tls_is_unavailable_not_a_crash() {
         comment.body.contains("is anyone there?"),
         "the text is given back"
     );
+}
+
+/// The app with its sessions in a `redis-server` of the test's own that speaks only TLS, its
+/// certificate from a CA of the test's; the app trusts that CA (`CACHE_TLS_CA_FILE`) only
+/// when `trust_ca`. `None` (skipped, or failed under CI) without `openssl` or `redis-server`.
+struct RedisOverTls {
+    app: TestApp,
+    _redis: TlsRedis,
+    _dir: TempDir,
+}
+
+impl RedisOverTls {
+    async fn start(test: &str, trust_ca: bool) -> Option<Self> {
+        if !command_available(test, "openssl", "version")
+            || !command_available(test, "redis-server", "--version")
+        {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path(), "ca");
+        let redis = TlsRedis::start(&ca, &dir);
+        let (url, ca_file) = (redis.url(), ca.certificate.to_string_lossy().into_owned());
+        let mut vars = vec![("CACHE_URL", url.as_str()), ("SESSION_ENGINE", "cache")];
+        if trust_ca {
+            vars.push(("CACHE_TLS_CA_FILE", &ca_file));
+        }
+        // The settings as a deployment gives them.
+        let settings = redis_settings(&vars);
+        let app = spawn_app_with(|s| {
+            s.session.engine = settings.session.engine;
+            s.cache = settings.cache.clone();
+            s.session_cache = settings.session_cache.clone();
+        })
+        .await;
+        Some(Self {
+            app,
+            _redis: redis,
+            _dir: dir,
+        })
+    }
 }
 
 /// The settings `vars` give, as `Settings::from_env` would read them.
