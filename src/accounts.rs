@@ -13,6 +13,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    changes::CurrentMembers,
     db::{
         Database,
         members::{self, Expected},
@@ -69,6 +70,8 @@ pub enum EndSession {
 #[derive(Clone)]
 pub struct Accounts {
     db: Database,
+    /// Members' rows for the per-request auth check, from memory while they are current.
+    members: CurrentMembers,
     passwords: Passwords,
     engine: SessionEngine,
     auth: SessionAuth,
@@ -77,12 +80,14 @@ pub struct Accounts {
 impl Accounts {
     pub fn new(
         db: Database,
+        members: CurrentMembers,
         passwords: Passwords,
         engine: SessionEngine,
         auth: SessionAuth,
     ) -> Self {
         Self {
             db,
+            members,
             passwords,
             engine,
             auth,
@@ -162,7 +167,7 @@ impl Accounts {
         let Some(id) = session.claimed_member_id() else {
             return Ok(None);
         };
-        let row = self.db.read(move |conn| members::find(conn, id)).await?;
+        let row = self.members.find(id).await?;
         Ok(self.confirm(session, row))
     }
 

@@ -6,9 +6,12 @@
 
 pub mod accounts;
 pub mod cache;
+pub mod changes;
 pub mod cli;
 pub mod db;
+pub mod display;
 pub mod error;
+pub mod feed;
 pub mod flash;
 pub mod logging;
 pub mod members;

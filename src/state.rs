@@ -10,7 +10,9 @@ use anyhow::Context;
 use crate::{
     accounts::Accounts,
     cache::Cache,
+    changes::{Changes, CurrentMembers},
     db::Database,
+    feed::CommentFeed,
     routes::Readiness,
     security::{
         csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
@@ -35,6 +37,7 @@ pub struct AppState {
     pub https: web::Data<HttpsSettings>,
     pub readiness: web::Data<Readiness>,
     pub accounts: web::Data<Accounts>,
+    pub feed: web::Data<CommentFeed>,
 }
 
 impl AppState {
@@ -79,8 +82,10 @@ impl AppState {
         let readiness = Readiness::new(db.clone(), caches);
         let allowed_hosts = settings.security.allowed_hosts.clone();
         let https = settings.https.clone();
+        let changes = Changes::new(db.clone());
         let accounts = Accounts::new(
             db.clone(),
+            CurrentMembers::new(changes.clone()),
             passwords.clone(),
             sessions.clone(),
             SessionAuth::new(signer.clone()),
@@ -93,6 +98,7 @@ impl AppState {
         );
         Ok(Self {
             settings,
+            feed: web::Data::new(CommentFeed::new(changes)),
             db: web::Data::new(db),
             passwords: web::Data::new(passwords),
             sessions: web::Data::new(sessions),

@@ -37,17 +37,29 @@ pub fn insert(conn: &mut Connection, comment: &NewComment<'_>) -> Result<InsertO
     }
 }
 
-/// One page of comments, newest first, with `limit + 1` asked for so the caller knows whether
-/// an older page exists.
+/// Where a page of comments starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest comments.
+    Newest,
+    /// The comments just older than comment `id`.
+    Before(i64),
+    /// The comments just newer than comment `id`.
+    After(i64),
+}
+
+/// Up to `limit` comments from `cursor`, newest first, and whether more lie beyond them in
+/// the cursor's direction. A keyset query on the primary key: a deep page costs what the
+/// first one does.
 ///
 /// # Errors
 /// Any database failure.
-pub fn newest_first(
+pub fn page(
     conn: &mut Connection,
+    cursor: Cursor,
     limit: i64,
-    offset: i64,
-) -> Result<Vec<CommentWithAuthor>, DbError> {
-    Ok(comments::table
+) -> Result<(Vec<CommentWithAuthor>, bool), DbError> {
+    let query = comments::table
         .left_join(members::table)
         .select((
             comments::id,
@@ -56,8 +68,24 @@ pub fn newest_first(
             members::username.nullable(),
             comments::by_former_member,
         ))
-        .order(comments::id.desc())
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?)
+        // One more than shown says whether there is more.
+        .limit(limit + 1)
+        .into_boxed();
+    let mut rows: Vec<CommentWithAuthor> = match cursor {
+        Cursor::Newest => query.order(comments::id.desc()).load(conn)?,
+        Cursor::Before(id) => query
+            .filter(comments::id.lt(id))
+            .order(comments::id.desc())
+            .load(conn)?,
+        Cursor::After(id) => query
+            .filter(comments::id.gt(id))
+            .order(comments::id.asc())
+            .load(conn)?,
+    };
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    if let Cursor::After(_) = cursor {
+        rows.reverse();
+    }
+    Ok((rows, more))
 }

@@ -29,19 +29,6 @@ pub fn find_by_username(conn: &mut Connection, username: &str) -> Result<Option<
         .optional()?)
 }
 
-/// The username of member `id`, if the member still exists (the benchmark's yardstick,
-/// `examples/plain_baseline.rs`, reads this).
-///
-/// # Errors
-/// Any database failure.
-pub fn username_of(conn: &mut Connection, id: i64) -> Result<Option<String>, DbError> {
-    Ok(members::table
-        .find(id)
-        .select(members::username)
-        .first(conn)
-        .optional()?)
-}
-
 /// Creates a member; `Ok(None)` when the username is taken (in any case).
 ///
 /// # Errors

@@ -7,6 +7,7 @@
 //! one deadline, `DATABASE_POOL_TIMEOUT`, covers waiting for a connection and running the
 //! query: the request gets its `503` by then.
 
+pub mod changes;
 pub mod comments;
 mod connection;
 mod error;

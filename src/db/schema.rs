@@ -31,6 +31,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A counter per table (`comments`, `members`), bumped by triggers on every change.
+    change_counters (name) {
+        name -> Text,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(comments -> members (member_id));
 
-diesel::allow_tables_to_appear_in_same_query!(comments, members, sessions);
+diesel::allow_tables_to_appear_in_same_query!(change_counters, comments, members, sessions);

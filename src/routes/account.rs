@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{
-    CsrfOnlyForm, Reply,
-    home::{format_iso, format_time},
-    html, json_body, json_error, json_message, no_control_characters, see_other,
+    CsrfOnlyForm, Reply, html, json_body, json_error, json_message, no_control_characters,
+    see_other,
 };
 use crate::{
     accounts::{Accounts, CHANGED_MEANWHILE, EndSession, PasswordChange, WRONG_CURRENT_PASSWORD},
     db::models::Member,
+    display::{format_iso, format_time},
     error::AppError,
     flash::Flash,
     security::{csrf::CsrfToken, throttle::Throttle},

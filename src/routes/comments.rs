@@ -8,10 +8,11 @@ use crate::{
     accounts::Accounts,
     db::{
         Database,
-        comments::{self, InsertOutcome},
+        comments::{self, Cursor, InsertOutcome},
         models::{NewComment, now_utc},
     },
     error::AppError,
+    feed::CommentFeed,
     flash::Flash,
     security::csrf::CsrfToken,
     sessions::VisitorSession,
@@ -22,6 +23,8 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 pub const ALREADY_COMMENTED: &str = "You've already commented.";
 pub const EMPTY_COMMENT: &str = "Your comment is empty.";
 pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
+/// A refused comment is answered with the newest comments under the form.
+const NEWEST: Cursor = Cursor::Newest;
 pub const CONTROL_CHARACTER: &str =
     "The comment contains a control character: only text, tabs and line breaks.";
 
@@ -35,6 +38,7 @@ pub async fn post_comment(
     req: HttpRequest,
     form: web::Form<CommentForm>,
     db: web::Data<Database>,
+    feed: web::Data<CommentFeed>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
@@ -51,13 +55,13 @@ pub async fn post_comment(
                 draft: &draft,
                 ..Default::default()
             };
-            let (page, status) = (1, StatusCode::FORBIDDEN);
-            return render_home(&db, &accounts, &session, &csrf, page, messages, status).await;
+            let status = StatusCode::FORBIDDEN;
+            return render_home(&feed, &accounts, &session, &csrf, NEWEST, messages, status).await;
         }
         Err(err) => return Err(err),
     }
     if session.has_commented() {
-        return already_commented(reply, &db, &accounts, &session, &csrf).await;
+        return already_commented(reply, &feed, &accounts, &session, &csrf).await;
     }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
@@ -72,11 +76,11 @@ pub async fn post_comment(
                 ..Default::default()
             };
             return render_home(
-                &db,
+                &feed,
                 &accounts,
                 &session,
                 &csrf,
-                1,
+                NEWEST,
                 messages,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -108,7 +112,7 @@ pub async fn post_comment(
         }
         // Another request of this session got there first.
         InsertOutcome::AlreadyCommented => {
-            already_commented(reply, &db, &accounts, &session, &csrf).await
+            already_commented(reply, &feed, &accounts, &session, &csrf).await
         }
     }
 }
@@ -125,7 +129,7 @@ fn as_typed(form: &CommentForm) -> String {
 
 async fn already_commented(
     reply: Reply,
-    db: &Database,
+    feed: &CommentFeed,
     accounts: &Accounts,
     session: &VisitorSession,
     csrf: &CsrfToken,
@@ -138,11 +142,11 @@ async fn already_commented(
         ..Default::default()
     };
     render_home(
-        db,
+        feed,
         accounts,
         session,
         csrf,
-        1,
+        NEWEST,
         messages,
         StatusCode::CONFLICT,
     )

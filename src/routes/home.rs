@@ -2,36 +2,33 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
-use diesel::Connection as _;
 use serde::Deserialize;
-use time::{PrimitiveDateTime, macros::format_description};
 
 use super::html;
 use crate::{
-    accounts::Accounts,
-    db::{Database, comments, members},
-    error::AppError,
-    flash::Flash,
-    security::csrf::CsrfToken,
-    sessions::VisitorSession,
+    accounts::Accounts, db::comments::Cursor, error::AppError, feed::CommentFeed, flash::Flash,
+    security::csrf::CsrfToken, sessions::VisitorSession,
 };
 
-/// Comments per page.
-const PAGE_SIZE: i64 = 20;
-/// The most pages anyone can ask for; past it the offset scan is not worth serving.
-const MAX_PAGE: u32 = 100_000;
-
+/// Which comments to show: the newest (neither), those older than comment `before`, or those
+/// newer than comment `after` (the pager's links).
 #[derive(Deserialize)]
 pub struct HomeQuery {
-    page: Option<u32>,
+    before: Option<i64>,
+    after: Option<i64>,
 }
 
-/// One comment as shown.
-pub struct CommentView {
-    pub body: String,
-    pub author: String,
-    pub posted_at: String,
-    pub posted_at_iso: String,
+impl HomeQuery {
+    fn cursor(&self) -> Result<Cursor, AppError> {
+        match (self.before, self.after) {
+            (None, None) => Ok(Cursor::Newest),
+            (Some(id), None) => Ok(Cursor::Before(id)),
+            (None, Some(id)) => Ok(Cursor::After(id)),
+            (Some(_), Some(_)) => Err(AppError::BadRequest(
+                "ask for comments before one comment or after one, not both".into(),
+            )),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -39,7 +36,8 @@ pub struct CommentView {
 struct HomePage<'a> {
     csrf_token: String,
     username: Option<String>,
-    comments: Vec<CommentView>,
+    /// The rendered comment list (escaped when it was rendered).
+    comment_list: &'a str,
     show_form: bool,
     /// This visitor has left their comment: a note stands where the form was.
     commented: bool,
@@ -49,8 +47,6 @@ struct HomePage<'a> {
     comment_error: Option<&'a str>,
     cookies_refused: bool,
     draft: &'a str,
-    older_page: Option<u32>,
-    newer_page: Option<u32>,
 }
 
 /// What the home page should say beyond the comments.
@@ -71,28 +67,23 @@ pub struct HomeMessages<'a> {
 pub async fn show_home(
     req: HttpRequest,
     query: web::Query<HomeQuery>,
-    db: web::Data<Database>,
+    feed: web::Data<CommentFeed>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
-    let page = query.page.unwrap_or(1);
-    if !(1..=MAX_PAGE).contains(&page) {
-        return Err(AppError::BadRequest(format!(
-            "page must be a number from 1 to {MAX_PAGE}"
-        )));
-    }
+    let cursor = query.cursor()?;
     let flash = Flash::waiting(&req);
     let messages = HomeMessages {
         notice: flash.map(Flash::text),
         ..Default::default()
     };
     let mut response = render_home(
-        &db,
+        &feed,
         &accounts,
         &session,
         &csrf,
-        page,
+        cursor,
         messages,
         StatusCode::OK,
     )
@@ -108,52 +99,22 @@ pub async fn show_home(
 /// # Errors
 /// When the database fails or the template cannot render.
 pub async fn render_home(
-    db: &Database,
+    feed: &CommentFeed,
     accounts: &Accounts,
     session: &VisitorSession,
     csrf: &CsrfToken,
-    page: u32,
+    cursor: Cursor,
     messages: HomeMessages<'_>,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let member_id = session.claimed_member_id();
-    let offset = i64::from(page - 1) * PAGE_SIZE;
-    // One trip to the blocking pool for everything the page shows.
-    let (mut rows, member) = db
-        .read(move |conn| {
-            // One read transaction for both reads: one lock round-trip, one snapshot.
-            conn.transaction(|conn| {
-                let rows = comments::newest_first(conn, PAGE_SIZE + 1, offset)?;
-                let member = match member_id {
-                    Some(id) => members::find(conn, id)?,
-                    None => None,
-                };
-                Ok((rows, member))
-            })
-        })
-        .await?;
-    // Checked against the member's credentials now: logged out here if they changed.
-    let username = accounts
-        .confirm(session, member)
-        .map(|member| member.username);
-    let has_older = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
+    // The member is checked against their credentials now (logged out here if they changed),
+    // while the comment list is fetched.
+    let (list, member) = tokio::join!(feed.page(cursor), accounts.signed_in(session));
+    let (list, username) = (list?, member?.map(|member| member.username));
     let page_html = HomePage {
         csrf_token: csrf.form_token(),
         username,
-        comments: rows
-            .into_iter()
-            .map(|row| CommentView {
-                body: row.body,
-                author: match (row.author, row.by_former_member) {
-                    (Some(username), _) => username,
-                    (None, true) => "a former member".into(),
-                    (None, false) => "Anonymous".into(),
-                },
-                posted_at: format_time(row.created_at),
-                posted_at_iso: format_iso(row.created_at),
-            })
-            .collect(),
+        comment_list: &list.html,
         show_form: session.is_enabled() && !session.has_commented(),
         commented: session.is_enabled() && session.has_commented(),
         sessions_enabled: session.is_enabled(),
@@ -162,23 +123,7 @@ pub async fn render_home(
         comment_error: messages.comment_error,
         cookies_refused: messages.cookies_refused,
         draft: messages.draft,
-        older_page: has_older.then_some(page + 1),
-        newer_page: (page > 1).then(|| page - 1),
     }
     .render()?;
     Ok(html(status, page_html))
-}
-
-pub(super) fn format_time(at: PrimitiveDateTime) -> String {
-    at.format(format_description!(
-        "[year]-[month]-[day] [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
-}
-
-pub(super) fn format_iso(at: PrimitiveDateTime) -> String {
-    at.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
 }

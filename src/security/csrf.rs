@@ -79,10 +79,20 @@ impl CsrfConfig {
                 .any(|trusted| trusted.eq_ignore_ascii_case(origin))
     }
 
+    /// A new browser's `csrftoken` cookie value and a form token for it: what a load test
+    /// needs to stand for many fresh visitors (`examples/bench_seed.rs`).
+    pub fn new_visitor(&self) -> (String, String) {
+        let secret: Secret = rand::random();
+        (self.cookie_value(&secret), masked(&secret))
+    }
+
+    fn cookie_value(&self, secret: &Secret) -> String {
+        self.signer.sign(SALT, &URL_SAFE_NO_PAD.encode(secret))
+    }
+
     /// The `csrftoken` cookie that carries `secret`, signed.
     fn cookie(&self, secret: &Secret) -> Cookie<'static> {
-        let value = self.signer.sign(SALT, &URL_SAFE_NO_PAD.encode(secret));
-        Cookie::build(COOKIE_NAME, value)
+        Cookie::build(COOKIE_NAME, self.cookie_value(secret))
             .path("/")
             .max_age(COOKIE_AGE)
             .same_site(SameSite::Lax)
@@ -171,15 +181,21 @@ impl FromRequest for CsrfToken {
     }
 }
 
+/// `secret` masked with a fresh pad (pad, then secret XOR pad), so the token differs on every
+/// page (BREACH).
+fn masked(secret: &Secret) -> String {
+    let mask: Secret = rand::random();
+    let mut token = Vec::with_capacity(2 * SECRET_LEN);
+    token.extend_from_slice(&mask);
+    token.extend(secret.iter().zip(mask).map(|(s, m)| s ^ m));
+    URL_SAFE_NO_PAD.encode(token)
+}
+
 impl CsrfToken {
     /// The token to put in this page's form and `<meta name="csrf-token">`: the secret masked
     /// with a fresh pad.
     pub fn form_token(&self) -> String {
-        let mask: Secret = rand::random();
-        let mut token = Vec::with_capacity(2 * SECRET_LEN);
-        token.extend_from_slice(&mask);
-        token.extend(self.secret.iter().zip(mask).map(|(s, m)| s ^ m));
-        URL_SAFE_NO_PAD.encode(token)
+        masked(&self.secret)
     }
 
     /// Checks a state-changing request: its origin, the cookie, and the submitted token
@@ -359,10 +375,7 @@ mod tests {
     #[test]
     fn masked_and_bare_tokens_unmask_to_the_secret() {
         let secret: Secret = rand::random();
-        let mask: Secret = rand::random();
-        let mut masked = mask.to_vec();
-        masked.extend(secret.iter().zip(mask).map(|(s, m)| s ^ m));
-        assert_eq!(unmask(&URL_SAFE_NO_PAD.encode(&masked)), Some(secret));
+        assert_eq!(unmask(&masked(&secret)), Some(secret));
         assert_eq!(unmask(&URL_SAFE_NO_PAD.encode(secret)), Some(secret));
         assert_eq!(unmask("not base64 at all!"), None);
         assert_eq!(unmask(&URL_SAFE_NO_PAD.encode([1u8; 10])), None);

@@ -3,7 +3,8 @@
 //! Hashing is deliberately expensive (19 MiB and two passes by default), so:
 //!
 //! - it runs on a small pool of threads of its own (`PASSWORD_HASH_THREADS`), never on the
-//!   async workers or the threads that serve database calls, so logins never stall pages;
+//!   async workers or the threads that serve database calls, at the lowest CPU priority, so
+//!   logins never stall pages, not even for the CPU;
 //! - each of those threads keeps one argon2 memory block and reuses it, so memory stays at
 //!   threads × block however many logins arrive;
 //! - at most `PASSWORD_HASH_QUEUE` requests wait for a thread; past that, or past
@@ -203,6 +204,7 @@ fn overloaded() -> AppError {
 
 /// A hashing thread: takes jobs until every sender is gone, reusing one memory.
 fn run_jobs(queue: &Mutex<Receiver<Job>>) {
+    yield_to_pages();
     let mut memory = Memory::default();
     loop {
         let job = queue
@@ -215,6 +217,21 @@ fn run_jobs(queue: &Mutex<Receiver<Job>>) {
         }
     }
 }
+
+/// The lowest CPU priority for this thread (nice 19, a weight of 15 against a page-serving
+/// thread's 1024), so logins take only the CPU pages leave. On a busy two-core machine a
+/// storm of logins otherwise takes half of it from every reader; with this the readers keep
+/// nearly all of it, and the logins that cannot be served in time are refused with a `503`.
+fn yield_to_pages() {
+    // Linux's nice values are per thread: the thread's id names it alone.
+    let this_thread = Some(rustix::thread::gettid());
+    if let Err(err) = rustix::process::setpriority_process(this_thread, LOWEST_PRIORITY) {
+        tracing::warn!(error = %err, "the password threads run at normal priority");
+    }
+}
+
+/// `nice 19`.
+const LOWEST_PRIORITY: i32 = 19;
 
 fn hash_with(memory: &mut Memory, params: &Params, password: &[u8]) -> Result<String, String> {
     let salt: [u8; SALT_LEN] = rand::random();

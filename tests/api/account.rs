@@ -704,3 +704,30 @@ async fn log_out_everywhere_else_holds_when_the_cache_fails_halfway_and_comes_ba
     let prefix = &app.state.settings.session_cache.key_prefix;
     let _ = crate::helpers::delete_redis_keys(&crate::helpers::redis_url().unwrap(), prefix);
 }
+
+// ---------- members' rows from memory ----------
+
+/// The per-request auth check reads the member's row from memory while the database's
+/// `members` counter stands: a change made in plain SQL (here, what "log out everywhere" does)
+/// moves the counter, and the very next request sees it, on every engine's database.
+#[actix_web::test]
+async fn a_member_changed_in_sql_is_seen_by_the_next_request() {
+    use diesel::connection::SimpleConnection;
+
+    for flavor in Flavor::on_each_database("a_member_changed_in_sql") {
+        let app = flavor.spawn_app().await;
+        app.create_member("sql").await;
+        let mut browser = logged_in_browser(&app, "sql", FIREFOX).await;
+        assert!(is_logged_in(&mut browser, "sql").await);
+        assert!(
+            is_logged_in(&mut browser, "sql").await,
+            "{flavor:?}: from memory"
+        );
+
+        app.db()
+            .batch_execute("UPDATE members SET session_generation = session_generation + 1")
+            .unwrap();
+
+        assert!(!is_logged_in(&mut browser, "sql").await, "{flavor:?}");
+    }
+}

@@ -248,7 +248,7 @@ async fn no_page_has_a_script_error_or_a_content_security_policy_violation() {
     let chrome = tools.launch(DESKTOP, Scheme::Light).await;
     let mut problems = Vec::new();
 
-    for path in ["/", "/login", "/signup", "/?page=2"] {
+    for path in ["/", "/login", "/signup", "/?before=2"] {
         chrome.open(&app.address, path).await;
         problems.extend(page_problems(&chrome, path).await);
     }

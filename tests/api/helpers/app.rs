@@ -258,6 +258,21 @@ impl TestApp {
         conn
     }
 
+    /// Stores comments 1 to `count` (ids 1 to `count` on a fresh database) with plain SQL, each
+    /// from a visitor of its own, with the body `body(n)`.
+    pub fn insert_comments(&self, count: usize, body: impl Fn(usize) -> String) {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.db();
+        for n in 1..=count {
+            conn.batch_execute(&format!(
+                "INSERT INTO comments (body, member_id, visitor_id, created_at) \
+                 VALUES ('{}', NULL, 'visitor-{n}', '2026-01-01 00:00:00')",
+                body(n)
+            ))
+            .unwrap();
+        }
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct Count {

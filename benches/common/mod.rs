@@ -1,0 +1,36 @@
+//! What the benches share: the session of a typical logged-in member.
+
+use guestbook::sessions::{
+    SessionState,
+    fields::{self, SessionInfo},
+};
+
+/// A logged-in member's session as actix-session hands it to the store (field name to JSON
+/// text): the six fields that logging in, using the site and commenting leave in it.
+pub fn member_session() -> SessionState {
+    let info = SessionInfo {
+        id: "u1Qm9ZkT0xHc2pLw".into(),
+        logged_in_at: 1_767_225_600,
+        last_seen_at: 1_767_229_200,
+        device: "Firefox on Linux".into(),
+        address: Some("203.0.113.7".into()),
+    };
+    // Both are HMAC-SHA256 digests in unpadded base64: 43 characters.
+    let auth_hash = "q3mVt0rJcK8yXw2dLfPa9Zs6HnBuE4gTiO1lRkYp5Ce";
+    let visitor_id = "Hb7Nw2cQeR5tYu8iOp1aSd4fGh6jKl9zXx3cVb0nM2Q";
+    [
+        (fields::MEMBER_ID, "42".to_owned()),
+        (fields::AUTH_USER_HASH, json(&auth_hash)),
+        (fields::EXPIRE_AT_BROWSER_CLOSE, "false".to_owned()),
+        (fields::SESSION_INFO, json(&info)),
+        (fields::VISITOR_ID, json(&visitor_id)),
+        (fields::HAS_COMMENTED, "true".to_owned()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect()
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}

@@ -1,0 +1,4 @@
+DROP TRIGGER members_changed ON members;
+DROP TRIGGER comments_changed ON comments;
+DROP FUNCTION bump_change_counter();
+DROP TABLE change_counters;
