@@ -225,7 +225,8 @@ async fn two_instances_share_sessions_comments_and_logins_through_postgresql_and
     );
     assert!(
         member.status.success(),
-        "{}",
+        "createmember: {} {}",
+        member.status,
         String::from_utf8_lossy(&member.stderr)
     );
 
