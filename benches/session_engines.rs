@@ -361,12 +361,7 @@ impl Drop for RedisKeys {
 
 criterion_group! {
     name = benches;
-    // Short runs: the engines differ by orders of magnitude, and the whole set should take
-    // about a minute on two cores.
-    config = Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = common::short_runs();
     targets = engines
 }
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::{hint::black_box, time::Duration};
+use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use guestbook::settings::SessionSerializer;
@@ -29,11 +29,7 @@ fn serializers(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short runs: these are comparisons between forms, not a regression gate.
-    config = Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2));
+    config = common::short_runs();
     targets = serializers
 }
 criterion_main!(benches);

@@ -34,3 +34,12 @@ pub fn member_session() -> SessionState {
 fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
+
+/// Short runs: the engines differ by orders of magnitude and the serializers are compared with
+/// each other, not gated on; the whole set takes about a minute and a half on two cores.
+pub fn short_runs() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(30)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(2))
+}
