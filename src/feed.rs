@@ -81,8 +81,9 @@ impl CommentFeed {
             .changes
             .db()
             .read(move |conn| {
-                // The counter and the rows from one snapshot, so the page is exactly the
-                // list at that version.
+                // The counter first, then the rows, in one transaction: on SQLite one snapshot;
+                // on PostgreSQL (read committed) the rows may be newer than the counter, never
+                // older, so a kept page is never staler than its tag.
                 conn.transaction(|conn| {
                     let version = changes::versions(conn)?.comments;
                     let (rows, more) = comments::page(conn, cursor, PAGE_SIZE)?;

@@ -50,8 +50,8 @@ impl CurrentMembers {
             .changes
             .db()
             .read(move |conn| {
-                // The row and the counter from one snapshot: the row is current at that
-                // counter.
+                // The counter first, then the row: the row is at least as new as the counter
+                // (one snapshot on SQLite; on PostgreSQL possibly newer, never older).
                 conn.transaction(|conn| {
                     let version = changes::versions(conn)?.members;
                     Ok::<_, DbError>((version, members::find(conn, id)?))
