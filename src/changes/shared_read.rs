@@ -101,7 +101,7 @@ impl<T: Clone> SharedRead<T> {
                     // Requests ready on this thread get to join before the query goes out.
                     tokio::task::yield_now().await;
                     self.lock().begun = true;
-                    let outcome = read().await.map_err(|err| err.to_string());
+                    let outcome = read().await.map_err(reason);
                     guard.finish(number, outcome.clone());
                     return outcome.map_err(DbError::Unavailable);
                 }
@@ -116,6 +116,15 @@ impl<T: Clone> SharedRead<T> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a failed read says, kept for its waiters (who get it back as
+/// [`DbError::Unavailable`], without a second "database unavailable" in front).
+fn reason(err: DbError) -> String {
+    match err {
+        DbError::Unavailable(reason) => reason,
+        DbError::Query(err) => err.to_string(),
     }
 }
 
@@ -229,7 +238,8 @@ mod tests {
                 Ok(5)
             }
         };
-        assert!(shared.get(read).await.is_err());
+        let failed = shared.get(read).await.unwrap_err();
+        assert_eq!(failed.to_string(), "database unavailable: down");
         fail.store(0, Ordering::SeqCst);
         assert_eq!(shared.get(read).await.unwrap(), 5);
     }

@@ -23,8 +23,6 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 pub const ALREADY_COMMENTED: &str = "You've already commented.";
 pub const EMPTY_COMMENT: &str = "Your comment is empty.";
 pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
-/// A refused comment is answered with the newest comments under the form.
-const NEWEST: Cursor = Cursor::Newest;
 pub const CONTROL_CHARACTER: &str =
     "The comment contains a control character: only text, tabs and line breaks.";
 
@@ -56,7 +54,16 @@ pub async fn post_comment(
                 ..Default::default()
             };
             let status = StatusCode::FORBIDDEN;
-            return render_home(&feed, &accounts, &session, &csrf, NEWEST, messages, status).await;
+            return render_home(
+                &feed,
+                &accounts,
+                &session,
+                &csrf,
+                Cursor::Newest,
+                messages,
+                status,
+            )
+            .await;
         }
         Err(err) => return Err(err),
     }
@@ -80,7 +87,7 @@ pub async fn post_comment(
                 &accounts,
                 &session,
                 &csrf,
-                NEWEST,
+                Cursor::Newest,
                 messages,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -146,7 +153,7 @@ async fn already_commented(
         accounts,
         session,
         csrf,
-        NEWEST,
+        Cursor::Newest,
         messages,
         StatusCode::CONFLICT,
     )
