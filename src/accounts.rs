@@ -122,7 +122,7 @@ impl Accounts {
         username: String,
         password: String,
     ) -> Result<Member, SignupError> {
-        crate::members::create_member(&self.db, &self.passwords, username, password).await
+        crate::members::create_member(&self.db, &self.passwords, username, password, false).await
     }
 
     /// The member called `username` (in any case), for the command line.

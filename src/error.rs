@@ -38,6 +38,9 @@ pub enum AppError {
     CookiesRefused,
     #[error("The page you asked for does not exist.")]
     NotFound,
+    /// The thing exists, and this visitor may not do that to it; the message says why.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The action is a member's, and nobody is logged in (or the session was logged out
     /// because the member's credentials changed).
     #[error("Please log in first.")]
@@ -136,7 +139,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Csrf(_) | Self::CookiesRefused => StatusCode::FORBIDDEN,
+            Self::Csrf(_) | Self::CookiesRefused | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -172,7 +175,7 @@ impl ResponseError for AppError {
 }
 
 /// "in 3 seconds", "in 15 minutes": when to come back.
-fn in_words(wait: Duration) -> String {
+pub fn in_words(wait: Duration) -> String {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     match seconds {
         1 => "in a second".into(),

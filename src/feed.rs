@@ -7,7 +7,10 @@
 //! page, on any instance, and a page costs the database one small shared read instead of a
 //! join and a render.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::{
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use askama::Template;
 use diesel::Connection as _;
@@ -16,8 +19,8 @@ use crate::{
     changes::Changes,
     db::{
         DbError, changes,
-        comments::{self, Cursor},
-        models::CommentWithAuthor,
+        comments::{self, Audience, Cursor},
+        models::{CommentWithAuthor, now_utc},
     },
     display::{format_iso, format_time},
     error::AppError,
@@ -26,49 +29,121 @@ use crate::{
 /// Comments per page.
 pub const PAGE_SIZE: i64 = 20;
 
-/// A rendered page of comments: its HTML, and the change counter it was rendered at.
+/// A rendered page of comments: its HTML, the change counter it was rendered at, and what it
+/// was rendered from (to render it again for the one visitor whose comment is on it).
 pub struct RenderedList {
     pub version: i64,
     pub html: String,
+    cursor: Cursor,
+    rows: Vec<CommentWithAuthor>,
+    more: bool,
 }
 
 /// The comment pages, from memory while they are current; cheap to share.
 pub struct CommentFeed {
     changes: Changes,
     newest: RwLock<Option<Arc<RenderedList>>>,
+    /// `COMMENT_EDIT_WINDOW`: how long the author is offered Edit and Delete.
+    edit_window: Duration,
+}
+
+/// Who is looking at the comments, for what only they see.
+#[derive(Default)]
+pub struct Viewer<'a> {
+    /// The visitor id of a session that has commented: their comment is marked as theirs
+    /// and, within the edit window, offers Edit and Delete.
+    pub author: Option<String>,
+    /// A staff member: hidden comments too, and Hide or Unhide on every comment.
+    pub staff: bool,
+    /// The form token for those buttons.
+    pub csrf_token: &'a str,
 }
 
 /// One comment as shown.
 struct CommentView {
+    id: i64,
     body: String,
     author: String,
     posted_at: String,
     posted_at_iso: String,
+    edited: bool,
+    hidden: bool,
+    /// Posted by the viewer.
+    own: bool,
+    /// Until when the viewer may still edit or delete it (their own, within the window).
+    editable_until: Option<(String, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "comment_list.html")]
-struct CommentList {
+struct CommentList<'a> {
     comments: Vec<CommentView>,
     /// The newest page: with no comments, the page invites the first.
     newest: bool,
     newer: Option<String>,
     older: Option<String>,
+    /// Staff see Hide or Unhide on every comment.
+    staff: bool,
+    csrf_token: &'a str,
+    /// Where a moderation action comes back to: this page.
+    here: &'a str,
 }
 
 impl CommentFeed {
-    pub fn new(changes: Changes) -> Self {
+    pub fn new(changes: Changes, edit_window: Duration) -> Self {
         Self {
             changes,
             newest: RwLock::new(None),
+            edit_window,
         }
     }
 
-    /// The page of comments at `cursor`, current as of this call.
+    /// `COMMENT_EDIT_WINDOW`.
+    pub fn edit_window(&self) -> Duration {
+        self.edit_window
+    }
+
+    /// The page of comments at `cursor` as `viewer` sees it, current as of this call. The
+    /// page everyone sees is rendered once per change; it is rendered again for the author
+    /// whose comment is on it, and for staff.
     ///
     /// # Errors
     /// When the database fails or the template cannot render.
-    pub async fn page(&self, cursor: Cursor) -> Result<Arc<RenderedList>, AppError> {
+    pub async fn page(
+        &self,
+        cursor: Cursor,
+        viewer: &Viewer<'_>,
+    ) -> Result<Arc<RenderedList>, AppError> {
+        if viewer.staff {
+            let (version, cursor, rows, more) = self.load(cursor, Audience::Staff).await?;
+            let html = self.render(cursor, &rows, more, viewer)?;
+            return Ok(Arc::new(RenderedList {
+                version,
+                html,
+                cursor,
+                rows,
+                more,
+            }));
+        }
+        let list = self.shared_page(cursor).await?;
+        let Some(author) = &viewer.author else {
+            return Ok(list);
+        };
+        if !list.rows.iter().any(|row| &row.visitor_id == author) {
+            return Ok(list);
+        }
+        let html = self.render(list.cursor, &list.rows, list.more, viewer)?;
+        Ok(Arc::new(RenderedList {
+            version: list.version,
+            html,
+            cursor: list.cursor,
+            rows: Vec::new(),
+            more: list.more,
+        }))
+    }
+
+    /// The page at `cursor` as everyone sees it.
+    async fn shared_page(&self, cursor: Cursor) -> Result<Arc<RenderedList>, AppError> {
         if cursor == Cursor::Newest {
             let version = self.changes.current().await?.comments;
             if let Some(cached) = self.cached_newest()
@@ -77,7 +152,28 @@ impl CommentFeed {
                 return Ok(cached);
             }
         }
-        let (version, cursor, rows, more) = self
+        let (version, cursor, rows, more) = self.load(cursor, Audience::Everyone).await?;
+        let rendered = Arc::new(RenderedList {
+            version,
+            html: self.render(cursor, &rows, more, &Viewer::default())?,
+            cursor,
+            rows,
+            more,
+        });
+        if cursor == Cursor::Newest {
+            self.keep_newest(&rendered);
+        }
+        Ok(rendered)
+    }
+
+    /// The rows of the page at `cursor` for `audience`, with the counter they are current at
+    /// and the cursor they were found at.
+    async fn load(
+        &self,
+        cursor: Cursor,
+        audience: Audience,
+    ) -> Result<(i64, Cursor, Vec<CommentWithAuthor>, bool), AppError> {
+        Ok(self
             .changes
             .db()
             .read(move |conn| {
@@ -86,24 +182,17 @@ impl CommentFeed {
                 // older, so a kept page is never staler than its tag.
                 conn.transaction(|conn| {
                     let version = changes::versions(conn)?.comments;
-                    let (rows, more) = comments::page(conn, cursor, PAGE_SIZE)?;
+                    let (rows, more) = comments::page(conn, cursor, PAGE_SIZE, audience)?;
                     if matches!(cursor, Cursor::After(_)) && !more {
                         // Nothing newer than a whole page: that is the newest page.
-                        let (rows, more) = comments::page(conn, Cursor::Newest, PAGE_SIZE)?;
+                        let (rows, more) =
+                            comments::page(conn, Cursor::Newest, PAGE_SIZE, audience)?;
                         return Ok::<_, DbError>((version, Cursor::Newest, rows, more));
                     }
                     Ok((version, cursor, rows, more))
                 })
             })
-            .await?;
-        let rendered = Arc::new(RenderedList {
-            version,
-            html: render(cursor, rows, more)?,
-        });
-        if cursor == Cursor::Newest {
-            self.keep_newest(&rendered);
-        }
-        Ok(rendered)
+            .await?)
     }
 
     fn cached_newest(&self) -> Option<Arc<RenderedList>> {
@@ -125,32 +214,69 @@ impl CommentFeed {
     }
 }
 
-/// The HTML of `rows` (newest first) at `cursor`; `more` says whether comments lie beyond
-/// them in the cursor's direction.
-fn render(cursor: Cursor, rows: Vec<CommentWithAuthor>, more: bool) -> Result<String, AppError> {
-    let (first, last) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id));
-    let newer = match cursor {
-        Cursor::Newest => None,
-        Cursor::Before(_) => Some(first.map_or_else(|| "/".into(), |id| format!("/?after={id}"))),
-        Cursor::After(_) => first.filter(|_| more).map(|id| format!("/?after={id}")),
-    };
-    let older = match cursor {
-        Cursor::Newest | Cursor::Before(_) => last.filter(|_| more),
-        // A page of newer comments always has the one it started from below it.
-        Cursor::After(_) => last,
+impl CommentFeed {
+    /// The HTML of `rows` (newest first) at `cursor` for `viewer`; `more` says whether
+    /// comments lie beyond them in the cursor's direction.
+    fn render(
+        &self,
+        cursor: Cursor,
+        rows: &[CommentWithAuthor],
+        more: bool,
+        viewer: &Viewer<'_>,
+    ) -> Result<String, AppError> {
+        let (first, last) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id));
+        let newer = match cursor {
+            Cursor::Newest => None,
+            Cursor::Before(_) => {
+                Some(first.map_or_else(|| "/".into(), |id| format!("/?after={id}")))
+            }
+            Cursor::After(_) => first.filter(|_| more).map(|id| format!("/?after={id}")),
+        };
+        let older = match cursor {
+            Cursor::Newest | Cursor::Before(_) => last.filter(|_| more),
+            // A page of newer comments always has the one it started from below it.
+            Cursor::After(_) => last,
+        }
+        .map(|id| format!("/?before={id}"));
+        let here = match cursor {
+            Cursor::Newest => "/".to_owned(),
+            Cursor::Before(id) => format!("/?before={id}"),
+            Cursor::After(id) => format!("/?after={id}"),
+        };
+        // Comments posted since then may still be changed by their author.
+        let window_opened = now_utc() - self.edit_window;
+        let edit_window = self.edit_window;
+        Ok(CommentList {
+            comments: rows
+                .iter()
+                .map(|row| {
+                    let own = viewer.author.as_ref() == Some(&row.visitor_id);
+                    let editable_until = (own && row.created_at >= window_opened && !row.hidden)
+                        .then(|| {
+                            let until = row.created_at + edit_window;
+                            (format_time(until), format_iso(until))
+                        });
+                    view(row.clone(), own, editable_until)
+                })
+                .collect(),
+            newest: cursor == Cursor::Newest,
+            newer,
+            older,
+            staff: viewer.staff,
+            csrf_token: viewer.csrf_token,
+            here: &here,
+        }
+        .render()?)
     }
-    .map(|id| format!("/?before={id}"));
-    Ok(CommentList {
-        comments: rows.into_iter().map(view).collect(),
-        newest: cursor == Cursor::Newest,
-        newer,
-        older,
-    }
-    .render()?)
 }
 
-fn view(row: CommentWithAuthor) -> CommentView {
+fn view(
+    row: CommentWithAuthor,
+    own: bool,
+    editable_until: Option<(String, String)>,
+) -> CommentView {
     CommentView {
+        id: row.id,
         body: row.body,
         author: match (row.author, row.by_former_member) {
             (Some(username), _) => username,
@@ -159,5 +285,9 @@ fn view(row: CommentWithAuthor) -> CommentView {
         },
         posted_at: format_time(row.created_at),
         posted_at_iso: format_iso(row.created_at),
+        edited: row.edited,
+        hidden: row.hidden,
+        own,
+        editable_until,
     }
 }

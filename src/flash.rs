@@ -21,6 +21,10 @@ pub enum Flash {
     SessionEnded,
     OtherSessionsEnded,
     AccountDeleted,
+    CommentUpdated,
+    CommentDeleted,
+    CommentHidden,
+    CommentShown,
 }
 
 impl Flash {
@@ -33,6 +37,10 @@ impl Flash {
             Self::SessionEnded => "That session is logged out.",
             Self::OtherSessionsEnded => "Your other sessions are logged out.",
             Self::AccountDeleted => "Your account was deleted.",
+            Self::CommentUpdated => "Your comment was updated.",
+            Self::CommentDeleted => "Your comment was deleted.",
+            Self::CommentHidden => "The comment is hidden: only staff see it now.",
+            Self::CommentShown => "The comment is shown again.",
         }
     }
 
@@ -45,6 +53,10 @@ impl Flash {
             Self::SessionEnded => "session_ended",
             Self::OtherSessionsEnded => "other_sessions_ended",
             Self::AccountDeleted => "account_deleted",
+            Self::CommentUpdated => "comment_updated",
+            Self::CommentDeleted => "comment_deleted",
+            Self::CommentHidden => "comment_hidden",
+            Self::CommentShown => "comment_shown",
         }
     }
 
@@ -57,6 +69,10 @@ impl Flash {
             Self::SessionEnded,
             Self::OtherSessionsEnded,
             Self::AccountDeleted,
+            Self::CommentUpdated,
+            Self::CommentDeleted,
+            Self::CommentHidden,
+            Self::CommentShown,
         ]
         .into_iter()
         .find(|f| f.code() == code)

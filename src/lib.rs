@@ -16,6 +16,7 @@ pub mod flash;
 pub mod logging;
 pub mod members;
 pub mod metrics;
+pub mod moderation;
 pub mod routes;
 pub mod security;
 pub mod sessions;

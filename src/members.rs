@@ -43,7 +43,8 @@ pub fn validate_password(password: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Validates, hashes (off the async workers) and stores a new member.
+/// Validates, hashes (off the async workers) and stores a new member (staff with
+/// `is_staff`).
 ///
 /// # Errors
 /// [`SignupError::Invalid`] for a broken rule or a taken name (in any case);
@@ -53,12 +54,13 @@ pub async fn create_member(
     passwords: &Passwords,
     username: String,
     password: String,
+    is_staff: bool,
 ) -> Result<Member, SignupError> {
     validate_username(&username).map_err(SignupError::Invalid)?;
     validate_password(&password).map_err(SignupError::Invalid)?;
     let hash = passwords.hash(password).await?;
     let created = db
-        .write(move |conn| crate::db::members::create(conn, &username, &hash))
+        .write(move |conn| crate::db::members::create(conn, &username, &hash, is_staff))
         .await
         .map_err(AppError::from)?;
     created.ok_or(SignupError::Invalid(USERNAME_TAKEN))

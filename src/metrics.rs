@@ -40,6 +40,7 @@ struct Metrics {
     cached_db_cache_outage: IntGauge,
     login_throttle_refusals: IntCounterVec,
     password_hash_refusals: IntCounter,
+    comment_refusals: IntCounterVec,
     db_pool_connections: IntGaugeVec,
     db_pool_size: IntGauge,
 }
@@ -90,6 +91,14 @@ impl Metrics {
             "Logins and sign-ups refused with a 503 because the password hashing queue was full or too slow.",
         )
         .expect("a valid metric");
+        let comment_refusals = IntCounterVec::new(
+            Opts::new(
+                "comment_refusals_total",
+                "Comments refused by the comment throttle (429) or the spam trap (422), by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("a valid metric");
         let db_pool_connections = IntGaugeVec::new(
             Opts::new(
                 "db_pool_connections",
@@ -110,6 +119,7 @@ impl Metrics {
             Box::new(cached_db_cache_outage.clone()),
             Box::new(login_throttle_refusals.clone()),
             Box::new(password_hash_refusals.clone()),
+            Box::new(comment_refusals.clone()),
             Box::new(db_pool_connections.clone()),
             Box::new(db_pool_size.clone()),
         ] {
@@ -125,6 +135,7 @@ impl Metrics {
             cached_db_cache_outage,
             login_throttle_refusals,
             password_hash_refusals,
+            comment_refusals,
             db_pool_connections,
             db_pool_size,
         }
@@ -188,6 +199,14 @@ pub fn login_throttle_refusal(kind: &str) {
 pub fn password_hash_refusal() {
     if let Some(m) = metrics() {
         m.password_hash_refusals.inc();
+    }
+}
+
+/// A comment refused: `reason` is `throttle` (too many from the address) or which check of the
+/// spam trap caught it (`honeypot`, `no_stamp`, `forged_stamp`, `too_fast`, `too_old`).
+pub fn comment_refusal(reason: &str) {
+    if let Some(m) = metrics() {
+        m.comment_refusals.with_label_values(&[reason]).inc();
     }
 }
 

@@ -189,6 +189,7 @@ pub fn build_app(
         .app_data(state.csrf)
         .app_data(state.trusted_proxies)
         .app_data(state.throttle)
+        .app_data(state.spam_trap)
         .app_data(state.allowed_hosts)
         .app_data(state.https)
         .app_data(state.readiness)

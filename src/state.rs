@@ -15,8 +15,14 @@ use crate::{
     feed::CommentFeed,
     routes::Readiness,
     security::{
-        csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
-        session_auth::SessionAuth, signing::Signer, throttle::Throttle,
+        csrf::CsrfConfig,
+        passwords::Passwords,
+        proxies::TrustedProxies,
+        secret_key,
+        session_auth::SessionAuth,
+        signing::Signer,
+        spam_trap::SpamTrap,
+        throttle::{CommentLimit, Throttle},
     },
     sessions::{SessionCookie, SessionEngine},
     settings::{AllowedHosts, HttpsSettings, Settings},
@@ -33,6 +39,7 @@ pub struct AppState {
     pub csrf: web::Data<CsrfConfig>,
     pub trusted_proxies: web::Data<TrustedProxies>,
     pub throttle: web::Data<Throttle>,
+    pub spam_trap: web::Data<SpamTrap>,
     pub allowed_hosts: web::Data<AllowedHosts>,
     pub https: web::Data<HttpsSettings>,
     pub readiness: web::Data<Readiness>,
@@ -72,6 +79,15 @@ impl AppState {
         let throttle = Throttle::new(
             default_cache.clone(),
             settings.security.login_throttle,
+            CommentLimit {
+                per_address: settings.comments.throttle_per_address,
+                window: settings.comments.throttle_window,
+            },
+            trusted_proxies.clone(),
+        );
+        let spam_trap = SpamTrap::new(
+            signer.clone(),
+            settings.comments.min_seconds,
             trusted_proxies.clone(),
         );
         // What readiness checks: the database, and each cache the site depends on.
@@ -96,9 +112,10 @@ impl AppState {
             settings.security.csrf_trusted_origins.clone(),
             settings.security.csrf_cookie_secure,
         );
+        let feed = CommentFeed::new(changes, settings.comments.edit_window);
         Ok(Self {
             settings,
-            feed: web::Data::new(CommentFeed::new(changes)),
+            feed: web::Data::new(feed),
             db: web::Data::new(db),
             passwords: web::Data::new(passwords),
             sessions: web::Data::new(sessions),
@@ -106,6 +123,7 @@ impl AppState {
             csrf: web::Data::new(csrf),
             trusted_proxies: web::Data::new(trusted_proxies),
             throttle: web::Data::new(throttle),
+            spam_trap: web::Data::new(spam_trap),
             allowed_hosts: web::Data::new(allowed_hosts),
             https: web::Data::new(https),
             readiness: web::Data::new(readiness),

@@ -2,7 +2,8 @@
 -- and creates a session. The site knows a visitor by their CSRF cookie (one comment each), so
 -- each request takes its own CSRF pair from a file of `cookie token` lines, made by
 -- `bench_seed csrf-pairs N`. Threads take alternate lines; a pair used twice answers 409 and
--- shows up as an error.
+-- shows up as an error. No form is read, so no spam-trap stamp is sent: bench.sh runs the
+-- servers with COMMENT_MIN_SECONDS=0 and COMMENT_THROTTLE_PER_ADDRESS=0.
 --
 --   BENCH_PAIRS        the file of pairs                               (required)
 --   BENCH_PAIR_OFFSET  lines already used by earlier runs (default 0)

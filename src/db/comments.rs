@@ -5,6 +5,8 @@ use diesel::{
     result::{DatabaseErrorKind, Error as DieselError},
 };
 
+use time::PrimitiveDateTime;
+
 use super::{
     Connection, DbError,
     models::{CommentWithAuthor, NewComment},
@@ -48,9 +50,18 @@ pub enum Cursor {
     After(i64),
 }
 
-/// Up to `limit` comments from `cursor`, newest first, and whether more lie beyond them in
-/// the cursor's direction. A keyset query on the primary key: a deep page costs what the
-/// first one does.
+/// Who a page of comments is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Everyone: the comments shown (neither hidden nor deleted).
+    Everyone,
+    /// Staff: hidden comments too.
+    Staff,
+}
+
+/// Up to `limit` comments from `cursor` for `audience`, newest first, and whether more lie
+/// beyond them in the cursor's direction. A keyset query on the primary key: a deep page costs
+/// what the first one does.
 ///
 /// # Errors
 /// Any database failure.
@@ -58,8 +69,9 @@ pub fn page(
     conn: &mut Connection,
     cursor: Cursor,
     limit: i64,
+    audience: Audience,
 ) -> Result<(Vec<CommentWithAuthor>, bool), DbError> {
-    let query = comments::table
+    let mut query = comments::table
         .left_join(members::table)
         .select((
             comments::id,
@@ -67,10 +79,17 @@ pub fn page(
             comments::created_at,
             members::username.nullable(),
             comments::by_former_member,
+            comments::visitor_id,
+            comments::edited_at.is_not_null(),
+            comments::hidden_at.is_not_null(),
         ))
+        .filter(comments::deleted_at.is_null())
         // One more than shown says whether there is more.
         .limit(limit + 1)
         .into_boxed();
+    if audience == Audience::Everyone {
+        query = query.filter(comments::hidden_at.is_null());
+    }
     let mut rows: Vec<CommentWithAuthor> = match cursor {
         Cursor::Newest => query.order(comments::id.desc()).load(conn)?,
         Cursor::Before(id) => query
@@ -88,4 +107,249 @@ pub fn page(
         rows.reverse();
     }
     Ok((rows, more))
+}
+
+/// What became of an author's edit or deletion of their comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnOutcome {
+    Done,
+    /// No such comment (or it was deleted).
+    NotFound,
+    /// Someone else posted it.
+    NotYours,
+    /// The edit window closed.
+    TooLate,
+    /// A staff member hid it: its author can delete it, not change it.
+    Hidden,
+}
+
+/// A comment as its author may change it.
+#[derive(Clone, Debug, Queryable)]
+pub struct OwnComment {
+    pub id: i64,
+    pub body: String,
+    pub visitor_id: String,
+    pub created_at: PrimitiveDateTime,
+    pub hidden: bool,
+}
+
+impl OwnComment {
+    /// Whether `visitor_id` may change it now, given the window opened at `opened_since`.
+    pub fn may_change(&self, visitor_id: &str, opened_since: PrimitiveDateTime) -> OwnOutcome {
+        if self.visitor_id != visitor_id {
+            OwnOutcome::NotYours
+        } else if self.created_at < opened_since {
+            OwnOutcome::TooLate
+        } else if self.hidden {
+            OwnOutcome::Hidden
+        } else {
+            OwnOutcome::Done
+        }
+    }
+}
+
+/// Comment `id` unless deleted, as its author may change it.
+///
+/// # Errors
+/// Any database failure.
+pub fn find_own(conn: &mut Connection, id: i64) -> Result<Option<OwnComment>, DbError> {
+    Ok(comments::table
+        .find(id)
+        .filter(comments::deleted_at.is_null())
+        .select((
+            comments::id,
+            comments::body,
+            comments::visitor_id,
+            comments::created_at,
+            comments::hidden_at.is_not_null(),
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// The author's change to comment `id`: the conditions are part of the `UPDATE` (posted by
+/// `visitor_id`, at or after `posted_since`, not deleted, not hidden), so no race lets a change
+/// through that a check would refuse. When nothing was changed, says why.
+fn change_own(
+    conn: &mut Connection,
+    id: i64,
+    visitor_id: &str,
+    posted_since: PrimitiveDateTime,
+    change: impl FnOnce(&mut Connection, OwnTarget<'_>) -> Result<usize, DieselError>,
+) -> Result<OwnOutcome, DbError> {
+    let target = comments::table
+        .find(id)
+        .filter(comments::visitor_id.eq(visitor_id))
+        .filter(comments::created_at.ge(posted_since))
+        .filter(comments::deleted_at.is_null());
+    if change(conn, target)? == 1 {
+        return Ok(OwnOutcome::Done);
+    }
+    Ok(find_own(conn, id)?.map_or(OwnOutcome::NotFound, |comment| {
+        comment.may_change(visitor_id, posted_since)
+    }))
+}
+
+/// The author's own comment `id`, as [`change_own`] finds it.
+type OwnTarget<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::Find<comments::table, i64>,
+            diesel::dsl::Eq<comments::visitor_id, &'a str>,
+        >,
+        diesel::dsl::GtEq<comments::created_at, PrimitiveDateTime>,
+    >,
+    diesel::dsl::IsNull<comments::deleted_at>,
+>;
+
+/// The author replaces the text of their comment `id` (see [`change_own`]).
+///
+/// # Errors
+/// Any database failure.
+pub fn edit_own(
+    conn: &mut Connection,
+    id: i64,
+    visitor_id: &str,
+    posted_since: PrimitiveDateTime,
+    body: &str,
+    now: PrimitiveDateTime,
+) -> Result<OwnOutcome, DbError> {
+    change_own(conn, id, visitor_id, posted_since, |conn, target| {
+        diesel::update(target.filter(comments::hidden_at.is_null()))
+            .set((comments::body.eq(body), comments::edited_at.eq(now)))
+            .execute(conn)
+    })
+}
+
+/// The author deletes their comment `id` (see [`change_own`]); hidden or not.
+///
+/// # Errors
+/// Any database failure.
+pub fn delete_own(
+    conn: &mut Connection,
+    id: i64,
+    visitor_id: &str,
+    posted_since: PrimitiveDateTime,
+    now: PrimitiveDateTime,
+) -> Result<OwnOutcome, DbError> {
+    change_own(conn, id, visitor_id, posted_since, |conn, target| {
+        diesel::update(target).set(tombstone(now)).execute(conn)
+    })
+}
+
+/// What deleting a comment leaves: the row without its text, keeping its visitor id taken.
+fn tombstone(
+    now: PrimitiveDateTime,
+) -> (
+    diesel::dsl::Eq<comments::body, &'static str>,
+    diesel::dsl::Eq<comments::deleted_at, PrimitiveDateTime>,
+) {
+    (comments::body.eq(""), comments::deleted_at.eq(now))
+}
+
+/// What a moderation action found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moderated {
+    Done,
+    /// It already was as asked (hidden, shown).
+    Already,
+    NotFound,
+}
+
+/// Hides comment `id` from everyone but staff (`hidden`), or shows it again.
+///
+/// # Errors
+/// Any database failure.
+pub fn set_hidden(
+    conn: &mut Connection,
+    id: i64,
+    hidden: bool,
+    now: PrimitiveDateTime,
+) -> Result<Moderated, DbError> {
+    let live = comments::table
+        .find(id)
+        .filter(comments::deleted_at.is_null());
+    let changed = if hidden {
+        diesel::update(live.filter(comments::hidden_at.is_null()))
+            .set(comments::hidden_at.eq(now))
+            .execute(conn)?
+    } else {
+        diesel::update(live.filter(comments::hidden_at.is_not_null()))
+            .set(comments::hidden_at.eq(None::<PrimitiveDateTime>))
+            .execute(conn)?
+    };
+    if changed == 1 {
+        return Ok(Moderated::Done);
+    }
+    Ok(match find_own(conn, id)? {
+        Some(_) => Moderated::Already,
+        None => Moderated::NotFound,
+    })
+}
+
+/// Deletes comment `id` for good (leaving its tombstone), whoever posted it.
+///
+/// # Errors
+/// Any database failure.
+pub fn delete(
+    conn: &mut Connection,
+    id: i64,
+    now: PrimitiveDateTime,
+) -> Result<Moderated, DbError> {
+    let deleted = diesel::update(
+        comments::table
+            .find(id)
+            .filter(comments::deleted_at.is_null()),
+    )
+    .set(tombstone(now))
+    .execute(conn)?;
+    Ok(if deleted == 1 {
+        Moderated::Done
+    } else {
+        Moderated::NotFound
+    })
+}
+
+/// A comment as the moderation list shows it.
+#[derive(Clone, Debug, Queryable)]
+pub struct ListedComment {
+    pub id: i64,
+    pub body: String,
+    pub author: Option<String>,
+    pub by_former_member: bool,
+    pub visitor_id: String,
+    pub created_at: PrimitiveDateTime,
+    pub edited: bool,
+    pub hidden: bool,
+}
+
+/// The newest `limit` comments not deleted (only the hidden ones with `hidden_only`).
+///
+/// # Errors
+/// Any database failure.
+pub fn list(
+    conn: &mut Connection,
+    hidden_only: bool,
+    limit: i64,
+) -> Result<Vec<ListedComment>, DbError> {
+    let mut query = comments::table
+        .left_join(members::table)
+        .filter(comments::deleted_at.is_null())
+        .select((
+            comments::id,
+            comments::body,
+            members::username.nullable(),
+            comments::by_former_member,
+            comments::visitor_id,
+            comments::created_at,
+            comments::edited_at.is_not_null(),
+            comments::hidden_at.is_not_null(),
+        ))
+        .order(comments::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if hidden_only {
+        query = query.filter(comments::hidden_at.is_not_null());
+    }
+    Ok(query.load(conn)?)
 }

@@ -2,6 +2,11 @@
 //! SQLite or PostgreSQL (Diesel's `MultiConnection`, in a module of its own because the
 //! derive brings many names into scope).
 
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
 use diesel::{
     Connection as _, PgConnection, SqliteConnection,
     connection::SimpleConnection,
@@ -42,6 +47,7 @@ impl ManageConnection for PoolManager {
     type Error = Error;
 
     fn connect(&self) -> Result<DbConnection, Error> {
+        let _opening = Opening::start();
         let conn = if self.postgres {
             PgConnection::establish(&self.url).map(DbConnection::Postgresql)
         } else {
@@ -57,6 +63,50 @@ impl ManageConnection for PoolManager {
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         conn.is_broken()
     }
+}
+
+/// Connections being opened right now, by any pool of the process (r2d2 opens them on
+/// threads of its own, to keep its idle minimum).
+static OPENING: AtomicUsize = AtomicUsize::new(0);
+
+/// One connection being opened, counted in [`OPENING`] until dropped.
+struct Opening;
+
+impl Opening {
+    fn start() -> Self {
+        OPENING.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        OPENING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits, up to `within`, until no pool of the process is opening a connection; whether it
+/// came to that. A short-lived process (a command) calls this before it exits: libpq opening
+/// a TLS connection on a pool thread while the exit handlers run (OpenSSL's frees the locks
+/// libpq is using) kills the process with `SIGSEGV` after its work is done
+/// (diesel-rs/diesel#3441).
+pub fn wait_until_no_connection_is_opening(within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    // Twice at rest, a moment apart: a connection the pool asked for just now may not have
+    // started opening yet.
+    let mut at_rest = 0;
+    while Instant::now() < deadline {
+        if OPENING.load(Ordering::SeqCst) == 0 {
+            at_rest += 1;
+            if at_rest == 2 {
+                return true;
+            }
+        } else {
+            at_rest = 0;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
 }
 
 /// The settings every SQLite connection gets: WAL so readers never wait for the writer, a

@@ -29,7 +29,8 @@ pub fn find_by_username(conn: &mut Connection, username: &str) -> Result<Option<
         .optional()?)
 }
 
-/// Creates a member; `Ok(None)` when the username is taken (in any case).
+/// Creates a member (staff with `is_staff`); `Ok(None)` when the username is taken (in any
+/// case).
 ///
 /// # Errors
 /// Any other database failure.
@@ -37,11 +38,13 @@ pub fn create(
     conn: &mut Connection,
     username: &str,
     password_hash: &str,
+    is_staff: bool,
 ) -> Result<Option<Member>, DbError> {
     let new_member = NewMember {
         username,
         password_hash,
         created_at: now_utc(),
+        is_staff,
     };
     // Insert, then read back by the unique name (RETURNING is not portable across Diesel's
     // MultiConnection).
@@ -53,6 +56,24 @@ pub fn create(
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
         Err(err) => Err(err.into()),
     }
+}
+
+/// Makes the member named `username` (any case) staff, or not; the member as they are now,
+/// `None` when there is no such member.
+///
+/// # Errors
+/// Any database failure.
+pub fn set_staff(
+    conn: &mut Connection,
+    username: &str,
+    is_staff: bool,
+) -> Result<Option<Member>, DbError> {
+    diesel::update(
+        members::table.filter(lower(members::username).eq(username.to_ascii_lowercase())),
+    )
+    .set(members::is_staff.eq(is_staff))
+    .execute(conn)?;
+    find_by_username(conn, username)
 }
 
 /// Member `id`, if they still exist.

@@ -29,6 +29,7 @@ use diesel::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use self::connection::wait_until_no_connection_is_opening;
 pub use self::{connection::DbConnection as Connection, error::DbError};
 use self::{
     connection::{PoolManager, sqlite_pragmas},

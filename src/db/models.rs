@@ -17,6 +17,8 @@ pub struct Member {
     pub session_generation: i64,
     /// The session auth hash from before the last rehash, still accepted.
     pub carried_session_hash: Option<String>,
+    /// Staff see every comment and may hide or show any.
+    pub is_staff: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -25,6 +27,7 @@ pub struct NewMember<'a> {
     pub username: &'a str,
     pub password_hash: &'a str,
     pub created_at: PrimitiveDateTime,
+    pub is_staff: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -36,7 +39,7 @@ pub struct NewComment<'a> {
     pub created_at: PrimitiveDateTime,
 }
 
-/// A comment as the home page shows it: its author's name resolved.
+/// A comment as the pages show it: its author's name resolved.
 #[derive(Clone, Debug, Queryable)]
 pub struct CommentWithAuthor {
     pub id: i64,
@@ -45,6 +48,13 @@ pub struct CommentWithAuthor {
     pub author: Option<String>,
     /// The author deleted their account.
     pub by_former_member: bool,
+    /// The visitor who posted it: never shown, compared with the viewer's to offer the
+    /// author Edit and Delete.
+    pub visitor_id: String,
+    /// The author changed the text after posting.
+    pub edited: bool,
+    /// A staff member hid it (only staff pages hold hidden comments).
+    pub hidden: bool,
 }
 
 /// The current time in UTC, as stored in `TIMESTAMP` columns.

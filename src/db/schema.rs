@@ -8,6 +8,9 @@ diesel::table! {
         visitor_id -> Text,
         created_at -> Timestamp,
         by_former_member -> Bool,
+        edited_at -> Nullable<Timestamp>,
+        hidden_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -19,6 +22,7 @@ diesel::table! {
         created_at -> Timestamp,
         session_generation -> BigInt,
         carried_session_hash -> Nullable<Text>,
+        is_staff -> Bool,
     }
 }
 

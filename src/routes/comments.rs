@@ -1,9 +1,25 @@
-//! `POST /comments`: one comment per visitor, as the tutorial's `post_comment` view.
+//! `POST /comments`: one comment per visitor, as the tutorial's `post_comment` view, behind
+//! the spam trap and the comment throttle.
+//!
+//! A post passes, in order: the CSRF check, "already commented", the text's own rules, the
+//! spam trap (`security::spam_trap`: `422`) and the comment throttle (`security::throttle`:
+//! `429`). Nothing is written to the session before the last of them lets the post through,
+//! so a refused post leaves no session behind.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use std::time::Duration;
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
 use serde::Deserialize;
 
-use super::{Reply, home::HomeMessages, home::render_home, json_error, json_message, see_other};
+use super::{
+    Reply,
+    home::{Home, HomeMessages},
+    json_error, json_message, see_other,
+};
 use crate::{
     accounts::Accounts,
     db::{
@@ -11,10 +27,9 @@ use crate::{
         comments::{self, Cursor, InsertOutcome},
         models::{NewComment, now_utc},
     },
-    error::AppError,
-    feed::CommentFeed,
+    error::{AppError, in_words},
     flash::Flash,
-    security::csrf::CsrfToken,
+    security::{spam_trap, throttle::Throttle},
     sessions::VisitorSession,
 };
 
@@ -30,17 +45,26 @@ pub const CONTROL_CHARACTER: &str =
 pub struct CommentForm {
     comment: Option<String>,
     csrf_token: Option<String>,
+    /// The spam trap's honeypot: people leave it empty.
+    website: Option<String>,
+    /// The spam trap's signed time stamp of the form.
+    form_stamp: Option<String>,
 }
 
 pub async fn post_comment(
     req: HttpRequest,
     form: web::Form<CommentForm>,
     db: web::Data<Database>,
-    feed: web::Data<CommentFeed>,
-    accounts: web::Data<Accounts>,
-    session: VisitorSession,
-    csrf: CsrfToken,
+    throttle: web::Data<Throttle>,
+    home: Home,
 ) -> Result<HttpResponse, AppError> {
+    let Home {
+        accounts,
+        session,
+        csrf,
+        trap,
+        ..
+    } = &home;
     session.require()?;
     let reply = Reply::to(&req);
     match csrf.verify(form.csrf_token.as_deref()) {
@@ -53,22 +77,14 @@ pub async fn post_comment(
                 draft: &draft,
                 ..Default::default()
             };
-            let status = StatusCode::FORBIDDEN;
-            return render_home(
-                &feed,
-                &accounts,
-                &session,
-                &csrf,
-                Cursor::Newest,
-                messages,
-                status,
-            )
-            .await;
+            return home
+                .render(Cursor::Newest, messages, StatusCode::FORBIDDEN)
+                .await;
         }
         Err(err) => return Err(err),
     }
     if session.has_commented() {
-        return already_commented(reply, &feed, &accounts, &session, &csrf).await;
+        return already_commented(reply, &home).await;
     }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
@@ -82,31 +98,44 @@ pub async fn post_comment(
                 draft: &draft,
                 ..Default::default()
             };
-            return render_home(
-                &feed,
-                &accounts,
-                &session,
-                &csrf,
-                Cursor::Newest,
-                messages,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
+            return home
+                .render(Cursor::Newest, messages, StatusCode::UNPROCESSABLE_ENTITY)
+                .await;
         }
     };
-    let visitor_id = session.visitor_id();
-    let member_id = accounts.signed_in(&session).await?.map(|member| member.id);
-    let outcome = db
-        .write(move |conn| {
-            let comment = NewComment {
-                body: &body,
-                member_id,
-                visitor_id: &visitor_id,
-                created_at: now_utc(),
+    // The trap, then the throttle: a post caught by the trap takes no place under the limit.
+    let caught = trap.check(&req, form.website.as_deref(), form.form_stamp.as_deref());
+    if caught.is_err() {
+        let refusal = Refusal {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            text: spam_trap::REFUSED.to_owned(),
+            retry_after: None,
+        };
+        return refusal.answer(reply, &home, &form).await;
+    }
+    let slot = match throttle.comment_attempt(&req).await {
+        Ok(slot) => slot,
+        Err(AppError::TooManyAttempts { retry_after }) => {
+            let refusal = Refusal {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                text: format!(
+                    "You have posted too many comments from this address. Please try again {}.",
+                    in_words(retry_after)
+                ),
+                retry_after: Some(retry_after),
             };
-            comments::insert(conn, &comment)
-        })
-        .await?;
+            return refusal.answer(reply, &home, &form).await;
+        }
+        Err(err) => return Err(err),
+    };
+    // From here on the session is written (the visitor id, the member's "last seen").
+    let outcome = match store(&db, accounts, session, body).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            slot.not_made().await;
+            return Err(err);
+        }
+    };
     session.mark_commented();
     match outcome {
         InsertOutcome::Stored if reply.is_json() => {
@@ -119,8 +148,70 @@ pub async fn post_comment(
         }
         // Another request of this session got there first.
         InsertOutcome::AlreadyCommented => {
-            already_commented(reply, &feed, &accounts, &session, &csrf).await
+            slot.not_made().await;
+            already_commented(reply, &home).await
         }
+    }
+}
+
+/// Stores `body` as this visitor's comment, attributed to the member logged in, if any.
+async fn store(
+    db: &Database,
+    accounts: &Accounts,
+    session: &VisitorSession,
+    body: String,
+) -> Result<InsertOutcome, AppError> {
+    let visitor_id = session.visitor_id();
+    let member_id = accounts.signed_in(session).await?.map(|member| member.id);
+    Ok(db
+        .write(move |conn| {
+            let comment = NewComment {
+                body: &body,
+                member_id,
+                visitor_id: &visitor_id,
+                created_at: now_utc(),
+            };
+            comments::insert(conn, &comment)
+        })
+        .await?)
+}
+
+/// A post refused by the spam trap or the throttle, with what the visitor is told.
+struct Refusal {
+    status: StatusCode,
+    text: String,
+    /// When to come back, for `Retry-After`.
+    retry_after: Option<Duration>,
+}
+
+impl Refusal {
+    /// `{"error": ...}` for a JSON client; for a browser the form again with the text it
+    /// typed and why it was refused.
+    async fn answer(
+        self,
+        reply: Reply,
+        home: &Home,
+        form: &CommentForm,
+    ) -> Result<HttpResponse, AppError> {
+        let mut response = if reply.is_json() {
+            json_error(self.status, &self.text)
+        } else {
+            let draft = as_typed(form);
+            let messages = HomeMessages {
+                error: Some(&self.text),
+                draft: &draft,
+                ..Default::default()
+            };
+            home.render(Cursor::Newest, messages, self.status).await?
+        };
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, at least one, as `AppError::TooManyAttempts` sends it.
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        Ok(response)
     }
 }
 
@@ -134,13 +225,7 @@ fn as_typed(form: &CommentForm) -> String {
         .collect()
 }
 
-async fn already_commented(
-    reply: Reply,
-    feed: &CommentFeed,
-    accounts: &Accounts,
-    session: &VisitorSession,
-    csrf: &CsrfToken,
-) -> Result<HttpResponse, AppError> {
+async fn already_commented(reply: Reply, home: &Home) -> Result<HttpResponse, AppError> {
     if reply.is_json() {
         return Ok(json_message(StatusCode::CONFLICT, ALREADY_COMMENTED));
     }
@@ -148,16 +233,8 @@ async fn already_commented(
         error: Some(ALREADY_COMMENTED),
         ..Default::default()
     };
-    render_home(
-        feed,
-        accounts,
-        session,
-        csrf,
-        Cursor::Newest,
-        messages,
-        StatusCode::CONFLICT,
-    )
-    .await
+    home.render(Cursor::Newest, messages, StatusCode::CONFLICT)
+        .await
 }
 
 /// The comment as stored: line breaks normalised to `\n`, trimmed.

@@ -6,6 +6,8 @@ mod auth;
 mod comments;
 mod health;
 mod home;
+mod moderation;
+mod own_comment;
 
 use actix_web::{
     HttpRequest, HttpResponse, Resource, Route,
@@ -38,6 +40,19 @@ pub fn configure_pages(cfg: &mut web::ServiceConfig) {
         .app_data(query_config())
         .service(resource("/", "GET, HEAD").route(get().to(home::show_home)))
         .service(resource("/comments", "POST").route(web::post().to(comments::post_comment)))
+        .service(
+            resource("/comments/{id}/edit", "GET, HEAD, POST")
+                .route(get().to(own_comment::edit_page))
+                .route(web::post().to(own_comment::edit_comment)),
+        )
+        .service(
+            resource("/comments/{id}/delete", "POST")
+                .route(web::post().to(own_comment::delete_comment)),
+        )
+        .service(
+            resource("/comments/{id}/{action:hide|unhide}", "POST")
+                .route(web::post().to(moderation::moderate_comment)),
+        )
         .service(
             resource("/login", "GET, HEAD, POST")
                 .route(get().to(auth::login_page))

@@ -1,5 +1,6 @@
-//! Signing, CSRF protection, password hashing and login throttling, which logged-in sessions
-//! still count, the secret key, who the client is, which host names the site answers to, and HTTPS.
+//! Signing, CSRF protection, password hashing, login and comment throttling, the comment
+//! form's spam trap, which logged-in sessions still count, the secret key, who the client is,
+//! which host names the site answers to, and HTTPS.
 
 pub mod csrf;
 pub mod hosts;
@@ -9,4 +10,5 @@ pub mod proxies;
 pub mod secret_key;
 pub mod session_auth;
 pub mod signing;
+pub mod spam_trap;
 pub mod throttle;

@@ -91,6 +91,7 @@ mod tests {
             created_at: now_utc(),
             session_generation: 0,
             carried_session_hash: None,
+            is_staff: false,
         }
     }
 

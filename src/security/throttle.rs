@@ -1,14 +1,17 @@
-//! Login and sign-up throttling (`LOGIN_THROTTLE_*`).
+//! Login, sign-up and comment throttling (`LOGIN_THROTTLE_*`, `COMMENT_THROTTLE_*`).
 //!
 //! Failed logins are counted per (username, client address) pair and per client address,
 //! within a window that starts at the first failure; past either limit, further attempts get
 //! a `429` with `Retry-After`, without running the password hash. Never per username alone, or
-//! anyone could lock a member out. Sign-up attempts count per address. The counts live in the
-//! `default` cache (`CACHE_URL`): with Redis every instance counts together.
+//! anyone could lock a member out. Sign-up attempts count per address. New comments count per
+//! address too: a script that drops its cookies is a new visitor each time, but not a new
+//! address. The counts live in the `default` cache (`CACHE_URL`): with Redis every instance
+//! counts together.
 //!
-//! An attempt is counted *before* its password is checked (one atomic increment), so
-//! attempts racing each other each take their own place under the limit; a success then takes
-//! its place back and clears its pair.
+//! An attempt is counted *before* its password is checked, or its comment stored (one atomic
+//! increment), so attempts racing each other each take their own place under the limit; a
+//! login success then takes its place back and clears its pair, and a comment that was not
+//! stored after all takes its place back.
 
 use std::time::Duration;
 
@@ -26,7 +29,26 @@ use crate::{
 pub struct Throttle {
     cache: Cache,
     limits: LoginThrottle,
+    comments: CommentLimit,
     proxies: TrustedProxies,
+}
+
+/// `COMMENT_THROTTLE_*`: how many new comments one client address may post per window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommentLimit {
+    /// `COMMENT_THROTTLE_PER_ADDRESS`; `0`: no limit.
+    pub per_address: u64,
+    /// `COMMENT_THROTTLE_WINDOW`, from the address's first comment.
+    pub window: Duration,
+}
+
+/// A place under the comment limit, taken for a comment about to be stored. A comment that
+/// is not stored after all gives it back with [`CommentSlot::not_made`].
+#[must_use = "a comment that was not stored must give its place back"]
+pub struct CommentSlot<'a> {
+    throttle: &'a Throttle,
+    /// The address's counter; `None` when comments are not limited.
+    key: Option<String>,
 }
 
 /// A login attempt let through and counted: settle it with [`Attempt::succeeded`] or
@@ -39,10 +61,16 @@ pub struct Attempt<'a> {
 }
 
 impl Throttle {
-    pub fn new(cache: Cache, limits: LoginThrottle, proxies: TrustedProxies) -> Self {
+    pub fn new(
+        cache: Cache,
+        limits: LoginThrottle,
+        comments: CommentLimit,
+        proxies: TrustedProxies,
+    ) -> Self {
         Self {
             cache,
             limits,
+            comments,
             proxies,
         }
     }
@@ -106,6 +134,40 @@ impl Throttle {
         Ok(())
     }
 
+    /// Takes a place under the comment limit of `req`'s client, for a comment about to be
+    /// stored. A post refused here takes no place: only comments that get stored count.
+    ///
+    /// # Errors
+    /// [`AppError::TooManyAttempts`] past the limit (the handler tells the visitor in its own
+    /// words); [`AppError::Unavailable`] when the cache does not answer.
+    pub async fn comment_attempt(&self, req: &HttpRequest) -> Result<CommentSlot<'_>, AppError> {
+        if self.comments.per_address == 0 {
+            return Ok(CommentSlot {
+                throttle: self,
+                key: None,
+            });
+        }
+        let client = self.client(req);
+        let key = format!("throttle:comment:address:{client}");
+        let (count, left) = self
+            .cache
+            .hit(&key, self.comments.window)
+            .await
+            .map_err(unavailable)?;
+        if count > self.comments.per_address {
+            if let Err(err) = self.cache.unhit(&key).await {
+                unavailable(err);
+            }
+            tracing::info!(client = %client, "comment refused: too many from this address");
+            metrics::comment_refusal("throttle");
+            return Err(AppError::TooManyAttempts { retry_after: left });
+        }
+        Ok(CommentSlot {
+            throttle: self,
+            key: Some(key),
+        })
+    }
+
     /// The client's address as trusted proxies report it; one shared name when there is none.
     fn client(&self, req: &HttpRequest) -> String {
         self.proxies
@@ -142,8 +204,20 @@ impl Attempt<'_> {
     }
 }
 
+impl CommentSlot<'_> {
+    /// The comment was not stored after all (the visitor had already commented, the database
+    /// failed): its place goes back to the address.
+    pub async fn not_made(self) {
+        if let Some(key) = &self.key
+            && let Err(err) = self.throttle.cache.unhit(key).await
+        {
+            unavailable(err);
+        }
+    }
+}
+
 fn unavailable(err: CacheError) -> AppError {
-    tracing::error!(error = %err, "the login throttle's cache is unavailable");
+    tracing::error!(error = %err, "the throttle's cache is unavailable");
     AppError::Unavailable("This action")
 }
 
@@ -161,12 +235,20 @@ mod tests {
     use crate::cache::MemoryCache;
 
     fn throttle(per_user: u64, per_address: u64) -> Throttle {
+        comment_throttle(per_user, per_address, 0)
+    }
+
+    fn comment_throttle(per_user: u64, per_address: u64, comments: u64) -> Throttle {
         Throttle::new(
             Cache::Memory(MemoryCache::new(1000, "t:".into())),
             LoginThrottle {
                 per_user,
                 per_address,
                 window: Duration::from_secs(900),
+            },
+            CommentLimit {
+                per_address: comments,
+                window: Duration::from_secs(3600),
             },
             TrustedProxies::default(),
         )
@@ -254,5 +336,54 @@ mod tests {
         }
 
         assert!(throttle.login_attempt(&req, "g").await.is_ok());
+    }
+
+    #[actix_web::test]
+    async fn an_address_is_refused_past_its_comments_and_refusals_take_no_place() {
+        let throttle = comment_throttle(100, 100, 2);
+        let req = from("192.0.2.20");
+        let first = throttle.comment_attempt(&req).await.unwrap();
+        let _second = throttle.comment_attempt(&req).await.unwrap();
+
+        let refused = throttle.comment_attempt(&req).await;
+        let refused_again = throttle.comment_attempt(&req).await;
+        let elsewhere = throttle.comment_attempt(&from("192.0.2.21")).await;
+        let logins = throttle.login_attempt(&req, "alice").await;
+        // Had the refusals counted, one place given back would not be enough.
+        first.not_made().await;
+        let after_a_place_came_back = throttle.comment_attempt(&req).await;
+
+        match refused {
+            Err(AppError::TooManyAttempts { retry_after }) => {
+                assert!(retry_after > Duration::from_secs(3590), "{retry_after:?}");
+            }
+            _ => panic!("expected a 429"),
+        }
+        assert!(matches!(
+            refused_again,
+            Err(AppError::TooManyAttempts { .. })
+        ));
+        assert!(elsewhere.is_ok(), "per address");
+        assert!(logins.is_ok(), "comments and logins count apart");
+        assert!(after_a_place_came_back.is_ok());
+    }
+
+    #[actix_web::test]
+    async fn a_comment_not_made_gives_its_place_back_and_no_limit_counts_nothing() {
+        let throttle = comment_throttle(100, 100, 1);
+        let req = from("192.0.2.22");
+        throttle
+            .comment_attempt(&req)
+            .await
+            .unwrap()
+            .not_made()
+            .await;
+        let _stored = throttle.comment_attempt(&req).await.unwrap();
+        assert!(throttle.comment_attempt(&req).await.is_err());
+
+        let unlimited = comment_throttle(100, 100, 0);
+        for _ in 0..50 {
+            let _stored = unlimited.comment_attempt(&req).await.unwrap();
+        }
     }
 }

@@ -211,6 +211,13 @@ impl VisitorSession {
         self.get(EXPIRE_AT_BROWSER_CLOSE)
     }
 
+    /// The visitor id of a session that has posted its comment: the comment it may change.
+    /// Only the session's own (never the browser's stand-in), and nothing is written.
+    pub fn author_id(&self) -> Option<String> {
+        self.get::<String>(VISITOR_ID)
+            .filter(|_| self.has_commented())
+    }
+
     /// This visitor's id: the one the session stores, or else the browser's, which the
     /// session stores from now on.
     pub fn visitor_id(&self) -> String {

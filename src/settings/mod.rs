@@ -6,6 +6,7 @@
 //! parses its own variables, once.
 
 mod caches;
+mod comments;
 mod database;
 mod https;
 mod observability;
@@ -19,6 +20,7 @@ use self::vars::Vars;
 
 pub use self::{
     caches::{CaCertificates, CacheBackend, CacheSettings},
+    comments::CommentSettings,
     database::DatabaseSettings,
     https::HttpsSettings,
     observability::{LogFormat, ObservabilitySettings},
@@ -53,6 +55,8 @@ pub struct Settings {
     /// `CACHE_<ALIAS>_URL`.
     pub session_cache: CacheSettings,
     pub security: SecuritySettings,
+    /// `COMMENT_*`: the author's edit window, the comment throttle, the spam trap.
+    pub comments: CommentSettings,
     /// `LOG_FORMAT`, `METRICS_ADDR`.
     pub observability: ObservabilitySettings,
 }
@@ -94,6 +98,7 @@ impl Settings {
                 vars.ranged("SHUTDOWN_TIMEOUT", 30, 0, 3600)? as u64
             ),
             https: HttpsSettings::parse(&vars)?,
+            comments: CommentSettings::parse(&vars)?,
             observability: ObservabilitySettings::parse(&vars)?,
         })
     }

@@ -363,6 +363,86 @@ async fn the_browser_asks_for_the_scheme_and_size_chosen_and_the_site_follows_th
     );
 }
 
+/// A visitor edits and then deletes their own comment; a staff member hides a spam comment,
+/// which then shows only to staff. Every text stays readable in both schemes, and nothing
+/// scrolls sideways on a phone.
+#[actix_web::test]
+async fn a_visitor_edits_and_deletes_their_comment_and_staff_hide_one() {
+    let Some(tools) = browser_available("a_visitor_edits_and_deletes_their_comment") else {
+        return;
+    };
+    for scheme in SCHEMES {
+        let mut chrome = tools.launch(DESKTOP, scheme).await;
+        let app = spawn_app().await;
+
+        chrome.open(&app.address, "/").await;
+        chrome.type_into("Your comment", "My frist try").await;
+        chrome.click_button("Post comment").await;
+        chrome.wait_for_text("Thanks for your comment!").await;
+        chrome.click_link("Edit your comment").await;
+        chrome.wait_for_text("Edit your comment").await;
+        assert_eq!(chrome.path().await, "/comments/1/edit");
+        chrome.type_into("Your comment", "My first try").await;
+        chrome.click_button("Save changes").await;
+        chrome.wait_for_text("Your comment was updated.").await;
+        let shown = chrome.text().await;
+        assert!(
+            shown.contains("My first try") && !shown.contains("My frist try"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("edited") && shown.contains("Your comment"),
+            "{shown}"
+        );
+        assert_eq!(chrome.low_contrast_text().await, Vec::<String>::new());
+        chrome.resize(PHONE).await;
+        assert!(
+            !chrome.scrolls_sideways().await,
+            "the actions fit on a phone"
+        );
+        chrome.screenshot("own-comment").await;
+        chrome.resize(DESKTOP).await;
+
+        chrome.click_button("Delete your comment").await;
+        chrome.wait_for_text("Your comment was deleted.").await;
+        let shown = chrome.text().await;
+        assert!(!shown.contains("My first try"), "{shown}");
+        assert!(
+            !chrome.has_button("Post comment").await,
+            "still one comment per visitor"
+        );
+
+        app.browser().comment("Cheap watches, click here").await;
+        guestbook::members::create_member(
+            &app.state.db,
+            &app.state.passwords,
+            "moderator".into(),
+            PASSWORD.into(),
+            true,
+        )
+        .await
+        .unwrap();
+        chrome.forget_cookies().await;
+        log_in(&chrome, &app, "moderator").await;
+        chrome.open(&app.address, "/").await;
+        chrome.click_button_starting("Hide").await;
+        chrome.wait_for_text("The comment is hidden").await;
+        let shown = chrome.text().await;
+        assert!(
+            shown.contains("Cheap watches, click here") && shown.contains("Hidden"),
+            "{shown}"
+        );
+        assert!(chrome.has_button_starting("Unhide").await);
+        assert_eq!(chrome.low_contrast_text().await, Vec::<String>::new());
+        chrome.screenshot("staff-hid-a-comment").await;
+        let everyone = app.browser().get("/").await;
+        assert!(
+            !everyone.body.contains("Cheap watches"),
+            "hidden from everyone else"
+        );
+    }
+}
+
 /// Logs `username` in through the login page, as a person would.
 async fn log_in(chrome: &Chrome, app: &TestApp, username: &str) {
     chrome.open(&app.address, "/login").await;

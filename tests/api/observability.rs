@@ -1,15 +1,11 @@
 //! Request ids, JSON logs and the Prometheus metrics on `METRICS_ADDR`.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
 use actix_web::http::StatusCode;
 use guestbook::settings::SessionEngineKind;
 
-use crate::helpers::{TestApp, random_string, run_cli_with_env, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TestApp, random_string, run_cli_with_env, spawn_app, spawn_app_with, start_server,
+};
 
 /// A fresh id: 32 hex digits.
 fn is_generated(id: &str) -> bool {
@@ -212,58 +208,6 @@ async fn without_metrics_addr_there_is_no_metrics_listener() {
 
     assert!(app.metrics_address.is_none());
     assert_eq!(on_main_address.status, StatusCode::NOT_FOUND);
-}
-
-/// A `guestbook serve` process logging to a file, killed when dropped.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(env: &[(&str, &str)], log: &std::path::Path) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_guestbook"));
-    command
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env_remove("SESSION_ENGINE")
-        .env("SECRET_KEY", random_string(40))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut server = Server {
-        child: command.spawn().expect("guestbook runs"),
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    let client = awc::Client::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(res) = client.get(format!("{}/livez", server.address)).send().await
-            && res.status() == StatusCode::OK
-        {
-            return server;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!(
-                "server exited ({status}):\n{}",
-                std::fs::read_to_string(log).unwrap()
-            );
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[actix_web::test]

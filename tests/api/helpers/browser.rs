@@ -403,9 +403,39 @@ impl Chrome {
             .is_empty()
     }
 
+    /// Whether a button's text starts with `start`.
+    pub async fn has_button_starting(&self, start: &str) -> bool {
+        let xpath = format!(
+            "//button[starts-with(normalize-space(.), {})]",
+            xpath_literal(start)
+        );
+        !self
+            .client
+            .find_all(Locator::XPath(&xpath))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
     /// Clicks the button reading `text`.
     pub async fn click_button(&self, text: &str) {
         self.button(text).await.click().await.unwrap();
+    }
+
+    /// Clicks the first button whose text starts with `start` (a visible word followed by
+    /// words for screen readers: "Hide the comment by ...").
+    pub async fn click_button_starting(&self, start: &str) {
+        let xpath = format!(
+            "(//button[starts-with(normalize-space(.), {})])[1]",
+            xpath_literal(start)
+        );
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button starting {start:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
     }
 
     /// Clicks the link reading `text`.
