@@ -536,18 +536,24 @@ const fn is_bidi(c: char) -> bool {
 /// `guestbook comments hide|unhide|delete ID`: takes `action` as the command line, and says
 /// what became of the comment.
 async fn moderate_comment(state: &AppState, id: i64, action: Action) -> anyhow::Result<String> {
-    let outcome = moderation::moderate(&state.db, id, action, Moderator::CommandLine)
+    // Who ran it, as the system knows them, for the log.
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok();
+    let by = Moderator::CommandLine {
+        user: user.as_deref(),
+    };
+    let outcome = moderation::moderate(&state.db, id, action, by)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    let (done, already) = match action {
-        Action::Hide => ("is hidden", "was already hidden"),
-        Action::Unhide => ("is shown again", "was not hidden"),
-        Action::Delete => ("is deleted", "was already deleted"),
-    };
-    match outcome {
-        Moderated::Done => Ok(format!("Comment {id} {done}.")),
-        Moderated::Already => Ok(format!("Comment {id} {already}.")),
-        Moderated::NotFound => bail!("No comment {id}."),
+    // A deleted comment is no comment: deleting it again is `NotFound`, never `Already`.
+    match (outcome, action) {
+        (Moderated::Done, Action::Hide) => Ok(format!("Comment {id} is hidden.")),
+        (Moderated::Done, Action::Unhide) => Ok(format!("Comment {id} is shown again.")),
+        (Moderated::Done, Action::Delete) => Ok(format!("Comment {id} is deleted.")),
+        (Moderated::Already, Action::Hide) => Ok(format!("Comment {id} was already hidden.")),
+        (Moderated::Already, _) => Ok(format!("Comment {id} was not hidden.")),
+        (Moderated::NotFound, _) => bail!("No comment {id}."),
     }
 }
 

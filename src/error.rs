@@ -165,8 +165,7 @@ impl ResponseError for AppError {
                 response.insert_header((header::ALLOW, *allow));
             }
             Self::TooManyAttempts { retry_after } | Self::Overloaded { retry_after, .. } => {
-                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                response.insert_header((header::RETRY_AFTER, seconds));
+                response.insert_header((header::RETRY_AFTER, retry_after_seconds(*retry_after)));
             }
             _ => {}
         }
@@ -174,10 +173,14 @@ impl ResponseError for AppError {
     }
 }
 
+/// `Retry-After`'s value for `wait`: whole seconds, at least one.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// "in 3 seconds", "in 15 minutes": when to come back.
 pub fn in_words(wait: Duration) -> String {
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    match seconds {
+    match retry_after_seconds(wait) {
         1 => "in a second".into(),
         s if s < 60 => format!("in {s} seconds"),
         s if s <= 60 => "in a minute".into(),

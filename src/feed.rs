@@ -29,11 +29,12 @@ use crate::{
 /// Comments per page.
 pub const PAGE_SIZE: i64 = 20;
 
-/// A rendered page of comments: its HTML, the change counter it was rendered at, and what it
-/// was rendered from (to render it again for the one visitor whose comment is on it).
+/// A rendered page of comments as everyone sees it: its HTML, the change counter it was
+/// rendered at, and what it was rendered from (to render it again for the one visitor whose
+/// comment is on it).
 pub struct RenderedList {
-    pub version: i64,
-    pub html: String,
+    version: i64,
+    html: String,
     cursor: Cursor,
     rows: Vec<CommentWithAuthor>,
     more: bool,
@@ -45,6 +46,23 @@ pub struct CommentFeed {
     newest: RwLock<Option<Arc<RenderedList>>>,
     /// `COMMENT_EDIT_WINDOW`: how long the author is offered Edit and Delete.
     edit_window: Duration,
+}
+
+/// A page of comments as one viewer gets it.
+pub enum ListHtml {
+    /// The page everyone sees, shared.
+    Everyone(Arc<RenderedList>),
+    /// Rendered for this viewer (their own comment, or staff).
+    Viewer(String),
+}
+
+impl ListHtml {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Everyone(list) => &list.html,
+            Self::Viewer(html) => html,
+        }
+    }
 }
 
 /// Who is looking at the comments, for what only they see.
@@ -109,37 +127,18 @@ impl CommentFeed {
     ///
     /// # Errors
     /// When the database fails or the template cannot render.
-    pub async fn page(
-        &self,
-        cursor: Cursor,
-        viewer: &Viewer<'_>,
-    ) -> Result<Arc<RenderedList>, AppError> {
+    pub async fn page(&self, cursor: Cursor, viewer: &Viewer<'_>) -> Result<ListHtml, AppError> {
         if viewer.staff {
-            let (version, cursor, rows, more) = self.load(cursor, Audience::Staff).await?;
-            let html = self.render(cursor, &rows, more, viewer)?;
-            return Ok(Arc::new(RenderedList {
-                version,
-                html,
-                cursor,
-                rows,
-                more,
-            }));
+            let (_, cursor, rows, more) = self.load(cursor, Audience::Staff).await?;
+            return Ok(ListHtml::Viewer(self.render(cursor, &rows, more, viewer)?));
         }
         let list = self.shared_page(cursor).await?;
-        let Some(author) = &viewer.author else {
-            return Ok(list);
-        };
-        if !list.rows.iter().any(|row| &row.visitor_id == author) {
-            return Ok(list);
+        let on_page = |author: &String| list.rows.iter().any(|row| &row.visitor_id == author);
+        if !viewer.author.as_ref().is_some_and(on_page) {
+            return Ok(ListHtml::Everyone(list));
         }
         let html = self.render(list.cursor, &list.rows, list.more, viewer)?;
-        Ok(Arc::new(RenderedList {
-            version: list.version,
-            html,
-            cursor: list.cursor,
-            rows: Vec::new(),
-            more: list.more,
-        }))
+        Ok(ListHtml::Viewer(html))
     }
 
     /// The page at `cursor` as everyone sees it.
@@ -212,9 +211,7 @@ impl CommentFeed {
             *newest = Some(Arc::clone(rendered));
         }
     }
-}
 
-impl CommentFeed {
     /// The HTML of `rows` (newest first) at `cursor` for `viewer`; `more` says whether
     /// comments lie beyond them in the cursor's direction.
     fn render(

@@ -19,8 +19,8 @@ use crate::{
 pub enum Moderator<'a> {
     /// A staff member, on the site.
     Staff { username: &'a str, member_id: i64 },
-    /// An operator, with `guestbook comments`.
-    CommandLine,
+    /// An operator, with `guestbook comments`, as the system names them (`$USER`).
+    CommandLine { user: Option<&'a str> },
 }
 
 impl fmt::Display for Moderator<'_> {
@@ -30,7 +30,8 @@ impl fmt::Display for Moderator<'_> {
                 username,
                 member_id,
             } => write!(f, "staff member {username} (id {member_id})"),
-            Self::CommandLine => f.write_str("the command line"),
+            Self::CommandLine { user: Some(user) } => write!(f, "the command line (user {user})"),
+            Self::CommandLine { user: None } => f.write_str("the command line"),
         }
     }
 }
@@ -113,6 +114,9 @@ mod tests {
             member_id: 3,
         };
         assert_eq!(staff.to_string(), "staff member alice (id 3)");
-        assert_eq!(Moderator::CommandLine.to_string(), "the command line");
+        let operator = Moderator::CommandLine { user: Some("ops") };
+        assert_eq!(operator.to_string(), "the command line (user ops)");
+        let unnamed = Moderator::CommandLine { user: None };
+        assert_eq!(unnamed.to_string(), "the command line");
     }
 }

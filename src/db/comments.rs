@@ -121,6 +121,9 @@ pub enum OwnOutcome {
     TooLate,
     /// A staff member hid it: its author can delete it, not change it.
     Hidden,
+    /// It changed between the write and the look at why the write did nothing (a moderator
+    /// showed it again just then): nothing was done, and trying again may succeed.
+    ChangedMeanwhile,
 }
 
 /// A comment as its author may change it.
@@ -134,11 +137,12 @@ pub struct OwnComment {
 }
 
 impl OwnComment {
-    /// Whether `visitor_id` may change it now, given the window opened at `opened_since`.
-    pub fn may_change(&self, visitor_id: &str, opened_since: PrimitiveDateTime) -> OwnOutcome {
+    /// Whether `visitor_id` may change it now, the edit window having opened at
+    /// `window_opened`.
+    pub fn may_change(&self, visitor_id: &str, window_opened: PrimitiveDateTime) -> OwnOutcome {
         if self.visitor_id != visitor_id {
             OwnOutcome::NotYours
-        } else if self.created_at < opened_since {
+        } else if self.created_at < window_opened {
             OwnOutcome::TooLate
         } else if self.hidden {
             OwnOutcome::Hidden
@@ -168,26 +172,31 @@ pub fn find_own(conn: &mut Connection, id: i64) -> Result<Option<OwnComment>, Db
 }
 
 /// The author's change to comment `id`: the conditions are part of the `UPDATE` (posted by
-/// `visitor_id`, at or after `posted_since`, not deleted, not hidden), so no race lets a change
-/// through that a check would refuse. When nothing was changed, says why.
+/// `visitor_id`, at or after `window_opened`, not deleted; for edits, not hidden), so no race
+/// lets a change through that a check would refuse. When nothing was changed, says why.
 fn change_own(
     conn: &mut Connection,
     id: i64,
     visitor_id: &str,
-    posted_since: PrimitiveDateTime,
+    window_opened: PrimitiveDateTime,
     change: impl FnOnce(&mut Connection, OwnTarget<'_>) -> Result<usize, DieselError>,
 ) -> Result<OwnOutcome, DbError> {
     let target = comments::table
         .find(id)
         .filter(comments::visitor_id.eq(visitor_id))
-        .filter(comments::created_at.ge(posted_since))
+        .filter(comments::created_at.ge(window_opened))
         .filter(comments::deleted_at.is_null());
     if change(conn, target)? == 1 {
         return Ok(OwnOutcome::Done);
     }
-    Ok(find_own(conn, id)?.map_or(OwnOutcome::NotFound, |comment| {
-        comment.may_change(visitor_id, posted_since)
-    }))
+    let why = find_own(conn, id)?.map_or(OwnOutcome::NotFound, |comment| {
+        comment.may_change(visitor_id, window_opened)
+    });
+    // Only the UPDATE says it was done.
+    Ok(match why {
+        OwnOutcome::Done => OwnOutcome::ChangedMeanwhile,
+        refusal => refusal,
+    })
 }
 
 /// The author's own comment `id`, as [`change_own`] finds it.
@@ -210,11 +219,11 @@ pub fn edit_own(
     conn: &mut Connection,
     id: i64,
     visitor_id: &str,
-    posted_since: PrimitiveDateTime,
+    window_opened: PrimitiveDateTime,
     body: &str,
     now: PrimitiveDateTime,
 ) -> Result<OwnOutcome, DbError> {
-    change_own(conn, id, visitor_id, posted_since, |conn, target| {
+    change_own(conn, id, visitor_id, window_opened, |conn, target| {
         diesel::update(target.filter(comments::hidden_at.is_null()))
             .set((comments::body.eq(body), comments::edited_at.eq(now)))
             .execute(conn)
@@ -229,10 +238,10 @@ pub fn delete_own(
     conn: &mut Connection,
     id: i64,
     visitor_id: &str,
-    posted_since: PrimitiveDateTime,
+    window_opened: PrimitiveDateTime,
     now: PrimitiveDateTime,
 ) -> Result<OwnOutcome, DbError> {
-    change_own(conn, id, visitor_id, posted_since, |conn, target| {
+    change_own(conn, id, visitor_id, window_opened, |conn, target| {
         diesel::update(target).set(tombstone(now)).execute(conn)
     })
 }

@@ -7,10 +7,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{
-    CsrfOnlyForm, Reply, html, json_body, json_error, json_message, no_control_characters,
-    see_other,
-};
+use super::{CsrfOnlyForm, Reply, html, json_body, json_error, no_control_characters, see_other};
 use crate::{
     accounts::{Accounts, CHANGED_MEANWHILE, EndSession, PasswordChange, WRONG_CURRENT_PASSWORD},
     db::models::Member,
@@ -204,7 +201,7 @@ pub async fn change_password(
     let refusal = match outcome {
         Ok(PasswordChange::Changed(_)) => {
             attempt.succeeded().await;
-            return Ok(done(reply, Flash::PasswordChanged, "/"));
+            return Ok(reply.done(Flash::PasswordChanged, "/"));
         }
         Ok(PasswordChange::WrongCurrentPassword) => WRONG_CURRENT_PASSWORD,
         Ok(PasswordChange::Invalid(rule)) => {
@@ -298,7 +295,7 @@ pub async fn end_session(
     {
         // Already gone is as good as ended: the request is safe to repeat.
         EndSession::Ended | EndSession::NotFound => {
-            Ok(done(reply, Flash::SessionEnded, "/account/sessions"))
+            Ok(reply.done(Flash::SessionEnded, "/account/sessions"))
         }
         EndSession::IsCurrent => Err(AppError::Unprocessable(THIS_SESSION.into())),
     }
@@ -320,11 +317,7 @@ pub async fn end_other_sessions(
     {
         return changed_meanwhile(&session);
     }
-    Ok(done(
-        Reply::to(&req),
-        Flash::OtherSessionsEnded,
-        "/account/sessions",
-    ))
+    Ok(Reply::to(&req).done(Flash::OtherSessionsEnded, "/account/sessions"))
 }
 
 pub async fn delete_page(
@@ -367,7 +360,7 @@ pub async fn delete_account(
     if !accounts.delete_account(&member, Some(&session)).await? {
         return changed_meanwhile(&session);
     }
-    Ok(done(reply, Flash::AccountDeleted, "/"))
+    Ok(reply.done(Flash::AccountDeleted, "/"))
 }
 
 /// A `422`: `reason` as JSON, or on the form again.
@@ -382,16 +375,6 @@ fn refused(
         return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
     }
     form.render(StatusCode::UNPROCESSABLE_ENTITY, csrf, member, Some(reason))
-}
-
-/// The answer to a member action that worked: JSON, or a redirect to `location` with `flash`.
-fn done(reply: Reply, flash: Flash, location: &str) -> HttpResponse {
-    if reply.is_json() {
-        return json_message(StatusCode::OK, flash.text());
-    }
-    let mut response = see_other(location);
-    flash.leave(&mut response);
-    response
 }
 
 /// Another session changed the member's credentials while this request ran: this session no

@@ -27,7 +27,7 @@ use crate::{
         comments::{self, Cursor, InsertOutcome},
         models::{NewComment, now_utc},
     },
-    error::{AppError, in_words},
+    error::{AppError, in_words, retry_after_seconds},
     flash::Flash,
     security::{spam_trap, throttle::Throttle},
     sessions::VisitorSession,
@@ -38,6 +38,8 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 pub const ALREADY_COMMENTED: &str = "You've already commented.";
 pub const EMPTY_COMMENT: &str = "Your comment is empty.";
 pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
+/// The start of the comment throttle's refusal; when to try again follows.
+pub const TOO_MANY_COMMENTS: &str = "You have posted too many comments from this address.";
 pub const CONTROL_CHARACTER: &str =
     "The comment contains a control character: only text, tabs and line breaks.";
 
@@ -119,7 +121,7 @@ pub async fn post_comment(
             let refusal = Refusal {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 text: format!(
-                    "You have posted too many comments from this address. Please try again {}.",
+                    "{TOO_MANY_COMMENTS} Please try again {}.",
                     in_words(retry_after)
                 ),
                 retry_after: Some(retry_after),
@@ -205,11 +207,10 @@ impl Refusal {
             home.render(Cursor::Newest, messages, self.status).await?
         };
         if let Some(wait) = self.retry_after {
-            // Whole seconds, at least one, as `AppError::TooManyAttempts` sends it.
-            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_seconds(wait)),
+            );
         }
         Ok(response)
     }

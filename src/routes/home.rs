@@ -158,7 +158,7 @@ impl Home {
             csrf_token,
             form_stamp: trap.stamp(),
             username,
-            comment_list: &list.html,
+            comment_list: list.as_str(),
             show_form: session.is_enabled() && !session.has_commented(),
             commented: session.is_enabled() && session.has_commented(),
             sessions_enabled: session.is_enabled(),

@@ -21,7 +21,10 @@ pub use self::{
     assets::embedded_asset,
     health::{Readiness, livez, readyz},
 };
-use crate::error::{AppError, wants_json};
+use crate::{
+    error::{AppError, wants_json},
+    flash::Flash,
+};
 
 /// The largest form body accepted: room for a 2000-character comment of 4-byte characters,
 /// percent-encoded, with margin.
@@ -46,7 +49,8 @@ pub fn configure_pages(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(own_comment::edit_comment)),
         )
         .service(
-            resource("/comments/{id}/delete", "POST")
+            resource("/comments/{id}/delete", "GET, HEAD, POST")
+                .route(get().to(own_comment::delete_page))
                 .route(web::post().to(own_comment::delete_comment)),
         )
         .service(
@@ -181,5 +185,16 @@ impl Reply {
 
     pub fn is_json(self) -> bool {
         self.json
+    }
+
+    /// The answer to an action that worked: `{"message"}` with `200` for JSON clients, else a
+    /// redirect to `location` that shows `flash`.
+    pub fn done(self, flash: Flash, location: &str) -> HttpResponse {
+        if self.json {
+            return json_message(StatusCode::OK, flash.text());
+        }
+        let mut response = see_other(location);
+        flash.leave(&mut response);
+        response
     }
 }

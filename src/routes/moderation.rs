@@ -2,10 +2,10 @@
 //! A hidden comment disappears for everyone but staff; each action is logged with who took it
 //! (see [`crate::moderation`]).
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{Reply, json_message, see_other};
+use super::Reply;
 use crate::{
     accounts::Accounts,
     db::{Database, comments::Moderated},
@@ -57,12 +57,7 @@ pub async fn moderate_comment(
     if moderate(&db, id, action, by).await? == Moderated::NotFound {
         return Err(AppError::NotFound);
     }
-    if Reply::to(&req).is_json() {
-        return Ok(json_message(StatusCode::OK, flash.text()));
-    }
-    let mut response = see_other(&back_to(form.back.as_deref(), id));
-    flash.leave(&mut response);
-    Ok(response)
+    Ok(Reply::to(&req).done(flash, &back_to(form.back.as_deref(), id)))
 }
 
 /// The page of comments the button was on (only the pager's own addresses: never somewhere

@@ -1,4 +1,5 @@
-//! An author's own comment: `GET`/`POST /comments/{id}/edit` and `POST /comments/{id}/delete`.
+//! An author's own comment: `GET`/`POST /comments/{id}/edit` and `GET`/`POST
+//! /comments/{id}/delete` (the `GET`s are the form and the confirmation).
 //!
 //! The author is recognised by the session's visitor id (anonymous visitors and members
 //! alike, across key rotation at login and logout), for `COMMENT_EDIT_WINDOW` after posting.
@@ -10,10 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{
-    CsrfOnlyForm, Reply, comments::normalise_comment, home::Home, html, json_error, json_message,
-    see_other,
-};
+use super::{CsrfOnlyForm, Reply, comments::normalise_comment, home::Home, html, json_error};
 use crate::{
     db::{
         Database,
@@ -24,15 +22,21 @@ use crate::{
     error::AppError,
     feed::CommentFeed,
     flash::Flash,
-    security::csrf::CsrfToken,
     sessions::VisitorSession,
 };
 
 pub const NOT_YOURS: &str =
     "This comment is not yours: only the visitor who posted it can change it.";
 pub const TOO_LATE: &str = "This comment can no longer be changed: a comment can be edited or deleted only for a while after it is posted.";
-pub const HIDDEN_BY_STAFF: &str =
-    "A moderator has hidden this comment: you can delete it, but not edit it.";
+pub const HIDDEN_BY_STAFF: &str = "A moderator has hidden this comment, so it cannot be edited.";
+pub const CHANGED_MEANWHILE: &str = "The comment changed while this was being saved, so nothing was done. Reload the page and try again.";
+
+/// What the author is about to do: a hidden comment may be deleted, not edited.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Edit,
+    Delete,
+}
 
 #[derive(Deserialize)]
 pub struct EditForm {
@@ -40,16 +44,29 @@ pub struct EditForm {
     csrf_token: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "comment_edit.html")]
-struct EditPage<'a> {
+/// What both of the author's pages show.
+struct OwnPage<'a> {
     id: i64,
     csrf_token: String,
     username: Option<String>,
-    draft: &'a str,
-    comment_error: Option<&'a str>,
+    /// Until when the comment may be changed.
     until: String,
     until_iso: String,
+    /// The text: the edit form's, or the one to delete.
+    text: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "comment_edit.html")]
+struct EditPage<'a> {
+    page: OwnPage<'a>,
+    comment_error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "comment_delete.html")]
+struct DeletePage<'a> {
+    page: OwnPage<'a>,
 }
 
 /// The form to edit the visitor's own comment.
@@ -58,24 +75,13 @@ pub async fn edit_page(
     db: web::Data<Database>,
     home: Home,
 ) -> Result<HttpResponse, AppError> {
-    let Home {
-        feed,
-        accounts,
-        session,
-        csrf,
-        ..
-    } = &home;
-    let comment = own_comment(&db, feed, session, path.into_inner()).await?;
-    let username = accounts.signed_in(session).await?.map(|m| m.username);
-    render_edit_page(
-        feed,
-        csrf,
-        username,
-        &comment,
-        &comment.body,
-        None,
-        StatusCode::OK,
-    )
+    let comment = own_comment(&db, &home, path.into_inner(), Change::Edit).await?;
+    let page = own_page(&home, &comment, &comment.body).await?;
+    let edit = EditPage {
+        page,
+        comment_error: None,
+    };
+    Ok(html(StatusCode::OK, edit.render()?))
 }
 
 /// Replaces the text of the visitor's own comment.
@@ -86,43 +92,50 @@ pub async fn edit_comment(
     db: web::Data<Database>,
     home: Home,
 ) -> Result<HttpResponse, AppError> {
-    let Home {
-        feed,
-        accounts,
-        session,
-        csrf,
-        ..
-    } = &home;
-    session.require()?;
-    csrf.verify(form.csrf_token.as_deref())?;
+    home.session.require()?;
+    home.csrf.verify(form.csrf_token.as_deref())?;
     let reply = Reply::to(&req);
-    let comment = own_comment(&db, feed, session, path.into_inner()).await?;
+    let comment = own_comment(&db, &home, path.into_inner(), Change::Edit).await?;
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
         Err(reason) if reply.is_json() => {
             return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
         }
         Err(reason) => {
-            let username = accounts.signed_in(session).await?.map(|m| m.username);
             let draft = form.comment.as_deref().unwrap_or_default();
-            return render_edit_page(
-                feed,
-                csrf,
-                username,
-                &comment,
-                draft,
-                Some(reason),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
+            let edit = EditPage {
+                page: own_page(&home, &comment, draft).await?,
+                comment_error: Some(reason),
+            };
+            return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, edit.render()?));
         }
     };
-    let (id, author, window_opened) = (comment.id, author(session), window_opened(feed));
-    let outcome = db
-        .write(move |conn| comments::edit_own(conn, id, &author, window_opened, &body, now_utc()))
-        .await?;
-    allowed(outcome)?;
-    tracing::info!(comment = id, "comment edited by its author");
-    Ok(done(reply, Flash::CommentUpdated))
+    // Saved as it was: nothing to write, and nothing "edited".
+    if body != comment.body {
+        let (id, author, window_opened) =
+            (comment.id, author(&home.session), window_opened(&home.feed));
+        let outcome = db
+            .write(move |conn| {
+                comments::edit_own(conn, id, &author, window_opened, &body, now_utc())
+            })
+            .await?;
+        allowed(outcome, Change::Edit)?;
+        tracing::info!(comment = id, "comment edited by its author");
+    }
+    Ok(reply.done(Flash::CommentUpdated, "/"))
+}
+
+/// Asks the visitor to confirm deleting their own comment (which cannot be undone).
+pub async fn delete_page(
+    path: web::Path<i64>,
+    db: web::Data<Database>,
+    home: Home,
+) -> Result<HttpResponse, AppError> {
+    let comment = own_comment(&db, &home, path.into_inner(), Change::Delete).await?;
+    let page = DeletePage {
+        page: own_page(&home, &comment, &comment.body).await?,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
 }
 
 /// Deletes the visitor's own comment.
@@ -133,36 +146,54 @@ pub async fn delete_comment(
     db: web::Data<Database>,
     home: Home,
 ) -> Result<HttpResponse, AppError> {
-    let Home {
-        feed,
-        session,
-        csrf,
-        ..
-    } = &home;
-    session.require()?;
-    csrf.verify(form.csrf_token.as_deref())?;
-    let (id, author, window_opened) = (path.into_inner(), author(session), window_opened(feed));
+    home.session.require()?;
+    home.csrf.verify(form.csrf_token.as_deref())?;
+    let (id, author, window_opened) = (
+        path.into_inner(),
+        author(&home.session),
+        window_opened(&home.feed),
+    );
     let outcome = db
         .write(move |conn| comments::delete_own(conn, id, &author, window_opened, now_utc()))
         .await?;
-    allowed(outcome)?;
+    allowed(outcome, Change::Delete)?;
     tracing::info!(comment = id, "comment deleted by its author");
-    Ok(done(Reply::to(&req), Flash::CommentDeleted))
+    Ok(Reply::to(&req).done(Flash::CommentDeleted, "/"))
 }
 
-/// Comment `id`, when this visitor may edit it now.
+/// Comment `id`, when this visitor may make `change` to it now.
 async fn own_comment(
     db: &Database,
-    feed: &CommentFeed,
-    session: &VisitorSession,
+    home: &Home,
     id: i64,
+    change: Change,
 ) -> Result<OwnComment, AppError> {
+    home.session.require()?;
     let comment = db
         .read(move |conn| comments::find_own(conn, id))
         .await?
         .ok_or(AppError::NotFound)?;
-    allowed(comment.may_change(&author(session), window_opened(feed)))?;
+    let outcome = comment.may_change(&author(&home.session), window_opened(&home.feed));
+    allowed(outcome, change)?;
     Ok(comment)
+}
+
+/// What the author's pages show of `comment`, with `text`.
+async fn own_page<'a>(
+    home: &Home,
+    comment: &OwnComment,
+    text: &'a str,
+) -> Result<OwnPage<'a>, AppError> {
+    let username = home.accounts.signed_in(&home.session).await?;
+    let until = comment.created_at + home.feed.edit_window();
+    Ok(OwnPage {
+        id: comment.id,
+        csrf_token: home.csrf.form_token(),
+        username: username.map(|member| member.username),
+        until: format_time(until),
+        until_iso: format_iso(until),
+        text,
+    })
 }
 
 /// The visitor id this session posted with; none (matching no comment) when it has not.
@@ -175,46 +206,15 @@ fn window_opened(feed: &CommentFeed) -> time::PrimitiveDateTime {
     now_utc() - feed.edit_window()
 }
 
-/// The refusal for `outcome`, if it is one.
-fn allowed(outcome: OwnOutcome) -> Result<(), AppError> {
+/// The refusal for `outcome` of `change`, if it is one.
+fn allowed(outcome: OwnOutcome, change: Change) -> Result<(), AppError> {
     match outcome {
         OwnOutcome::Done => Ok(()),
+        OwnOutcome::Hidden if change == Change::Delete => Ok(()),
+        OwnOutcome::Hidden => Err(AppError::Forbidden(HIDDEN_BY_STAFF)),
         OwnOutcome::NotFound => Err(AppError::NotFound),
         OwnOutcome::NotYours => Err(AppError::Forbidden(NOT_YOURS)),
         OwnOutcome::TooLate => Err(AppError::Forbidden(TOO_LATE)),
-        OwnOutcome::Hidden => Err(AppError::Forbidden(HIDDEN_BY_STAFF)),
+        OwnOutcome::ChangedMeanwhile => Err(AppError::Conflict(CHANGED_MEANWHILE)),
     }
-}
-
-/// Success: `{"message"}` for JSON clients, else back to the comments with `flash`.
-pub(super) fn done(reply: Reply, flash: Flash) -> HttpResponse {
-    if reply.is_json() {
-        return json_message(StatusCode::OK, flash.text());
-    }
-    let mut response = see_other("/");
-    flash.leave(&mut response);
-    response
-}
-
-fn render_edit_page(
-    feed: &CommentFeed,
-    csrf: &CsrfToken,
-    username: Option<String>,
-    comment: &OwnComment,
-    draft: &str,
-    comment_error: Option<&str>,
-    status: StatusCode,
-) -> Result<HttpResponse, AppError> {
-    let until = comment.created_at + feed.edit_window();
-    let page = EditPage {
-        id: comment.id,
-        csrf_token: csrf.form_token(),
-        username,
-        draft,
-        comment_error,
-        until: format_time(until),
-        until_iso: format_iso(until),
-    }
-    .render()?;
-    Ok(html(status, page))
 }

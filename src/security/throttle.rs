@@ -6,16 +6,18 @@
 //! anyone could lock a member out. Sign-up attempts count per address. New comments count per
 //! address too: a script that drops its cookies is a new visitor each time, but not a new
 //! address. The counts live in the `default` cache (`CACHE_URL`): with Redis every instance
-//! counts together.
+//! counts together. An IPv6 client counts by its /64: one subscriber's usual allocation, whose
+//! addresses a script could otherwise take one by one.
 //!
 //! An attempt is counted *before* its password is checked, or its comment stored (one atomic
 //! increment), so attempts racing each other each take their own place under the limit; a
 //! login success then takes its place back and clears its pair, and a comment that was not
 //! stored after all takes its place back.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use actix_web::HttpRequest;
+use ipnet::Ipv6Net;
 use sha2::{Digest, Sha256};
 
 use super::proxies::TrustedProxies;
@@ -44,7 +46,7 @@ pub struct CommentLimit {
 
 /// A place under the comment limit, taken for a comment about to be stored. A comment that
 /// is not stored after all gives it back with [`CommentSlot::not_made`].
-#[must_use = "a comment that was not stored must give its place back"]
+#[must_use = "a slot is given back with `not_made` when no comment was stored; dropping it keeps the place taken"]
 pub struct CommentSlot<'a> {
     throttle: &'a Throttle,
     /// The address's counter; `None` when comments are not limited.
@@ -168,12 +170,16 @@ impl Throttle {
         })
     }
 
-    /// The client's address as trusted proxies report it; one shared name when there is none.
+    /// The client as the limits count it: its address as trusted proxies report it (an IPv6
+    /// address by its /64); one shared name when there is none.
     fn client(&self, req: &HttpRequest) -> String {
-        self.proxies
-            .client(req)
-            .addr
-            .map_or_else(|| "unknown".into(), |addr| addr.to_string())
+        match self.proxies.client(req).addr {
+            Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |net| net.trunc().to_string())
+            }
+            Some(addr) => addr.to_string(),
+            None => "unknown".into(),
+        }
     }
 
     async fn hit(&self, key: &str) -> Result<(u64, Duration), AppError> {
@@ -293,6 +299,24 @@ mod tests {
         let refused = throttle.login_attempt(&req, "d").await;
 
         assert!(matches!(refused, Err(AppError::TooManyAttempts { .. })));
+    }
+
+    #[actix_web::test]
+    async fn an_ipv6_client_counts_by_its_slash_64() {
+        let throttle = throttle(100, 2);
+        for addr in ["[2001:db8:1:2::1]", "[2001:db8:1:2:ffff::9]"] {
+            assert!(throttle.login_attempt(&from(addr), addr).await.is_ok());
+        }
+
+        let same_64 = throttle
+            .login_attempt(&from("[2001:db8:1:2::77]"), "x")
+            .await;
+        let next_64 = throttle
+            .login_attempt(&from("[2001:db8:1:3::1]"), "x")
+            .await;
+
+        assert!(matches!(same_64, Err(AppError::TooManyAttempts { .. })));
+        assert!(next_64.is_ok());
     }
 
     #[actix_web::test]

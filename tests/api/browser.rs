@@ -403,7 +403,10 @@ async fn a_visitor_edits_and_deletes_their_comment_and_staff_hide_one() {
         chrome.screenshot("own-comment").await;
         chrome.resize(DESKTOP).await;
 
-        chrome.click_button("Delete your comment").await;
+        chrome.click_link("Delete your comment").await;
+        chrome.wait_for_text("Delete your comment?").await;
+        assert!(chrome.text().await.contains("cannot be undone"));
+        chrome.click_button("Delete comment").await;
         chrome.wait_for_text("Your comment was deleted.").await;
         let shown = chrome.text().await;
         assert!(!shown.contains("My first try"), "{shown}");

@@ -45,6 +45,26 @@ fn older_link(body: &str) -> Option<String> {
     Some(body[start..end].to_owned())
 }
 
+/// The `href` of the page's "Newer comments" link.
+fn newer_link(body: &str) -> Option<String> {
+    let end = body.find(r#"" rel="prev""#)?;
+    let start = body[..end].rfind(r#"href=""#)? + r#"href=""#.len();
+    Some(body[start..end].to_owned())
+}
+
+/// The `comments` change counter.
+fn comments_counter(app: &TestApp) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        version: i64,
+    }
+    diesel::sql_query("SELECT version FROM change_counters WHERE name = 'comments'")
+        .get_result::<Version>(&mut app.db())
+        .unwrap()
+        .version
+}
+
 fn hide_in_sql(app: &TestApp, ids: &[i64]) {
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     diesel::sql_query(format!(
@@ -97,11 +117,17 @@ async fn staff_hide_a_comment_from_everyone_else_and_show_it_again() {
         assert!(staff_home.body.contains(r#"class="tag tag-hidden""#));
         assert!(staff_home.body.contains(r#"action="/comments/1/unhide""#));
 
+        let counter = comments_counter(&app);
         let again = staff.post("/comments/1/hide", &[]).await;
         assert_eq!(
             again.status,
             StatusCode::SEE_OTHER,
             "hiding twice is harmless"
+        );
+        assert_eq!(
+            comments_counter(&app),
+            counter,
+            "and changes nothing: the kept pages stay"
         );
 
         let shown = staff.post_json("/comments/1/unhide", &[]).await;
@@ -174,6 +200,7 @@ async fn pages_stay_whole_around_hidden_comments() {
         ] {
             let mut seen = Vec::new();
             let mut path = Some("/".to_owned());
+            let mut last = String::new();
             while let Some(at) = path {
                 let page = browser.get(&at).await;
                 let ids = shown_ids(&page.body);
@@ -182,8 +209,26 @@ async fn pages_stay_whole_around_hidden_comments() {
                     assert_eq!(ids.len(), 20, "a full page before the last: {at}");
                 }
                 seen.extend(ids);
+                last = at;
             }
             assert_eq!(seen, expected);
+
+            // And back, by the "Newer comments" links, to the newest page: every page a run
+            // of the shown comments with none left out, every shown comment met.
+            let mut met = std::collections::BTreeSet::new();
+            let mut path = Some(last);
+            while let Some(at) = path {
+                let page = browser.get(&at).await;
+                let ids = shown_ids(&page.body);
+                let start = expected
+                    .iter()
+                    .position(|id| Some(id) == ids.first())
+                    .unwrap();
+                assert_eq!(ids, expected[start..start + ids.len()], "a whole run: {at}");
+                met.extend(ids);
+                path = newer_link(&page.body);
+            }
+            assert_eq!(met.len(), expected.len());
         }
     }
 }
