@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use diesel::RunQueryDsl;
 
-use crate::helpers::{Browser, Flavor, PASSWORD, TestApp, run_cli_with_env, start_server};
+use crate::helpers::{Browser, Flavor, PASSWORD, Server, TestApp, run_cli_with_env};
 
 /// Creates staff member `username` (as `guestbook createmember --staff` does).
 async fn create_staff(app: &TestApp, username: &str) {
@@ -237,11 +237,8 @@ async fn pages_stay_whole_around_hidden_comments() {
 /// or the command line. The comment's text is not logged.
 #[actix_web::test]
 async fn every_moderation_is_logged_with_who_took_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stderr.log");
-    let database = dir.path().join("db.sqlite3");
-    let database = database.to_str().unwrap();
-    let server = start_server(&[("DATABASE_URL", database), ("RUST_LOG", "info")], &log).await;
+    let server = Server::start(&[("RUST_LOG", "info")]).await;
+    let database = server.database.as_str();
     let created = run_cli_with_env(
         &["createmember", "moderator", "--staff", "--password-stdin"],
         &format!("{PASSWORD}\n"),
@@ -260,11 +257,10 @@ async fn every_moderation_is_logged_with_who_took_it() {
         "",
         &[("DATABASE_URL", database), ("RUST_LOG", "info")],
     );
-    drop(server);
+    let site_log = server.stop();
 
     assert_eq!(hidden.status, StatusCode::SEE_OTHER);
     assert!(shown.status.success(), "{shown:?}");
-    let site_log = std::fs::read_to_string(&log).unwrap();
     let line = site_log
         .lines()
         .find(|line| line.contains("comment moderated"))

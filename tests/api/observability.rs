@@ -3,9 +3,7 @@
 use actix_web::http::StatusCode;
 use guestbook::settings::SessionEngineKind;
 
-use crate::helpers::{
-    TestApp, random_string, run_cli_with_env, spawn_app, spawn_app_with, start_server,
-};
+use crate::helpers::{Server, TestApp, random_string, run_cli_with_env, spawn_app, spawn_app_with};
 
 /// A fresh id: 32 hex digits.
 fn is_generated(id: &str) -> bool {
@@ -214,18 +212,11 @@ async fn without_metrics_addr_there_is_no_metrics_listener() {
 async fn with_log_format_json_every_line_of_a_request_carries_its_id() {
     // Arrange: a real server logging JSON, with a DEBUG line logged inside a request (a host
     // name it does not answer to), behind a trusted proxy that names its requests.
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stderr.log");
-    let database = dir.path().join("db.sqlite3");
-    let server = start_server(
-        &[
-            ("DATABASE_URL", database.to_str().unwrap()),
-            ("LOG_FORMAT", "json"),
-            ("RUST_LOG", "info,guestbook::security::hosts=debug"),
-            ("TRUSTED_PROXIES", "127.0.0.1"),
-        ],
-        &log,
-    )
+    let server = Server::start(&[
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "info,guestbook::security::hosts=debug"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
     .await;
     let given = format!("trace-{}", random_string(16));
     let client = awc::Client::default();
@@ -238,7 +229,7 @@ async fn with_log_format_json_every_line_of_a_request_carries_its_id() {
         .send()
         .await
         .unwrap();
-    drop(server);
+    let logged = server.stop();
 
     // Assert
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -246,7 +237,6 @@ async fn with_log_format_json_every_line_of_a_request_carries_its_id() {
         res.headers().get("x-request-id").unwrap().to_str().unwrap(),
         given
     );
-    let logged = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = logged
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))

@@ -17,8 +17,8 @@ use guestbook::settings::Settings;
 use html5gum::{Token, Tokenizer};
 
 use crate::helpers::{
-    Browser, Flavor, Page, SharedSite, TcpProxy, TestApp, delete_redis_keys, redis_addr,
-    redis_available, redis_url, spawn_app_with, start_server,
+    Browser, Flavor, Page, Server, SharedSite, TcpProxy, TestApp, delete_redis_keys, redis_addr,
+    redis_available, redis_url, spawn_app_with,
 };
 
 /// What the spam trap says, whichever check caught the post.
@@ -625,18 +625,11 @@ async fn refusals_are_counted_by_reason() {
 #[actix_web::test]
 async fn refusals_are_logged_with_their_reason_and_address_never_the_text() {
     // Arrange: a real server logging to a file, one comment per address.
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stderr.log");
-    let database = dir.path().join("db.sqlite3");
-    let server = start_server(
-        &[
-            ("DATABASE_URL", database.to_str().unwrap()),
-            ("RUST_LOG", "info"),
-            ("TRUSTED_PROXIES", "127.0.0.1"),
-            ("COMMENT_THROTTLE_PER_ADDRESS", "1"),
-        ],
-        &log,
-    )
+    let server = Server::start(&[
+        ("RUST_LOG", "info"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("COMMENT_THROTTLE_PER_ADDRESS", "1"),
+    ])
     .await;
     let comment = |text| [("comment", text), ("website", "")];
 
@@ -663,7 +656,7 @@ async fn refusals_are_logged_with_their_reason_and_address_never_the_text() {
         false,
     )
     .await;
-    drop(server);
+    let logged = server.stop();
 
     // Assert
     assert_eq!(
@@ -674,7 +667,6 @@ async fn refusals_are_logged_with_their_reason_and_address_never_the_text() {
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
-    let logged = std::fs::read_to_string(&log).unwrap();
     let line = |message: &str| {
         logged
             .lines()

@@ -362,13 +362,10 @@ impl Chrome {
     /// Whether some form field has a label starting with `label`.
     pub async fn has_field(&self, label: &str) -> bool {
         let label = xpath_literal(label);
-        let xpath = format!("//label[starts-with(normalize-space(.), {label})]");
-        !self
-            .client
-            .find_all(Locator::XPath(&xpath))
-            .await
-            .unwrap()
-            .is_empty()
+        self.has(&format!(
+            "//label[starts-with(normalize-space(.), {label})]"
+        ))
+        .await
     }
 
     /// Types `text` into the field labelled `label`, as a person would (after a click).
@@ -394,24 +391,23 @@ impl Chrome {
 
     /// Whether a button reads `text`.
     pub async fn has_button(&self, text: &str) -> bool {
-        let xpath = format!("//button[normalize-space(.) = {}]", xpath_literal(text));
-        !self
-            .client
-            .find_all(Locator::XPath(&xpath))
-            .await
-            .unwrap()
-            .is_empty()
+        self.has(&format!(
+            "//button[normalize-space(.) = {}]",
+            xpath_literal(text)
+        ))
+        .await
     }
 
     /// Whether a button's text starts with `start`.
     pub async fn has_button_starting(&self, start: &str) -> bool {
-        let xpath = format!(
-            "//button[starts-with(normalize-space(.), {})]",
-            xpath_literal(start)
-        );
+        self.has(&button_starting(start)).await
+    }
+
+    /// Whether anything on the page matches `xpath`.
+    async fn has(&self, xpath: &str) -> bool {
         !self
             .client
-            .find_all(Locator::XPath(&xpath))
+            .find_all(Locator::XPath(xpath))
             .await
             .unwrap()
             .is_empty()
@@ -425,10 +421,7 @@ impl Chrome {
     /// Clicks the first button whose text starts with `start` (a visible word followed by
     /// words for screen readers: "Hide the comment by ...").
     pub async fn click_button_starting(&self, start: &str) {
-        let xpath = format!(
-            "(//button[starts-with(normalize-space(.), {})])[1]",
-            xpath_literal(start)
-        );
+        let xpath = format!("({})[1]", button_starting(start));
         self.client
             .find(Locator::XPath(&xpath))
             .await
@@ -728,3 +721,11 @@ while (walker.nextNode()) {
 }
 return problems;
 "#;
+
+/// The buttons whose text starts with `start`.
+fn button_starting(start: &str) -> String {
+    format!(
+        "//button[starts-with(normalize-space(.), {})]",
+        xpath_literal(start)
+    )
+}
