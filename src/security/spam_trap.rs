@@ -18,7 +18,10 @@
 //!
 //! A refusal ([`REFUSED`]) does not say which check failed; the log and the metric do.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::{PoisonError, RwLock},
+    time::{Duration, SystemTime},
+};
 
 use actix_web::HttpRequest;
 
@@ -40,6 +43,9 @@ pub struct SpamTrap {
     /// `COMMENT_MIN_SECONDS`; zero: the stamp is not checked.
     min_age: Duration,
     proxies: TrustedProxies,
+    /// The stamp of the current second and the second it is for: signing costs two HMACs,
+    /// and every page with the form needs a stamp.
+    current: RwLock<(u64, String)>,
 }
 
 /// Which check caught a post.
@@ -76,12 +82,24 @@ impl SpamTrap {
             signer,
             min_age,
             proxies,
+            current: RwLock::new((0, String::new())),
         }
     }
 
-    /// The stamp for a form rendered now.
+    /// The stamp for a form rendered now: made once a second, and dated the end of that
+    /// second, so it never says a form is older than it is (a post may have to wait up to a
+    /// second longer, never less).
     pub fn stamp(&self) -> String {
-        self.stamp_at(SystemTime::now())
+        let second = unix_millis(SystemTime::now()) as u64 / 1000;
+        {
+            let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+            if current.0 == second {
+                return current.1.clone();
+            }
+        }
+        let stamp = self.stamp_at(SystemTime::UNIX_EPOCH + Duration::from_secs(second + 1));
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = (second, stamp.clone());
+        stamp
     }
 
     /// The stamp of a form rendered at `rendered_at` (tests make the stamp of a form read a
@@ -176,6 +194,19 @@ mod tests {
 
     fn check(trap: &SpamTrap, honeypot: Option<&str>, stamp: &str) -> Result<(), Caught> {
         trap.inspect(honeypot, Some(stamp), SystemTime::now())
+    }
+
+    #[test]
+    fn the_stamp_of_now_never_makes_a_form_older_than_it_is() {
+        let trap = trap(1);
+        let made = SystemTime::now();
+        let stamp = trap.stamp();
+
+        let just_short = trap.inspect(None, Some(&stamp), made + Duration::from_millis(999));
+        let later = trap.inspect(None, Some(&stamp), made + Duration::from_secs(3));
+
+        assert_eq!(just_short, Err(Caught::TooFast));
+        assert_eq!(later, Ok(()), "dated at most a second after it was made");
     }
 
     #[test]

@@ -406,6 +406,7 @@ async fn a_visitor_edits_and_deletes_their_comment_and_staff_hide_one() {
         chrome.click_link("Delete your comment").await;
         chrome.wait_for_text("Delete your comment?").await;
         assert!(chrome.text().await.contains("cannot be undone"));
+        chrome.screenshot("delete-confirm").await;
         chrome.click_button("Delete comment").await;
         chrome.wait_for_text("Your comment was deleted.").await;
         let shown = chrome.text().await;
