@@ -527,10 +527,14 @@ fn one_line(text: &str, max_chars: usize) -> String {
     cut
 }
 
-/// The marks that reorder text on a terminal (left-to-right and right-to-left marks,
-/// embeddings, overrides and isolates): a comment could otherwise disguise its own line.
+/// The marks that reorder text on a terminal (the Arabic letter mark, left-to-right and
+/// right-to-left marks, embeddings, overrides and isolates): a comment could otherwise disguise
+/// its own line.
 const fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// `guestbook comments hide|unhide|delete ID`: takes `action` as the command line, and says
@@ -625,7 +629,7 @@ mod tests {
             one_line("  hello\r\n\tthere \u{1b}[31mred ", 60),
             "hello there [31mred"
         );
-        assert_eq!(one_line("a\u{202e}b\u{2066}c\u{0}d", 60), "a b c d");
+        assert_eq!(one_line("a\u{202e}b\u{2066}c\u{0}d\u{61c}e", 60), "a b c d e");
         assert_eq!(one_line("", 60), "");
     }
 
