@@ -629,7 +629,10 @@ mod tests {
             one_line("  hello\r\n\tthere \u{1b}[31mred ", 60),
             "hello there [31mred"
         );
-        assert_eq!(one_line("a\u{202e}b\u{2066}c\u{0}d\u{61c}e", 60), "a b c d e");
+        assert_eq!(
+            one_line("a\u{202e}b\u{2066}c\u{0}d\u{61c}e", 60),
+            "a b c d e"
+        );
         assert_eq!(one_line("", 60), "");
     }
 
