@@ -15,14 +15,8 @@ use crate::{
     feed::CommentFeed,
     routes::Readiness,
     security::{
-        csrf::CsrfConfig,
-        passwords::Passwords,
-        proxies::TrustedProxies,
-        secret_key,
-        session_auth::SessionAuth,
-        signing::Signer,
-        spam_trap::SpamTrap,
-        throttle::{CommentLimit, Throttle},
+        csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
+        session_auth::SessionAuth, signing::Signer, spam_trap::SpamTrap, throttle::Throttle,
     },
     sessions::{SessionCookie, SessionEngine},
     settings::{AllowedHosts, HttpsSettings, Settings},
@@ -79,10 +73,7 @@ impl AppState {
         let throttle = Throttle::new(
             default_cache.clone(),
             settings.security.login_throttle,
-            CommentLimit {
-                per_address: settings.comments.throttle_per_address,
-                window: settings.comments.throttle_window,
-            },
+            settings.comments.throttle,
             trusted_proxies.clone(),
         );
         let spam_trap = SpamTrap::new(

@@ -25,23 +25,14 @@ use crate::{
     cache::{Cache, CacheError},
     error::AppError,
     metrics,
-    settings::LoginThrottle,
+    settings::{CommentThrottle, LoginThrottle},
 };
 
 pub struct Throttle {
     cache: Cache,
     limits: LoginThrottle,
-    comments: CommentLimit,
+    comments: CommentThrottle,
     proxies: TrustedProxies,
-}
-
-/// `COMMENT_THROTTLE_*`: how many new comments one client address may post per window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CommentLimit {
-    /// `COMMENT_THROTTLE_PER_ADDRESS`; `0`: no limit.
-    pub per_address: u64,
-    /// `COMMENT_THROTTLE_WINDOW`, from the address's first comment.
-    pub window: Duration,
 }
 
 /// A place under the comment limit, taken for a comment about to be stored. A comment that
@@ -66,7 +57,7 @@ impl Throttle {
     pub fn new(
         cache: Cache,
         limits: LoginThrottle,
-        comments: CommentLimit,
+        comments: CommentThrottle,
         proxies: TrustedProxies,
     ) -> Self {
         Self {
@@ -252,7 +243,7 @@ mod tests {
                 per_address,
                 window: Duration::from_secs(900),
             },
-            CommentLimit {
+            CommentThrottle {
                 per_address: comments,
                 window: Duration::from_secs(3600),
             },

@@ -8,14 +8,21 @@ use super::vars::{SettingsError, Vars};
 pub struct CommentSettings {
     /// `COMMENT_EDIT_WINDOW`: how long after posting its author may edit or delete a comment.
     pub edit_window: Duration,
-    /// `COMMENT_THROTTLE_PER_ADDRESS`: new comments per client address per window (`0`: no
-    /// limit).
-    pub throttle_per_address: u64,
-    /// `COMMENT_THROTTLE_WINDOW`.
-    pub throttle_window: Duration,
+    /// `COMMENT_THROTTLE_*`.
+    pub throttle: CommentThrottle,
     /// `COMMENT_MIN_SECONDS`: a comment posted sooner after its form was rendered is refused
     /// as a script's (`0`: the form's timestamp is not checked).
     pub min_seconds: Duration,
+}
+
+/// `COMMENT_THROTTLE_*`: new comments one client address may post per window before further
+/// posts are refused with `429`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommentThrottle {
+    /// `COMMENT_THROTTLE_PER_ADDRESS`; `0`: no limit.
+    pub per_address: u64,
+    /// `COMMENT_THROTTLE_WINDOW`, from the address's first comment.
+    pub window: Duration,
 }
 
 impl CommentSettings {
@@ -27,14 +34,15 @@ impl CommentSettings {
                 0,
                 30 * 86_400,
             )? as u64),
-            throttle_per_address: vars.ranged("COMMENT_THROTTLE_PER_ADDRESS", 20, 0, 1_000_000)?
-                as u64,
-            throttle_window: Duration::from_secs(vars.ranged(
-                "COMMENT_THROTTLE_WINDOW",
-                3600,
-                1,
-                7 * 86_400,
-            )? as u64),
+            throttle: CommentThrottle {
+                per_address: vars.ranged("COMMENT_THROTTLE_PER_ADDRESS", 20, 0, 1_000_000)? as u64,
+                window: Duration::from_secs(vars.ranged(
+                    "COMMENT_THROTTLE_WINDOW",
+                    3600,
+                    1,
+                    7 * 86_400,
+                )? as u64),
+            },
             min_seconds: Duration::from_secs(vars.ranged("COMMENT_MIN_SECONDS", 2, 0, 3600)? as u64),
         })
     }
@@ -50,8 +58,8 @@ mod tests {
     fn defaults_and_bounds() {
         let comments = settings(&[]).unwrap().comments;
         assert_eq!(comments.edit_window, Duration::from_secs(900));
-        assert_eq!(comments.throttle_per_address, 20);
-        assert_eq!(comments.throttle_window, Duration::from_secs(3600));
+        assert_eq!(comments.throttle.per_address, 20);
+        assert_eq!(comments.throttle.window, Duration::from_secs(3600));
         assert_eq!(comments.min_seconds, Duration::from_secs(2));
 
         let off = settings(&[
@@ -61,7 +69,7 @@ mod tests {
         .unwrap()
         .comments;
         assert_eq!(
-            (off.throttle_per_address, off.min_seconds),
+            (off.throttle.per_address, off.min_seconds),
             (0, Duration::ZERO)
         );
         for name in [

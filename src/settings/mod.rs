@@ -20,7 +20,7 @@ use self::vars::Vars;
 
 pub use self::{
     caches::{CaCertificates, CacheBackend, CacheSettings},
-    comments::CommentSettings,
+    comments::{CommentSettings, CommentThrottle},
     database::DatabaseSettings,
     https::HttpsSettings,
     observability::{LogFormat, ObservabilitySettings},

@@ -587,7 +587,7 @@ async fn random_cookies_and_forms_get_a_fresh_session_or_a_4xx_never_a_5xx() {
     // throttle, which sixty-four commenters from one address would reach.
     let app = spawn_app_with(|s| {
         s.security.secret_key_fallbacks = vec![SecretKey::new(random_string(40)).unwrap()];
-        s.comments.throttle_per_address = 0;
+        s.comments.throttle.per_address = 0;
     })
     .await;
     let mut runner = TestRunner::deterministic();

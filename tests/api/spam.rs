@@ -34,8 +34,8 @@ fn behind_a_proxy(s: &mut Settings) {
 fn throttled(limit: u64, window: Duration) -> impl Fn(&mut Settings) {
     move |s| {
         behind_a_proxy(s);
-        s.comments.throttle_per_address = limit;
-        s.comments.throttle_window = window;
+        s.comments.throttle.per_address = limit;
+        s.comments.throttle.window = window;
     }
 }
 
@@ -415,7 +415,7 @@ async fn a_filled_honeypot_is_422_and_nothing_is_stored_counted_or_started() {
         let app = flavor
             .spawn_app_with(|s| {
                 stamp_checked(2)(s);
-                s.comments.throttle_per_address = 1;
+                s.comments.throttle.per_address = 1;
             })
             .await;
         let stamp = stamp_from(&app, 60);
@@ -586,7 +586,7 @@ async fn refusals_are_counted_by_reason() {
     // Arrange: the metrics are shared by every app in this process: counts are compared.
     let app = spawn_app_with(|s| {
         stamp_checked(2)(s);
-        s.comments.throttle_per_address = 1;
+        s.comments.throttle.per_address = 1;
         s.observability.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
