@@ -87,14 +87,14 @@ fn engines(c: &mut Criterion) {
         ("cache_memory", |_| Ok(Backend::Cache(memory_cache()))),
         ("cache_redis", |r| Ok(Backend::Cache(redis_cache(r)?))),
         ("cached_db_memory_sqlite", |r| {
-            Ok(Backend::CachedDb(CachedDb::new(
+            Ok(Backend::CachedDb(CachedDb::over_database(
                 memory_cache(),
                 DbSessions::new(sqlite(r)),
             )))
         }),
         ("cached_db_redis_postgres", |r| {
             let cache = redis_cache(r)?;
-            Ok(Backend::CachedDb(CachedDb::new(
+            Ok(Backend::CachedDb(CachedDb::over_database(
                 cache,
                 DbSessions::new(postgres(r)?),
             )))

@@ -37,7 +37,10 @@ struct Metrics {
     http_requests: IntCounterVec,
     http_request_duration: HistogramVec,
     session_operations: IntCounterVec,
-    cached_db_cache_outage: IntGauge,
+    cache_outage: IntGaugeVec,
+    cache_epoch_bumps: IntCounter,
+    cached_db_stale_entries: IntCounter,
+    throttle_local_counts: IntCounter,
     login_throttle_refusals: IntCounterVec,
     password_hash_refusals: IntCounter,
     comment_refusals: IntCounterVec,
@@ -73,9 +76,27 @@ impl Metrics {
             &["engine", "operation", "outcome"],
         )
         .expect("a valid metric");
-        let cached_db_cache_outage = IntGauge::new(
-            "cached_db_cache_outage",
-            "1 while the cached_db engine bypasses its failed cache, else 0.",
+        let cache_outage = IntGaugeVec::new(
+            Opts::new(
+                "cache_outage",
+                "1 while a user of a cache (cached_db, throttle) works without it because it failed, else 0.",
+            ),
+            &["user"],
+        )
+        .expect("a valid metric");
+        let cache_epoch_bumps = IntCounter::new(
+            "cache_epoch_bumps_total",
+            "Session changes the cache could not follow: each moved the cache epoch in the database.",
+        )
+        .expect("a valid metric");
+        let cached_db_stale_entries = IntCounter::new(
+            "cached_db_stale_entries_total",
+            "cached_db cache entries from an older cache epoch, checked against the database.",
+        )
+        .expect("a valid metric");
+        let throttle_local_counts = IntCounter::new(
+            "throttle_local_counts_total",
+            "Throttle counts kept in this instance's memory because the shared cache failed.",
         )
         .expect("a valid metric");
         let login_throttle_refusals = IntCounterVec::new(
@@ -116,7 +137,10 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_request_duration.clone()),
             Box::new(session_operations.clone()),
-            Box::new(cached_db_cache_outage.clone()),
+            Box::new(cache_outage.clone()),
+            Box::new(cache_epoch_bumps.clone()),
+            Box::new(cached_db_stale_entries.clone()),
+            Box::new(throttle_local_counts.clone()),
             Box::new(login_throttle_refusals.clone()),
             Box::new(password_hash_refusals.clone()),
             Box::new(comment_refusals.clone()),
@@ -132,7 +156,10 @@ impl Metrics {
             http_requests,
             http_request_duration,
             session_operations,
-            cached_db_cache_outage,
+            cache_outage,
+            cache_epoch_bumps,
+            cached_db_stale_entries,
+            throttle_local_counts,
             login_throttle_refusals,
             password_hash_refusals,
             comment_refusals,
@@ -181,10 +208,34 @@ pub fn session_operation(engine: &str, operation: &str, ok: bool) {
     }
 }
 
-/// The cached_db engine started (`true`) or stopped (`false`) bypassing its cache.
-pub fn cached_db_cache_outage(active: bool) {
+/// `user` (`cached_db`, `throttle`) started (`true`) or stopped (`false`) working without its
+/// failed cache.
+pub fn cache_outage(user: &str, active: bool) {
     if let Some(m) = metrics() {
-        m.cached_db_cache_outage.set(i64::from(active));
+        m.cache_outage
+            .with_label_values(&[user])
+            .set(i64::from(active));
+    }
+}
+
+/// The cache epoch moved: a session change the cache could not follow.
+pub fn cache_epoch_bump() {
+    if let Some(m) = metrics() {
+        m.cache_epoch_bumps.inc();
+    }
+}
+
+/// A `cached_db` cache entry from an older epoch was checked against the database.
+pub fn cached_db_stale_entry() {
+    if let Some(m) = metrics() {
+        m.cached_db_stale_entries.inc();
+    }
+}
+
+/// A throttle count kept in this instance's memory: the shared cache failed.
+pub fn throttle_local_count() {
+    if let Some(m) = metrics() {
+        m.throttle_local_counts.inc();
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
         session_auth::SessionAuth, signing::Signer, spam_trap::SpamTrap, throttle::Throttle,
     },
     sessions::{SessionCookie, SessionEngine},
-    settings::{AllowedHosts, HttpsSettings, Settings},
+    settings::{AllowedHosts, CacheBackend, HttpsSettings, SessionEngineKind, Settings},
 };
 
 /// Every piece, each cheap to clone (they are shared, not copied).
@@ -67,11 +67,20 @@ impl AppState {
         } else {
             Cache::new(&settings.session_cache)?
         };
-        let sessions = SessionEngine::from_settings(&settings, &db, &signer, &session_cache)?;
+        // In process, the throttles' counters get a cache of their own, so they and sessions
+        // never evict each other; in Redis they share what THROTTLE_CACHE_ALIAS names.
+        let throttle_cache = match (&settings.throttle_cache, &settings.cache.backend) {
+            (Some(named), _) => Cache::new(named)?,
+            (None, CacheBackend::Memory { .. }) => Cache::new(&settings.cache)?,
+            (None, CacheBackend::Redis { .. }) => default_cache.clone(),
+        };
+        let changes = Changes::new(db.clone());
+        let sessions =
+            SessionEngine::from_settings(&settings, &db, &changes, &signer, &session_cache)?;
         let session_cookie = SessionCookie::new(&signer, &settings.session);
         let trusted_proxies = TrustedProxies::new(settings.security.trusted_proxies.clone());
         let throttle = Throttle::new(
-            default_cache.clone(),
+            throttle_cache.clone(),
             settings.security.login_throttle,
             settings.comments.throttle,
             trusted_proxies.clone(),
@@ -81,15 +90,18 @@ impl AppState {
             settings.comments.min_seconds,
             trusted_proxies.clone(),
         );
-        // What readiness checks: the database, and each cache the site depends on.
-        let mut caches = vec![default_cache];
-        if settings.session.engine.uses_cache() && settings.session_cache != settings.cache {
-            caches.push(session_cache);
+        // What readiness checks: the database; the cache engine's cache, without which no
+        // session works; and the caches the site works without for a while (cached_db's, the
+        // throttles'), reported as degraded.
+        let (mut required, mut optional) = (Vec::new(), vec![throttle_cache]);
+        match settings.session.engine {
+            SessionEngineKind::Cache => required.push(session_cache),
+            SessionEngineKind::CachedDb => optional.push(session_cache),
+            _ => {}
         }
-        let readiness = Readiness::new(db.clone(), caches);
+        let readiness = Readiness::new(db.clone(), required, optional);
         let allowed_hosts = settings.security.allowed_hosts.clone();
         let https = settings.https.clone();
-        let changes = Changes::new(db.clone());
         let accounts = Accounts::new(
             db.clone(),
             CurrentMembers::new(changes.clone()),

@@ -209,13 +209,27 @@ impl MemoryCache {
         counted
     }
 
-    /// Takes one hit back from `key`.
+    /// The count of `key` so far and the time left in its window (zero when there is none).
+    pub async fn count(&self, key: &str) -> (u64, Duration) {
+        let now = Instant::now();
+        self.entries
+            .get(&self.full_key(key))
+            .await
+            .as_ref()
+            .and_then(Counter::read)
+            .map_or((0, Duration::ZERO), |(count, ends)| {
+                (count, ends.saturating_duration_since(now))
+            })
+    }
+
+    /// Takes one hit back from `key`; a counter back at zero is removed.
     pub async fn unhit(&self, key: &str) {
         let now = Instant::now();
         self.compute(self.full_key(key), |existing| {
             match existing.and_then(Counter::read) {
-                Some((count, ends)) if count > 0 => Op::Put(Counter::entry(count - 1, ends, now)),
-                _ => Op::Nop,
+                Some((count, ends)) if count > 1 => Op::Put(Counter::entry(count - 1, ends, now)),
+                Some(_) => Op::Remove,
+                None => Op::Nop,
             }
         })
         .await;

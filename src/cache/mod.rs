@@ -4,12 +4,17 @@
 //! `CACHE_KEY_PREFIX`, so several applications can share one Redis.
 
 mod memory;
+mod outage;
 mod redis;
 
 use std::time::Duration;
 
 use self::redis::Condition;
-pub use self::{memory::MemoryCache, redis::RedisCache};
+pub use self::{
+    memory::MemoryCache,
+    outage::{Outage, RETRY_EVERY},
+    redis::RedisCache,
+};
 use crate::settings::{CacheBackend, CacheSettings};
 
 /// The cache did not answer (Redis down, a timeout): callers log it and carry on without it
@@ -175,7 +180,20 @@ impl Cache {
         }
     }
 
-    /// Takes one hit back from `key` (never below zero).
+    /// The count of `key` so far and the time left in its window, without counting a hit
+    /// (`0` when there is no counter).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn count(&self, key: &str) -> Result<(u64, Duration), CacheError> {
+        match self {
+            Self::Memory(cache) => Ok(cache.count(key).await),
+            Self::Redis(cache) => Ok(cache.count(key).await?),
+        }
+    }
+
+    /// Takes one hit back from `key` (never below zero); a counter back at zero is removed, so
+    /// a hit given back leaves nothing behind.
     ///
     /// # Errors
     /// [`CacheError`] when the cache does not answer.

@@ -47,12 +47,22 @@ static HIT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// `DECR key` if it is above zero (a refunded hit), keeping its time to live.
+/// `DECR key` if it is above zero (a refunded hit), keeping its time to live; a counter back
+/// at zero is deleted, so a hit given back leaves nothing behind.
 static UNHIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then \
-             return redis.call('DECR', KEYS[1]) \
-         else return 0 end",
+        "local n = tonumber(redis.call('GET', KEYS[1]) or '0') \
+         if n > 1 then return redis.call('DECR', KEYS[1]) end \
+         redis.call('DEL', KEYS[1]) return 0",
+    )
+});
+
+/// A counter's count and the milliseconds left in its window, without changing it.
+static COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local n = redis.call('GET', KEYS[1]) \
+         if not n then return {0, 0} end \
+         return {tonumber(n), redis.call('PTTL', KEYS[1])}",
     )
 });
 
@@ -208,6 +218,16 @@ impl RedisCache {
         let (count, millis_left): (u64, i64) = HIT
             .key(self.full_key(key))
             .arg(millis(window))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok((count, Duration::from_millis(millis_left.max(0) as u64)))
+    }
+
+    /// The count of `key` so far and the time left in its window (zero when there is none).
+    pub async fn count(&self, key: &str) -> RedisResult<(u64, Duration)> {
+        let mut connection = self.connection().await?;
+        let (count, millis_left): (u64, i64) = COUNT
+            .key(self.full_key(key))
             .invoke_async(&mut connection)
             .await?;
         Ok((count, Duration::from_millis(millis_left.max(0) as u64)))

@@ -1,6 +1,6 @@
 //! The change counters as of each request.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use super::shared_read::SharedRead;
 use crate::db::{
@@ -29,6 +29,25 @@ impl Changes {
     /// When the database does not answer.
     pub async fn current(&self) -> Result<Versions, DbError> {
         self.reads.get(|| self.db.read(changes::versions)).await
+    }
+
+    /// The counters as of a read that started at most `max_age` ago: no query at all while
+    /// the requests of a busy instance keep reading them.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn recent(&self, max_age: Duration) -> Result<Versions, DbError> {
+        self.reads
+            .get_recent(max_age, || self.db.read(changes::versions))
+            .await
+    }
+
+    /// Moves the cache epoch on (a cache could not follow a change); the new epoch.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn bump_cache_epoch(&self) -> Result<i64, DbError> {
+        self.db.write(changes::bump_cache_epoch).await
     }
 
     pub fn db(&self) -> &Database {

@@ -12,6 +12,7 @@
 use std::{
     future::Future,
     sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
 };
 
 use tokio::sync::watch;
@@ -33,10 +34,11 @@ struct State {
     begun: bool,
 }
 
-/// The latest finished read: its number and what it gave.
+/// The latest finished read: its number, when its query went out and what it gave.
 #[derive(Clone)]
 struct Finished<T> {
     number: u64,
+    started: Option<Instant>,
     outcome: Result<T, String>,
 }
 
@@ -50,6 +52,7 @@ impl<T: Clone> Default for SharedRead<T> {
             }),
             finished: watch::Sender::new(Finished {
                 number: 0,
+                started: None,
                 outcome: Err("not read yet".into()),
             }),
         }
@@ -101,8 +104,9 @@ impl<T: Clone> SharedRead<T> {
                     // Requests ready on this thread get to join before the query goes out.
                     tokio::task::yield_now().await;
                     self.lock().begun = true;
+                    let started = Instant::now();
                     let outcome = read().await.map_err(reason);
-                    guard.finish(number, outcome.clone());
+                    guard.finish(number, started, outcome.clone());
                     return outcome.map_err(DbError::Unavailable);
                 }
                 None => {
@@ -112,6 +116,27 @@ impl<T: Clone> SharedRead<T> {
                 }
             }
         }
+    }
+
+    /// The value as of a read that started at most `max_age` before this call: the latest
+    /// successful one if it is that recent (no query at all), else as [`SharedRead::get`].
+    ///
+    /// # Errors
+    /// As [`SharedRead::get`].
+    pub async fn get_recent<F, Fut>(&self, max_age: Duration, read: F) -> Result<T, DbError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        {
+            let latest = self.finished.borrow();
+            if let (Ok(value), Some(started)) = (&latest.outcome, latest.started)
+                && started.elapsed() <= max_age
+            {
+                return Ok(value.clone());
+            }
+        }
+        self.get(read).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -135,12 +160,14 @@ struct InFlight<'a, T: Clone> {
 }
 
 impl<T: Clone> InFlight<'_, T> {
-    fn finish(self, number: u64, outcome: Result<T, String>) {
+    fn finish(self, number: u64, started: Instant, outcome: Result<T, String>) {
         let mut state = self.shared.lock();
         state.in_flight = false;
-        self.shared
-            .finished
-            .send_replace(Finished { number, outcome });
+        self.shared.finished.send_replace(Finished {
+            number,
+            started: Some(started),
+            outcome,
+        });
         drop(state);
         std::mem::forget(self);
     }
@@ -242,5 +269,20 @@ mod tests {
         assert_eq!(failed.to_string(), "database unavailable: down");
         fail.store(0, Ordering::SeqCst);
         assert_eq!(shared.get(read).await.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_recent_enough_read_is_used_as_it_is_and_an_older_one_is_not() {
+        let shared = SharedRead::<u64>::default();
+        let reads = AtomicU64::new(0);
+        let read = || async { Ok(reads.fetch_add(1, Ordering::SeqCst) + 1) };
+
+        let first = shared.get_recent(Duration::from_secs(3600), read).await;
+        let recent = shared.get_recent(Duration::from_secs(3600), read).await;
+        let too_old = shared.get_recent(Duration::ZERO, read).await;
+
+        assert_eq!(first.unwrap(), 1, "nothing read yet: a read");
+        assert_eq!(recent.unwrap(), 1, "no second read");
+        assert_eq!(too_old.unwrap(), 2);
     }
 }

@@ -1,6 +1,7 @@
-//! The change counters: bumped by triggers on every change to `comments` and `members`.
+//! The change counters: bumped by triggers on every change to `comments` and `members`, and
+//! the cache epoch, bumped by the application when a cache could not follow a change.
 
-use diesel::prelude::*;
+use diesel::{Connection as _, prelude::*};
 
 use super::{Connection, DbError, schema::change_counters};
 
@@ -9,6 +10,9 @@ use super::{Connection, DbError, schema::change_counters};
 pub struct Versions {
     pub comments: i64,
     pub members: i64,
+    /// Moves when an instance changed a session in the database but could not make the cache
+    /// follow: cache entries written under an older epoch are not trusted as they are.
+    pub cache_epoch: i64,
 }
 
 /// The counters now.
@@ -24,8 +28,25 @@ pub fn versions(conn: &mut Connection) -> Result<Versions, DbError> {
         match name.as_str() {
             "comments" => versions.comments = version,
             "members" => versions.members = version,
+            "cache_epoch" => versions.cache_epoch = version,
             _ => {}
         }
     }
     Ok(versions)
+}
+
+/// Moves the cache epoch on; the new epoch.
+///
+/// # Errors
+/// Any database failure.
+pub fn bump_cache_epoch(conn: &mut Connection) -> Result<i64, DbError> {
+    // Read back in the same transaction (RETURNING is not portable across Diesel's
+    // multi-connection): the write lock is held, so this is the epoch this bump made.
+    let counter = || change_counters::table.filter(change_counters::name.eq("cache_epoch"));
+    Ok(conn.transaction(|conn| {
+        diesel::update(counter())
+            .set(change_counters::version.eq(change_counters::version + 1))
+            .execute(conn)?;
+        counter().select(change_counters::version).first(conn)
+    })?)
 }

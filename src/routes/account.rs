@@ -203,7 +203,10 @@ pub async fn change_password(
             attempt.succeeded().await;
             return Ok(reply.done(Flash::PasswordChanged, "/"));
         }
-        Ok(PasswordChange::WrongCurrentPassword) => WRONG_CURRENT_PASSWORD,
+        Ok(PasswordChange::WrongCurrentPassword) => {
+            attempt.failed().await;
+            WRONG_CURRENT_PASSWORD
+        }
         Ok(PasswordChange::Invalid(rule)) => {
             attempt.not_made().await;
             rule
@@ -353,6 +356,7 @@ pub async fn delete_account(
     };
     let reply = Reply::to(&req);
     if !verified {
+        attempt.failed().await;
         let form = PasswordForm::DeleteAccount;
         return refused(reply, form, &csrf, &member, WRONG_CURRENT_PASSWORD);
     }

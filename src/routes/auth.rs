@@ -155,9 +155,11 @@ pub async fn log_in(
             csrf.rotate();
             Ok(logged_in(reply, StatusCode::OK))
         }
-        // A failure: the attempt stays counted.
-        None if reply.is_json() => Ok(json_message(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
         None => {
+            attempt.failed().await;
+            if reply.is_json() {
+                return Ok(json_message(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
+            }
             let page = LoginPage {
                 csrf_token: csrf.form_token(),
                 username: &username,

@@ -5,14 +5,27 @@
 //! a `429` with `Retry-After`, without running the password hash. Never per username alone, or
 //! anyone could lock a member out. Sign-up attempts count per address. New comments count per
 //! address too: a script that drops its cookies is a new visitor each time, but not a new
-//! address. The counts live in the `default` cache (`CACHE_URL`): with Redis every instance
-//! counts together. An IPv6 client counts by its /64: one subscriber's usual allocation, whose
+//! address. An IPv6 client counts by its /64: one subscriber's usual allocation, whose
 //! addresses a script could otherwise take one by one.
 //!
-//! An attempt is counted *before* its password is checked, or its comment stored (one atomic
-//! increment), so attempts racing each other each take their own place under the limit; a
-//! login success then takes its place back and clears its pair, and a comment that was not
-//! stored after all takes its place back.
+//! What is counted, and when, is what keeps the counters honest and small:
+//! - An attempt takes a place under its **address's** limit before its password is checked
+//!   (one atomic increment), so attempts racing each other each take their own place. A
+//!   success, and an attempt the server could not make, give the place back; so does a
+//!   refused attempt. Only failures keep it, so many members behind one address (an office,
+//!   a carrier's NAT) are never locked out by their own successes.
+//! - The **pair** counts failures only, recorded once the password was wrong; before that it
+//!   is only read. So correct logins that race each other are never failures, and a refused
+//!   attempt makes no key: the address limit is checked first, and a pair key exists only for
+//!   a failure that took an address place. One address can therefore make at most
+//!   `LOGIN_THROTTLE_PER_ADDRESS` pair keys, plus its own counter, in a window.
+//!
+//! The counts live in the cache `THROTTLE_CACHE_ALIAS` names (`default`): with Redis every
+//! instance counts together; in process they have a cache of their own, so throttle counters
+//! and sessions never evict each other. When that cache does not answer, the counts go on in
+//! this instance's memory (logged once per outage, counted in
+//! `guestbook_throttle_local_counts_total`) rather than refusing everyone, and go back to the
+//! shared cache when it answers.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -22,14 +35,21 @@ use sha2::{Digest, Sha256};
 
 use super::proxies::TrustedProxies;
 use crate::{
-    cache::{Cache, CacheError},
+    cache::{Cache, CacheError, MemoryCache, Outage},
     error::AppError,
     metrics,
     settings::{CommentThrottle, LoginThrottle},
 };
 
+/// The most counters this instance keeps in its own memory while the shared cache is down.
+const LOCAL_MAX_ENTRIES: u64 = 100_000;
+
 pub struct Throttle {
-    cache: Cache,
+    /// The counters every instance shares.
+    shared: Cache,
+    /// This instance's counters, while `shared` does not answer (in process: it always does).
+    local: Cache,
+    outage: Outage,
     limits: LoginThrottle,
     comments: CommentThrottle,
     proxies: TrustedProxies,
@@ -44,8 +64,8 @@ pub struct CommentSlot<'a> {
     key: Option<String>,
 }
 
-/// A login attempt let through and counted: settle it with [`Attempt::succeeded`] or
-/// [`Attempt::not_made`]; a failure stays counted.
+/// A login attempt let through, holding a place under its address's limit: settle it with
+/// [`Attempt::succeeded`], [`Attempt::failed`] or [`Attempt::not_made`].
 #[must_use = "a login attempt must be settled"]
 pub struct Attempt<'a> {
     throttle: &'a Throttle,
@@ -55,24 +75,26 @@ pub struct Attempt<'a> {
 
 impl Throttle {
     pub fn new(
-        cache: Cache,
+        shared: Cache,
         limits: LoginThrottle,
         comments: CommentThrottle,
         proxies: TrustedProxies,
     ) -> Self {
         Self {
-            cache,
+            shared,
+            local: Cache::Memory(MemoryCache::new(LOCAL_MAX_ENTRIES, String::new())),
+            outage: Outage::new("throttle"),
             limits,
             comments,
             proxies,
         }
     }
 
-    /// Counts a login attempt for `username` from `req`'s client.
+    /// Lets a login attempt for `username` from `req`'s client through, holding a place under
+    /// the address's limit, unless a limit refuses it.
     ///
     /// # Errors
-    /// [`AppError::TooManyAttempts`] past a limit; [`AppError::Unavailable`] when the cache
-    /// does not answer (throttling cannot be skipped).
+    /// [`AppError::TooManyAttempts`] past a limit (the attempt leaves nothing counted).
     pub async fn login_attempt(
         &self,
         req: &HttpRequest,
@@ -84,45 +106,33 @@ impl Throttle {
             pair: format!("throttle:login:pair:{}:{client}", digest(username)),
             address: format!("throttle:login:address:{client}"),
         };
-        let pair = self.hit(&attempt.pair).await?;
-        let address = self.hit(&attempt.address).await?;
-        let refused = [
-            (pair, self.limits.per_user),
-            (address, self.limits.per_address),
-        ]
-        .into_iter()
-        .filter(|((count, _), limit)| count > limit)
-        .map(|((_, left), _)| left)
-        .max();
-        match refused {
-            Some(retry_after) => {
-                tracing::info!(client = %client, "login refused: too many failed attempts");
-                // Both limits may be over: the narrower one, the pair's, names the refusal.
-                let kind = if pair.0 > self.limits.per_user {
-                    "user"
-                } else {
-                    "address"
-                };
-                metrics::login_throttle_refusal(kind);
-                Err(AppError::TooManyAttempts { retry_after })
-            }
-            None => Ok(attempt),
+        // The address first: past its limit, nothing else is looked at or made.
+        let (count, left) = self.hit(&attempt.address, self.limits.window).await;
+        if count > self.limits.per_address {
+            self.unhit(&attempt.address).await;
+            return Err(refuse(&client, "address", left));
         }
+        let (failures, left) = self
+            .counted(async |cache| cache.count(&attempt.pair).await)
+            .await;
+        if failures >= self.limits.per_user {
+            self.unhit(&attempt.address).await;
+            return Err(refuse(&client, "user", left));
+        }
+        Ok(attempt)
     }
 
     /// Counts a sign-up attempt from `req`'s client.
     ///
     /// # Errors
-    /// As [`Throttle::login_attempt`].
+    /// [`AppError::TooManyAttempts`] past the limit (the attempt leaves nothing counted).
     pub async fn sign_up_attempt(&self, req: &HttpRequest) -> Result<(), AppError> {
         let client = self.client(req);
-        let (count, left) = self
-            .hit(&format!("throttle:signup:address:{client}"))
-            .await?;
+        let key = format!("throttle:signup:address:{client}");
+        let (count, left) = self.hit(&key, self.limits.window).await;
         if count > self.limits.per_address {
-            tracing::info!(client = %client, "sign-up refused: too many attempts");
-            metrics::login_throttle_refusal("signup");
-            return Err(AppError::TooManyAttempts { retry_after: left });
+            self.unhit(&key).await;
+            return Err(refuse(&client, "signup", left));
         }
         Ok(())
     }
@@ -132,7 +142,7 @@ impl Throttle {
     ///
     /// # Errors
     /// [`AppError::TooManyAttempts`] past the limit (the handler tells the visitor in its own
-    /// words); [`AppError::Unavailable`] when the cache does not answer.
+    /// words).
     pub async fn comment_attempt(&self, req: &HttpRequest) -> Result<CommentSlot<'_>, AppError> {
         if self.comments.per_address == 0 {
             return Ok(CommentSlot {
@@ -142,15 +152,9 @@ impl Throttle {
         }
         let client = self.client(req);
         let key = format!("throttle:comment:address:{client}");
-        let (count, left) = self
-            .cache
-            .hit(&key, self.comments.window)
-            .await
-            .map_err(unavailable)?;
+        let (count, left) = self.hit(&key, self.comments.window).await;
         if count > self.comments.per_address {
-            if let Err(err) = self.cache.unhit(&key).await {
-                unavailable(err);
-            }
+            self.unhit(&key).await;
             tracing::info!(client = %client, "comment refused: too many from this address");
             metrics::comment_refusal("throttle");
             return Err(AppError::TooManyAttempts { retry_after: left });
@@ -173,31 +177,59 @@ impl Throttle {
         }
     }
 
-    async fn hit(&self, key: &str) -> Result<(u64, Duration), AppError> {
-        self.cache
-            .hit(key, self.limits.window)
+    /// Runs `op` on the shared counters, or on this instance's own while they do not answer.
+    async fn counted<T: Default>(&self, op: impl AsyncFn(&Cache) -> Result<T, CacheError>) -> T {
+        if self.outage.should_try() {
+            match op(&self.shared).await {
+                Ok(value) => {
+                    self.outage.answered();
+                    return value;
+                }
+                Err(err) => self.outage.failed(&err),
+            }
+        }
+        metrics::throttle_local_count();
+        // The in-process cache always answers.
+        op(&self.local).await.unwrap_or_default()
+    }
+
+    async fn hit(&self, key: &str, window: Duration) -> (u64, Duration) {
+        self.counted(async |cache| cache.hit(key, window).await)
             .await
-            .map_err(unavailable)
+    }
+
+    async fn unhit(&self, key: &str) {
+        self.counted(async |cache| cache.unhit(key).await).await;
     }
 }
 
+/// A login or sign-up refused by the limit `kind` (`address`, `user`, `signup`).
+fn refuse(client: &str, kind: &str, retry_after: Duration) -> AppError {
+    tracing::info!(client = %client, limit = kind, "refused: too many attempts");
+    metrics::login_throttle_refusal(kind);
+    AppError::TooManyAttempts { retry_after }
+}
+
 impl Attempt<'_> {
-    /// The password was right: the pair starts again from nothing, and the attempt is no
-    /// failure of the address.
+    /// The password was right: the pair's failures are forgiven, and the address gets its
+    /// place back.
     pub async fn succeeded(self) {
-        let cache = &self.throttle.cache;
-        if let Err(err) = cache.delete(&self.pair).await {
-            unavailable(err);
-        }
+        self.throttle
+            .counted(async |cache| cache.delete(&self.pair).await)
+            .await;
         self.not_made().await;
     }
 
-    /// The attempt could not be made (the server was too busy): it takes back its place
-    /// under the address's limit. (The pair's count stays: it only ever slows that pair.)
+    /// The password was wrong: the pair counts a failure, and the address keeps the place.
+    pub async fn failed(self) {
+        self.throttle
+            .hit(&self.pair, self.throttle.limits.window)
+            .await;
+    }
+
+    /// The attempt could not be made (the server was too busy): it gives its place back.
     pub async fn not_made(self) {
-        if let Err(err) = self.throttle.cache.unhit(&self.address).await {
-            unavailable(err);
-        }
+        self.throttle.unhit(&self.address).await;
     }
 }
 
@@ -205,17 +237,10 @@ impl CommentSlot<'_> {
     /// The comment was not stored after all (the visitor had already commented, the database
     /// failed): its place goes back to the address.
     pub async fn not_made(self) {
-        if let Some(key) = &self.key
-            && let Err(err) = self.throttle.cache.unhit(key).await
-        {
-            unavailable(err);
+        if let Some(key) = &self.key {
+            self.throttle.unhit(key).await;
         }
     }
-}
-
-fn unavailable(err: CacheError) -> AppError {
-    tracing::error!(error = %err, "the throttle's cache is unavailable");
-    AppError::Unavailable("This action")
 }
 
 /// A short, fixed-size name for a username (any case), for cache keys.
@@ -257,18 +282,34 @@ mod tests {
             .to_http_request()
     }
 
+    /// Makes `n` failed attempts for `username` from `req`.
+    async fn fail(throttle: &Throttle, req: &HttpRequest, username: &str, n: usize) {
+        for _ in 0..n {
+            throttle
+                .login_attempt(req, username)
+                .await
+                .unwrap()
+                .failed()
+                .await;
+        }
+    }
+
+    /// How many counters the throttle keeps in its shared cache.
+    async fn counters(throttle: &Throttle) -> u64 {
+        throttle.shared.count_prefixed("throttle:").await.unwrap()
+    }
+
     #[actix_web::test]
     async fn a_pair_is_refused_after_its_failures_until_the_window_ends() {
         let throttle = throttle(2, 100);
         let req = from("192.0.2.1");
+        fail(&throttle, &req, "Alice", 1).await;
+        fail(&throttle, &req, "alice", 1).await;
 
-        let first = throttle.login_attempt(&req, "Alice").await;
-        let second = throttle.login_attempt(&req, "alice").await;
         let third = throttle.login_attempt(&req, "ALICE ").await;
         let other_user = throttle.login_attempt(&req, "bob").await;
         let other_address = throttle.login_attempt(&from("192.0.2.2"), "alice").await;
 
-        assert!(first.is_ok() && second.is_ok());
         match third {
             Err(AppError::TooManyAttempts { retry_after }) => {
                 assert!(retry_after > Duration::from_secs(890), "{retry_after:?}");
@@ -284,7 +325,7 @@ mod tests {
         let throttle = throttle(100, 3);
         let req = from("192.0.2.9");
         for name in ["a", "b", "c"] {
-            assert!(throttle.login_attempt(&req, name).await.is_ok());
+            fail(&throttle, &req, name, 1).await;
         }
 
         let refused = throttle.login_attempt(&req, "d").await;
@@ -296,7 +337,7 @@ mod tests {
     async fn an_ipv6_client_counts_by_its_slash_64() {
         let throttle = throttle(100, 2);
         for addr in ["[2001:db8:1:2::1]", "[2001:db8:1:2:ffff::9]"] {
-            assert!(throttle.login_attempt(&from(addr), addr).await.is_ok());
+            fail(&throttle, &from(addr), addr, 1).await;
         }
 
         let same_64 = throttle
@@ -314,7 +355,7 @@ mod tests {
     async fn a_success_clears_its_pair() {
         let throttle = throttle(2, 100);
         let req = from("192.0.2.3");
-        let _failed = throttle.login_attempt(&req, "carol").await.unwrap();
+        fail(&throttle, &req, "carol", 1).await;
 
         throttle
             .login_attempt(&req, "carol")
@@ -323,17 +364,24 @@ mod tests {
             .succeeded()
             .await;
 
-        for _ in 0..2 {
-            let _failed = throttle.login_attempt(&req, "carol").await.unwrap();
-        }
+        fail(&throttle, &req, "carol", 2).await;
+        assert!(throttle.login_attempt(&req, "carol").await.is_err());
     }
 
     #[actix_web::test]
-    async fn successes_and_attempts_not_made_are_no_failures_of_the_address() {
-        let throttle = throttle(100, 2);
+    async fn attempts_in_flight_successes_and_attempts_not_made_are_no_failures() {
+        let throttle = throttle(2, 3);
         let req = from("192.0.2.4");
 
-        for name in ["a", "b", "c"] {
+        // Three correct logins of one member at once (more than the pair allows failures),
+        // then more members behind the address (more than it allows failures).
+        let racing: Vec<_> =
+            futures_util::future::join_all((0..3).map(|_| throttle.login_attempt(&req, "dora")))
+                .await;
+        for attempt in racing {
+            attempt.unwrap().succeeded().await;
+        }
+        for name in ["a", "b", "c", "d", "e"] {
             throttle
                 .login_attempt(&req, name)
                 .await
@@ -341,7 +389,7 @@ mod tests {
                 .succeeded()
                 .await;
         }
-        for name in ["d", "e", "f"] {
+        for name in ["f", "g", "h"] {
             throttle
                 .login_attempt(&req, name)
                 .await
@@ -350,7 +398,108 @@ mod tests {
                 .await;
         }
 
-        assert!(throttle.login_attempt(&req, "g").await.is_ok());
+        assert!(throttle.login_attempt(&req, "dora").await.is_ok());
+        assert_eq!(
+            counters(&throttle).await,
+            1,
+            "only the attempt still in flight"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_refused_attempt_gives_back_its_place_and_makes_no_key() {
+        let throttle = throttle(100, 3);
+        let req = from("192.0.2.5");
+        fail(&throttle, &req, "a", 2).await;
+        let in_flight = throttle.login_attempt(&req, "b").await.unwrap();
+        let before = counters(&throttle).await;
+
+        // A flood of new usernames while the address is at its limit.
+        for n in 0..200 {
+            let refused = throttle.login_attempt(&req, &format!("user{n}")).await;
+            assert!(matches!(refused, Err(AppError::TooManyAttempts { .. })));
+        }
+        let after_the_flood = counters(&throttle).await;
+        in_flight.not_made().await;
+        let after_a_place_came_back = throttle.login_attempt(&req, "c").await;
+
+        assert_eq!(before, 2, "the address and one pair");
+        assert_eq!(after_the_flood, before, "refusals made no key");
+        assert!(after_a_place_came_back.is_ok(), "refusals kept no place");
+    }
+
+    #[actix_web::test]
+    async fn one_address_makes_at_most_its_limit_of_pair_keys_in_a_window() {
+        let throttle = throttle(5, 20);
+        let req = from("192.0.2.6");
+
+        for n in 0..500 {
+            if let Ok(attempt) = throttle.login_attempt(&req, &format!("user{n}")).await {
+                attempt.failed().await;
+            }
+        }
+
+        assert_eq!(counters(&throttle).await, 1 + 20);
+    }
+
+    #[actix_web::test]
+    async fn a_sign_up_refused_takes_no_place() {
+        let throttle = throttle(5, 2);
+        let req = from("192.0.2.7");
+        throttle.sign_up_attempt(&req).await.unwrap();
+        throttle.sign_up_attempt(&req).await.unwrap();
+
+        for _ in 0..5 {
+            assert!(throttle.sign_up_attempt(&req).await.is_err());
+        }
+
+        assert_eq!(
+            throttle
+                .shared
+                .count("throttle:signup:address:192.0.2.7")
+                .await
+                .unwrap()
+                .0,
+            2
+        );
+    }
+
+    #[actix_web::test]
+    async fn while_the_shared_cache_fails_this_instance_counts_alone() {
+        // A Redis cache nothing listens for: every call fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let shared = Cache::Redis(
+            crate::cache::RedisCache::new(&format!("redis://127.0.0.1:{port}/"), None, "t:".into())
+                .unwrap(),
+        );
+        let throttle = Throttle::new(
+            shared,
+            LoginThrottle {
+                per_user: 2,
+                per_address: 100,
+                window: Duration::from_secs(900),
+            },
+            CommentThrottle {
+                per_address: 1,
+                window: Duration::from_secs(3600),
+            },
+            TrustedProxies::default(),
+        );
+        let req = from("192.0.2.8");
+
+        let first_comment = throttle.comment_attempt(&req).await;
+        let second_comment = throttle.comment_attempt(&req).await;
+        fail(&throttle, &req, "eve", 2).await;
+        let third_login = throttle.login_attempt(&req, "eve").await;
+
+        assert!(first_comment.is_ok(), "not refused for the cache's sake");
+        assert!(second_comment.is_err(), "still limited, by this instance");
+        assert!(matches!(third_login, Err(AppError::TooManyAttempts { .. })));
+        assert!(throttle.outage.is_active());
     }
 
     #[actix_web::test]

@@ -163,6 +163,13 @@ pub trait SessionCache: SessionBackend {
     /// When the cache does not answer.
     async fn follow_update(&self, key: &str, data: &[u8], ttl: Duration) -> Result<(), StoreError>;
 
+    /// Removes the entry under `key` only if it still holds `expected` (an entry found stale,
+    /// unless something newer replaced it meanwhile).
+    ///
+    /// # Errors
+    /// When the cache does not answer.
+    async fn discard(&self, key: &str, expected: &[u8]) -> Result<(), StoreError>;
+
     /// Removes every session entry.
     ///
     /// # Errors

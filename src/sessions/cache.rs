@@ -138,6 +138,13 @@ impl SessionCache for CacheSessions {
         Ok(())
     }
 
+    async fn discard(&self, key: &str, expected: &[u8]) -> Result<(), StoreError> {
+        self.cache
+            .compare_and_delete(&Self::key(key), expected)
+            .await?;
+        Ok(())
+    }
+
     async fn delete_all(&self) -> Result<u64, StoreError> {
         Ok(self.cache.delete_prefixed(KEY_PREFIX).await?)
     }

@@ -9,51 +9,88 @@
 //! after a miss writes only under a reservation it took before reading the database (a
 //! delete removes the reservation; see [`SessionCache`]).
 //!
-//! A cache that fails is logged and bypassed: the site keeps working from the database. The
-//! keys written while it was down are remembered, and when it answers again they are deleted
-//! from it *before* it is trusted again, so an entry written before the outage can never undo
-//! a change made during it (a logout, a comment). If too many keys changed to remember, every
-//! session entry is deleted from the cache instead.
+//! When the cache cannot follow a change (it is down, slow, or failed that one call), the
+//! change is not lost: the database made it, and the instance moves the **cache epoch** on, a
+//! counter kept in the database beside the change counters, before the request is answered.
+//! Every entry carries the epoch it was written under, read before the database was; an entry
+//! from an older epoch is checked against the database once (and refilled) before it is
+//! trusted again. Each instance reads the epoch with the change counters it already reads
+//! (`changes`), trusting a read at most [`EPOCH_MAX_AGE`] old, so a logout the cache missed
+//! holds on every instance, including ones started later, within that bound. While the cache
+//! is down the engine works from the database alone and tries the cache once a second.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    backend::{
+        ClearOutcome, ClearRun, Loaded, Reservation, SessionBackend, SessionCache, StoreError,
+    },
+    db::DbSessions,
 };
+use crate::{cache::Outage, changes::Changes, metrics};
 
-use super::backend::{
-    ClearOutcome, ClearRun, Loaded, Reservation, SessionBackend, SessionCache, StoreError,
-};
-use crate::metrics;
+/// How old a read of the cache epoch may be when an instance relies on it: the most time a
+/// change the cache could not follow stays hidden from another instance.
+pub const EPOCH_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// Keys remembered during an outage before falling back to clearing every session entry.
-const MAX_REMEMBERED_KEYS: usize = 10_000;
-/// How often, during an outage, to check whether the cache is back.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How a cache entry starts: this byte, then the epoch it was written under (8 bytes,
+/// big-endian), then the session's bytes. No serializer's output (`{` or a MessagePack map)
+/// and no reservation (a NUL byte) starts with it.
+const STAMP: u8 = 0x01;
+const STAMP_LEN: usize = 9;
 
-#[derive(Default)]
-struct Outage {
-    active: bool,
-    /// Keys whose cache entry may be stale: written while the cache was down.
-    stale_keys: HashSet<String>,
-    /// More keys went stale than we remember: clear every session entry on recovery.
-    forget_everything: bool,
-    last_attempt: Option<Instant>,
+/// `data` as cached under `epoch`.
+fn stamped(epoch: i64, data: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(STAMP_LEN + data.len());
+    entry.push(STAMP);
+    entry.extend_from_slice(&epoch.to_be_bytes());
+    entry.extend_from_slice(data);
+    entry
+}
+
+/// The epoch and the session's bytes of a cache entry; `None` for an entry without a stamp
+/// (written before epochs existed), which counts as stale.
+fn unstamp(entry: &[u8]) -> Option<(i64, &[u8])> {
+    let (&STAMP, rest) = entry.split_first()? else {
+        return None;
+    };
+    let (epoch, data) = rest.split_first_chunk::<8>()?;
+    Some((i64::from_be_bytes(*epoch), data))
 }
 
 #[derive(Clone)]
 pub struct CachedDb<C, D> {
     cache: C,
     db: D,
-    outage: Arc<Mutex<Outage>>,
+    /// Where the cache epoch is read and moved on.
+    changes: Changes,
+    outage: Arc<Outage>,
+}
+
+impl<C: SessionCache> CachedDb<C, DbSessions> {
+    /// `cache` in front of the database engine, the cache epoch read from that database with
+    /// change counters of its own (the application shares its own instead).
+    pub fn over_database(cache: C, db: DbSessions) -> Self {
+        let changes = Changes::new(db.database().clone());
+        Self::new(cache, db, changes)
+    }
+}
+
+/// What the cache holds for a key, as of a load.
+enum Lookup {
+    /// An entry of the current epoch.
+    Fresh(Loaded),
+    /// Nothing usable: read the database, and refill under the reservation if one was taken.
+    Miss(Option<Reservation>),
 }
 
 impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
-    pub fn new(cache: C, db: D) -> Self {
+    pub fn new(cache: C, db: D, changes: Changes) -> Self {
         Self {
             cache,
             db,
-            outage: Arc::default(),
+            changes,
+            outage: Arc::new(Outage::new("cached_db")),
         }
     }
 
@@ -62,110 +99,75 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
         &self.cache
     }
 
-    fn outage(&self) -> std::sync::MutexGuard<'_, Outage> {
-        self.outage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The cache epoch, as of a read at most [`EPOCH_MAX_AGE`] old.
+    async fn epoch(&self) -> Result<i64, StoreError> {
+        Ok(self.changes.recent(EPOCH_MAX_AGE).await?.cache_epoch)
     }
 
-    /// Records that the cache failed while handling `key`.
-    fn cache_failed(&self, key: &str, err: &StoreError) {
-        let mut outage = self.outage();
-        if !outage.active {
-            tracing::warn!(error = %err, "session cache unavailable: using the database alone until it answers");
-            outage.active = true;
-            outage.last_attempt = Some(Instant::now());
-            metrics::cached_db_cache_outage(true);
-        }
-        self.remember_stale(&mut outage, key);
-    }
-
-    fn remember_stale(&self, outage: &mut Outage, key: &str) {
-        if outage.forget_everything {
-            return;
-        }
-        outage.stale_keys.insert(key.to_owned());
-        if outage.stale_keys.len() > MAX_REMEMBERED_KEYS {
-            outage.stale_keys.clear();
-            outage.forget_everything = true;
-        }
-    }
-
-    /// Whether the cache may be used now. During an outage, at most once per
-    /// [`RETRY_EVERY`], tries to clear the stale entries; trusts the cache again only once
-    /// that succeeded.
-    async fn cache_usable(&self) -> bool {
-        let (stale_keys, forget_everything) = {
-            let mut outage = self.outage();
-            if !outage.active {
-                return true;
-            }
-            if outage
-                .last_attempt
-                .is_some_and(|at| at.elapsed() < RETRY_EVERY)
-            {
-                return false;
-            }
-            outage.last_attempt = Some(Instant::now());
-            (
-                std::mem::take(&mut outage.stale_keys),
-                outage.forget_everything,
-            )
-        };
-        let cleared = if forget_everything {
-            self.cache.delete_all().await.map(|_| ())
-        } else {
-            let mut result = Ok(());
-            for key in &stale_keys {
-                if let Err(err) = self.cache.delete(key).await {
-                    result = Err(err);
-                    break;
+    /// What the cache holds for `key` that a load under `epoch` may use. An entry from an
+    /// older epoch (or without one) is removed, unless it changed meanwhile; one from a newer
+    /// epoch than this instance has read yet is left alone, and the database answers.
+    async fn look_up(&self, key: &str, epoch: i64) -> Result<Lookup, StoreError> {
+        if let Some(entry) = self.cache.load(key).await? {
+            match unstamp(&entry.data) {
+                Some((written, data)) if written == epoch => {
+                    return Ok(Lookup::Fresh(Loaded {
+                        data: data.to_vec(),
+                        expires_in: entry.expires_in,
+                    }));
+                }
+                Some((written, _)) if written > epoch => return Ok(Lookup::Miss(None)),
+                _ => {
+                    metrics::cached_db_stale_entry();
+                    self.cache.discard(key, &entry.data).await?;
                 }
             }
-            result
-        };
-        let mut outage = self.outage();
-        match cleared {
-            // Keys that went stale while we were clearing are still in the set.
-            Ok(()) if outage.stale_keys.is_empty() => {
-                tracing::info!(
-                    "session cache answers again: stale entries cleared, using it again"
-                );
-                *outage = Outage::default();
-                metrics::cached_db_cache_outage(false);
-                true
-            }
-            _ => {
-                for key in stale_keys {
-                    self.remember_stale(&mut outage, &key);
-                }
-                false
-            }
         }
+        Ok(Lookup::Miss(self.cache.reserve(key).await?))
     }
 
-    /// Makes the cache follow a change the database made to `key`, or remembers the key as
-    /// stale when the cache cannot take it.
-    async fn follow(&self, key: &str, change: Change<'_>) {
-        if !self.cache_usable().await {
-            let mut outage = self.outage();
-            self.remember_stale(&mut outage, key);
-            return;
+    /// Makes the cache follow a change the database made to `key` (read under `epoch`), or
+    /// moves the epoch on when it cannot.
+    ///
+    /// # Errors
+    /// When the cache could not follow and the database does not answer to record it.
+    async fn follow(&self, key: &str, change: Change<'_>, epoch: i64) -> Result<(), StoreError> {
+        if self.outage.should_try() {
+            let followed = match change {
+                Change::Created(data, ttl) => self.cache.put(key, &stamped(epoch, data), ttl).await,
+                Change::Updated(data, ttl) => {
+                    self.cache
+                        .follow_update(key, &stamped(epoch, data), ttl)
+                        .await
+                }
+                Change::Gone => self.cache.delete(key).await,
+            };
+            match followed {
+                Ok(()) => {
+                    self.outage.answered();
+                    return Ok(());
+                }
+                Err(err) => self.outage.failed(&err),
+            }
         }
-        let result = match change {
-            Change::Created(data, ttl) => self.cache.put(key, data, ttl).await,
-            // The database is the index from member to sessions; the cache keeps none.
-            Change::Updated(data, ttl) => self.cache.update(key, data, None, ttl).await.map(|_| ()),
-            Change::Gone => self.cache.delete(key).await,
-        };
-        if let Err(err) = result {
-            self.cache_failed(key, &err);
+        // A new key has nothing cached under it that could go stale.
+        if matches!(change, Change::Created(..)) {
+            return Ok(());
         }
+        self.changes.bump_cache_epoch().await?;
+        metrics::cache_epoch_bump();
+        Ok(())
     }
 
     /// Puts a session the database just returned into the cache, under `reservation`, or
     /// gives the reservation back when there was nothing to put.
-    async fn refill(&self, key: &str, reservation: Reservation, loaded: Option<&Loaded>) {
+    async fn refill(
+        &self,
+        key: &str,
+        reservation: Reservation,
+        loaded: Option<&Loaded>,
+        epoch: i64,
+    ) {
         let result = match loaded {
             // The refilled entry lives exactly as long as the row has left.
             Some(Loaded {
@@ -173,18 +175,20 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
                 expires_in: Some(ttl),
             }) => self
                 .cache
-                .fill(key, &reservation, data, *ttl)
+                .fill(key, &reservation, &stamped(epoch, data), *ttl)
                 .await
                 .map(|_| ()),
             _ => self.cache.release(key, &reservation).await,
         };
+        // A reservation left behind expires by itself: nothing goes stale.
         if let Err(err) = result {
-            self.cache_failed(key, &err);
+            self.outage.failed(&err);
         }
     }
 }
 
 /// What the database did to a session, for the cache to follow.
+#[derive(Clone, Copy)]
 enum Change<'a> {
     /// A new session: nothing can be cached under its fresh key.
     Created(&'a [u8], Duration),
@@ -199,22 +203,28 @@ enum Change<'a> {
 
 impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
     async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
+        // Read before the cache and the database: an entry refilled below is stamped with an
+        // epoch from before its data was read.
+        let epoch = self.epoch().await?;
         let mut reservation = None;
-        if self.cache_usable().await {
-            match self.cache.load(key).await {
-                Ok(Some(loaded)) => return Ok(Some(loaded)),
-                Ok(None) => match self.cache.reserve(key).await {
-                    Ok(reserved) => reservation = reserved,
-                    Err(err) => self.cache_failed(key, &err),
-                },
-                Err(err) => self.cache_failed(key, &err),
+        if self.outage.should_try() {
+            match self.look_up(key, epoch).await {
+                Ok(Lookup::Fresh(loaded)) => {
+                    self.outage.answered();
+                    return Ok(Some(loaded));
+                }
+                Ok(Lookup::Miss(reserved)) => {
+                    self.outage.answered();
+                    reservation = reserved;
+                }
+                Err(err) => self.outage.failed(&err),
             }
         }
         // Read only after reserving: a change the database makes from now on replaces or
         // removes the reservation, and the refill below then writes nothing.
         let loaded = self.db.load(key).await?;
         if let Some(reservation) = reservation {
-            self.refill(key, reservation, loaded.as_ref()).await;
+            self.refill(key, reservation, loaded.as_ref(), epoch).await;
         }
         Ok(loaded)
     }
@@ -226,9 +236,10 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         member: Option<i64>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        let epoch = self.epoch().await?;
         let created = self.db.create(key, data, member, ttl).await?;
         if created {
-            self.follow(key, Change::Created(data, ttl)).await;
+            self.follow(key, Change::Created(data, ttl), epoch).await?;
         }
         Ok(created)
     }
@@ -240,6 +251,7 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         member: Option<i64>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        let epoch = self.epoch().await?;
         let updated = self.db.update(key, data, member, ttl).await?;
         // A session that is gone must be gone from the cache too.
         let change = if updated {
@@ -247,24 +259,26 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         } else {
             Change::Gone
         };
-        self.follow(key, change).await;
+        self.follow(key, change, epoch).await?;
         Ok(updated)
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
         self.db.touch(key, ttl).await?;
-        if self.cache_usable().await
-            && let Err(err) = self.cache.touch(key, ttl).await
-        {
-            self.cache_failed(key, &err);
+        // An entry that missed a touch only expires sooner: nothing goes stale.
+        if self.outage.should_try() {
+            match self.cache.touch(key, ttl).await {
+                Ok(()) => self.outage.answered(),
+                Err(err) => self.outage.failed(&err),
+            }
         }
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.db.delete(key).await?;
-        self.follow(key, Change::Gone).await;
-        Ok(())
+        // Nothing is written to the cache: any epoch will do.
+        self.follow(key, Change::Gone, i64::MIN).await
     }
 
     async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
@@ -289,7 +303,10 @@ mod tests {
     //! `CachedDb` over a real SQLite database, in front of a cache that fails on command or
     //! holds a write back until the test lets it through (to run a delete in between).
 
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    };
 
     use tokio::sync::Notify;
 
@@ -424,6 +441,11 @@ mod tests {
             self.inner.follow_update(key, data, ttl).await
         }
 
+        async fn discard(&self, key: &str, expected: &[u8]) -> Result<(), StoreError> {
+            self.answer()?;
+            self.inner.discard(key, expected).await
+        }
+
         async fn delete_all(&self) -> Result<u64, StoreError> {
             self.answer()?;
             self.inner.delete_all().await
@@ -454,7 +476,24 @@ mod tests {
     struct Fixture {
         store: CachedDb<TestCache, DbSessions>,
         cache: TestCache,
+        db: Database,
         _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        /// Another instance on the same cache and database, started now: it never saw a
+        /// failure, and reads the cache epoch afresh.
+        fn another_instance(&self) -> CachedDb<CacheSessions, DbSessions> {
+            CachedDb::over_database(self.cache.inner.clone(), DbSessions::new(self.db.clone()))
+        }
+
+        async fn epoch(&self) -> i64 {
+            Changes::new(self.db.clone())
+                .current()
+                .await
+                .unwrap()
+                .cache_epoch
+        }
     }
 
     fn fixture() -> Fixture {
@@ -473,8 +512,9 @@ mod tests {
             gate: Arc::default(),
         };
         Fixture {
-            store: CachedDb::new(cache.clone(), DbSessions::new(db)),
+            store: CachedDb::over_database(cache.clone(), DbSessions::new(db.clone())),
             cache,
+            db,
             _dir: dir,
         }
     }
@@ -483,8 +523,10 @@ mod tests {
         keys::generate().as_ref().to_owned()
     }
 
+    /// The session's bytes cached under `key`, without their epoch.
     async fn cached(cache: &TestCache, key: &str) -> Option<Vec<u8>> {
-        cache.inner.load(key).await.unwrap().map(|l| l.data)
+        let entry = cache.inner.load(key).await.unwrap()?.data;
+        Some(unstamp(&entry).expect("entries are stamped").1.to_vec())
     }
 
     #[actix_web::test]
@@ -508,78 +550,131 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_change_made_during_an_outage_is_not_undone_by_the_entry_cached_before_it() {
-        // Arrange: a session in the database and in the cache.
-        let Fixture { store, cache, .. } = fixture();
+    async fn a_change_the_cache_missed_is_not_undone_by_its_old_entry_on_any_instance() {
+        // Arrange: two sessions in the database and in the cache.
+        let fixture = fixture();
+        let Fixture { store, cache, .. } = &fixture;
         let (logged_out, updated) = (key(), key());
         store
             .create(&logged_out, b"member", None, TTL)
             .await
             .unwrap();
         store.create(&updated, b"before", None, TTL).await.unwrap();
-        assert!(cached(&cache, &logged_out).await.is_some());
+        assert!(cached(cache, &logged_out).await.is_some());
 
-        // Act: during the outage one session ends and the other changes; then the cache comes
-        // back still holding what it had before.
+        // Act: while this instance cannot reach the cache, one session ends and the other
+        // changes; the cache comes back still holding what it had before.
         cache.set_down(true);
         store.delete(&logged_out).await.unwrap();
         store.update(&updated, b"after", None, TTL).await.unwrap();
         cache.set_down(false);
-        let right_after = store.load(&logged_out).await.unwrap();
-        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
-        let once_trusted = store.load(&logged_out).await.unwrap();
-        let changed = store.load(&updated).await.unwrap().map(|l| l.data);
+        let here = store.load(&logged_out).await.unwrap();
+        let elsewhere = fixture.another_instance();
+        let there = elsewhere.load(&logged_out).await.unwrap();
+        let changed_there = elsewhere.load(&updated).await.unwrap().map(|l| l.data);
 
-        // Assert: the stale entries never showed, and are gone from the cache.
-        assert!(right_after.is_none(), "a stale entry was trusted at once");
-        assert!(once_trusted.is_none(), "the stale entry undid the logout");
-        assert_eq!(changed.as_deref(), Some(&b"after"[..]));
-        assert!(cached(&cache, &logged_out).await.is_none());
+        // Assert: neither instance trusted the old entries; the other one replaced them.
+        assert!(here.is_none(), "the old entry undid the logout here");
+        assert!(there.is_none(), "the old entry undid the logout elsewhere");
+        assert_eq!(changed_there.as_deref(), Some(&b"after"[..]));
+        assert!(cached(cache, &logged_out).await.is_none(), "removed");
         assert_eq!(
-            cached(&cache, &updated).await.as_deref(),
+            cached(cache, &updated).await.as_deref(),
             Some(&b"after"[..]),
-            "the cache is in use again, refilled from the database"
+            "refilled from the database"
         );
     }
 
     #[actix_web::test]
-    async fn while_the_cache_still_fails_it_is_not_trusted_and_keys_stay_remembered() {
-        let Fixture { store, cache, .. } = fixture();
-        let key = key();
-        store.create(&key, b"member", None, TTL).await.unwrap();
+    async fn only_changes_the_cache_could_not_follow_move_the_epoch() {
+        let fixture = fixture();
+        let Fixture { store, cache, .. } = &fixture;
+        let (kept, ended) = (key(), key());
+        store.create(&kept, b"one", None, TTL).await.unwrap();
+        store.create(&ended, b"one", None, TTL).await.unwrap();
+        store.update(&kept, b"two", None, TTL).await.unwrap();
+        store.delete(&ended).await.unwrap();
+        let while_it_answers = fixture.epoch().await;
+
         cache.set_down(true);
-        store.delete(&key).await.unwrap();
+        store.create(&key(), b"new", None, TTL).await.unwrap();
+        store.touch(&kept, TTL).await.unwrap();
+        store.load(&kept).await.unwrap();
+        let after_reads_and_new_keys = fixture.epoch().await;
+        store.update(&kept, b"three", None, TTL).await.unwrap();
+        store.delete(&kept).await.unwrap();
+        let after_an_update_and_a_delete = fixture.epoch().await;
 
-        // The first retry fails: the key must stay remembered for the next one.
-        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
-        assert!(store.load(&key).await.unwrap().is_none());
-        cache.set_down(false);
-        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
-
-        assert!(store.load(&key).await.unwrap().is_none());
-        assert!(cached(&cache, &key).await.is_none());
-    }
-
-    #[actix_web::test]
-    async fn past_the_remembered_limit_every_session_entry_is_cleared_on_recovery() {
-        let Fixture { store, cache, .. } = fixture();
-        let live = key();
-        store.create(&live, b"live", None, TTL).await.unwrap();
-        cache.set_down(true);
-        for _ in 0..=MAX_REMEMBERED_KEYS {
-            store.delete(&key()).await.unwrap();
-        }
-        cache.set_down(false);
-        actix_web::rt::time::sleep(RETRY_EVERY + Duration::from_millis(100)).await;
-
-        let reloaded = store.load(&live).await.unwrap().map(|l| l.data);
-
-        assert_eq!(reloaded.as_deref(), Some(&b"live"[..]));
+        assert_eq!(while_it_answers, 0);
+        assert_eq!(after_reads_and_new_keys, 0, "nothing could go stale");
         assert_eq!(
-            cache.inner.count().await.unwrap(),
-            1,
-            "every entry was cleared; only the one just refilled is back"
+            after_an_update_and_a_delete, 2,
+            "one move per missed change"
         );
+    }
+
+    #[actix_web::test]
+    async fn an_entry_from_an_older_epoch_or_without_one_is_checked_against_the_database_once() {
+        let fixture = fixture();
+        let Fixture { store, cache, .. } = &fixture;
+        let (unstamped, older) = (key(), key());
+        store.create(&unstamped, b"row", None, TTL).await.unwrap();
+        store.create(&older, b"row", None, TTL).await.unwrap();
+        Changes::new(fixture.db.clone())
+            .bump_cache_epoch()
+            .await
+            .unwrap();
+        // What an older release wrote, and what was written before the epoch moved.
+        cache.inner.put(&unstamped, b"stale", TTL).await.unwrap();
+        cache
+            .inner
+            .put(&older, &stamped(0, b"stale"), TTL)
+            .await
+            .unwrap();
+
+        let elsewhere = fixture.another_instance();
+        let loaded = (
+            elsewhere.load(&unstamped).await.unwrap().map(|l| l.data),
+            elsewhere.load(&older).await.unwrap().map(|l| l.data),
+        );
+
+        assert_eq!(loaded.0.as_deref(), Some(&b"row"[..]));
+        assert_eq!(loaded.1.as_deref(), Some(&b"row"[..]));
+        for key in [&unstamped, &older] {
+            let entry = cache.inner.load(key).await.unwrap().unwrap().data;
+            assert_eq!(
+                unstamp(&entry),
+                Some((1, &b"row"[..])),
+                "refilled, stamped 1"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_entry_from_an_epoch_not_read_yet_is_left_alone_and_the_database_answers() {
+        let fixture = fixture();
+        let Fixture { store, cache, .. } = &fixture;
+        let key = key();
+        store.create(&key, b"row", None, TTL).await.unwrap();
+        let newer = stamped(7, b"newer");
+        cache.inner.put(&key, &newer, TTL).await.unwrap();
+
+        let loaded = store.load(&key).await.unwrap().map(|l| l.data);
+
+        assert_eq!(loaded.as_deref(), Some(&b"row"[..]));
+        assert_eq!(
+            cache.inner.load(&key).await.unwrap().map(|l| l.data),
+            Some(newer)
+        );
+    }
+
+    #[test]
+    fn stamps_round_trip_and_nothing_else_passes_for_one() {
+        assert_eq!(unstamp(&stamped(42, b"{}")), Some((42, &b"{}"[..])));
+        assert_eq!(unstamp(&stamped(-1, b"")), Some((-1, &b""[..])));
+        assert_eq!(unstamp(b"{\"a\":1}"), None);
+        assert_eq!(unstamp(b"\0reserved:x"), None);
+        assert_eq!(unstamp(&[STAMP, 0, 0]), None, "too short");
     }
 
     #[actix_web::test]

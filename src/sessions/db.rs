@@ -21,6 +21,10 @@ impl DbSessions {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
 }
 
 fn expiry(ttl: Duration) -> PrimitiveDateTime {

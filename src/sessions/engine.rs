@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     cache::Cache,
+    changes::Changes,
     db::Database,
     metrics,
     security::signing::Signer,
@@ -117,13 +118,15 @@ pub enum SessionEngine {
 }
 
 impl SessionEngine {
-    /// The engine `settings` ask for; `cache` is the one `SESSION_CACHE_ALIAS` names.
+    /// The engine `settings` ask for; `cache` is the one `SESSION_CACHE_ALIAS` names, `changes`
+    /// the database's change counters (where `cached_db` keeps its cache epoch).
     ///
     /// # Errors
     /// When the engine's storage cannot be used (a file folder that is not writable).
     pub fn from_settings(
         settings: &Settings,
         db: &Database,
+        changes: &Changes,
         signer: &Signer,
         cache: &Cache,
     ) -> anyhow::Result<Self> {
@@ -140,6 +143,7 @@ impl SessionEngine {
             SessionEngineKind::CachedDb => Backend::CachedDb(CachedDb::new(
                 sessions_in_cache(),
                 DbSessions::new(db.clone()),
+                changes.clone(),
             )),
             SessionEngineKind::File => Backend::File(FileSessions::new(
                 session.file_path.clone(),

@@ -44,28 +44,39 @@ pub enum CacheBackend {
 impl CacheSettings {
     /// The cache `SESSION_CACHE_ALIAS` names.
     pub(super) fn parse_session_cache(vars: &Vars) -> Result<Self, SettingsError> {
-        let alias = vars
-            .get("SESSION_CACHE_ALIAS")
-            .unwrap_or_else(|| "default".into());
-        let valid_alias = alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_alias {
-            return Err(SettingsError {
-                name: "SESSION_CACHE_ALIAS",
-                value: alias,
-                reason: "expected letters, digits and _".into(),
-            });
+        Self::aliased(vars, "SESSION_CACHE_ALIAS")
+    }
+
+    /// The cache `THROTTLE_CACHE_ALIAS` names; `None` for the `default` cache (the default).
+    pub(super) fn parse_throttle_cache(vars: &Vars) -> Result<Option<Self>, SettingsError> {
+        match vars.get("THROTTLE_CACHE_ALIAS").as_deref() {
+            None | Some("default") => Ok(None),
+            Some(_) => Self::aliased(vars, "THROTTLE_CACHE_ALIAS").map(Some),
         }
-        Self::named(vars, alias)
     }
 
     /// The `default` cache.
     pub(super) fn parse_default(vars: &Vars) -> Result<Self, SettingsError> {
-        Self::named(vars, "default".into())
+        Self::named(vars, "default".into(), "CACHE_URL")
+    }
+
+    /// The cache the alias in `setting` names (`default` when unset).
+    fn aliased(vars: &Vars, setting: &'static str) -> Result<Self, SettingsError> {
+        let alias = vars.get(setting).unwrap_or_else(|| "default".into());
+        let valid_alias = alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_alias {
+            return Err(SettingsError {
+                name: setting,
+                value: alias,
+                reason: "expected letters, digits and _".into(),
+            });
+        }
+        Self::named(vars, alias, setting)
     }
 
     /// Cache `alias`: `CACHE_URL` for `default` (itself defaulting to `memory://`),
-    /// `CACHE_<ALIAS>_URL` for any other.
-    fn named(vars: &Vars, alias: String) -> Result<Self, SettingsError> {
+    /// `CACHE_<ALIAS>_URL` for any other; `setting` is the one that named it.
+    fn named(vars: &Vars, alias: String, setting: &'static str) -> Result<Self, SettingsError> {
         let (url_setting, url) = if alias == "default" {
             (
                 "CACHE_URL".to_owned(),
@@ -78,7 +89,7 @@ impl CacheSettings {
         };
         let Some(url) = url else {
             return Err(SettingsError {
-                name: "SESSION_CACHE_ALIAS",
+                name: setting,
                 reason: format!("names a cache that is not configured: set {url_setting}"),
                 value: alias,
             });

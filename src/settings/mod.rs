@@ -48,9 +48,13 @@ pub struct Settings {
     pub https: HttpsSettings,
     pub database: DatabaseSettings,
     pub session: SessionSettings,
-    /// The `default` cache (`CACHE_URL`): where login throttling counts, so that every
-    /// instance sharing a Redis counts together.
+    /// The `default` cache (`CACHE_URL`): where the login, sign-up and comment throttles count
+    /// (unless `THROTTLE_CACHE_ALIAS` names another), so that every instance sharing a Redis
+    /// counts together.
     pub cache: CacheSettings,
+    /// The cache `THROTTLE_CACHE_ALIAS` names, when that is not `default`: a Redis database
+    /// (or server) of the throttles' own, whose memory sessions never share.
+    pub throttle_cache: Option<CacheSettings>,
     /// The cache `SESSION_CACHE_ALIAS` names, as configured by `CACHE_URL` or
     /// `CACHE_<ALIAS>_URL`.
     pub session_cache: CacheSettings,
@@ -93,6 +97,7 @@ impl Settings {
             bind_addr,
             cache: CacheSettings::parse_default(&vars)?,
             session_cache: CacheSettings::parse_session_cache(&vars)?,
+            throttle_cache: CacheSettings::parse_throttle_cache(&vars)?,
             static_root: static_root(&vars)?,
             shutdown_timeout: Duration::from_secs(
                 vars.ranged("SHUTDOWN_TIMEOUT", 30, 0, 3600)? as u64

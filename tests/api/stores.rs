@@ -328,7 +328,7 @@ impl TestStore {
     fn cached_db_memory_sqlite(_test: &str) -> Option<Self> {
         Some(Self::build(|resources| {
             let db = db(resources, TestDatabase::Sqlite);
-            Backend::CachedDb(CachedDb::new(memory_cache(), db))
+            Backend::CachedDb(CachedDb::over_database(memory_cache(), db))
         }))
     }
 
@@ -336,7 +336,7 @@ impl TestStore {
         redis_available(test).then(|| {
             Self::build(|resources| {
                 let db = db(resources, TestDatabase::Sqlite);
-                Backend::CachedDb(CachedDb::new(redis_cache(resources), db))
+                Backend::CachedDb(CachedDb::over_database(redis_cache(resources), db))
             })
         })
     }
@@ -345,7 +345,7 @@ impl TestStore {
         (redis_available(test) && postgres_available(test)).then(|| {
             Self::build(|resources| {
                 let db = db(resources, TestDatabase::Postgres);
-                Backend::CachedDb(CachedDb::new(redis_cache(resources), db))
+                Backend::CachedDb(CachedDb::over_database(redis_cache(resources), db))
             })
         })
     }

@@ -1,0 +1,1 @@
+DELETE FROM change_counters WHERE name = 'cache_epoch';
