@@ -387,18 +387,31 @@ impl Accounts {
         session: Option<&VisitorSession>,
     ) -> Result<bool, AppError> {
         let (id, expected) = (member.id, Expected::from(member));
-        let deleted = self
+        // Listed first: the deletion empties the database's index of their sessions, and a
+        // cache in front (cached_db) still holds them.
+        let listed = self.engine.sessions_of(id).await;
+        let Some(deleted_rows) = self
             .db
             .write(move |conn| members::delete(conn, id, &expected))
-            .await?;
-        if !deleted {
+            .await?
+        else {
             return Ok(false);
-        }
-        // Every session of theirs is anonymous from now on (no member to match); these go too.
+        };
+        // Every session of theirs is anonymous from now on (no member to match); these go too,
+        // from the cache in front as well.
         if let Some(session) = session {
             session.log_out();
         }
-        self.end_sessions_except(id, None).await;
+        let mut keys = deleted_rows;
+        match listed {
+            Ok(listed) => keys.extend(listed.into_iter().flatten().map(|stored| stored.key)),
+            Err(err) => tracing::warn!(error = %err, "sessions of a deleted account not listed"),
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if let Err(err) = self.engine.end_sessions(id, &keys).await {
+            tracing::warn!(error = %err, "account deleted but its sessions not removed from storage");
+        }
         Ok(true)
     }
 

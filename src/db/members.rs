@@ -185,11 +185,16 @@ pub fn rehash_password(
 
 /// Deletes member `id` (only if nothing changed since `expected`), in one transaction: their
 /// comments stay, marked as by a former member, and the session rows that name them go.
-/// Whether the member was deleted.
+/// The keys of the session rows that went (a cache in front may still hold them), or `None`
+/// when the member changed meanwhile and nothing was deleted.
 ///
 /// # Errors
 /// Any database failure.
-pub fn delete(conn: &mut Connection, id: i64, expected: &Expected) -> Result<bool, DbError> {
+pub fn delete(
+    conn: &mut Connection,
+    id: i64,
+    expected: &Expected,
+) -> Result<Option<Vec<String>>, DbError> {
     use super::schema::{comments, sessions};
     let outcome = conn.transaction(|conn| {
         // Marked first: deleting the member sets `member_id` to NULL (the foreign key).
@@ -203,12 +208,14 @@ pub fn delete(conn: &mut Connection, id: i64, expected: &Expected) -> Result<boo
         diesel::update(comments::table.filter(comments::member_id.eq(id)))
             .set(comments::member_id.eq(None::<i64>))
             .execute(conn)?;
-        diesel::delete(sessions::table.filter(sessions::member_id.eq(id))).execute(conn)?;
-        Ok(())
+        let theirs = sessions::table.filter(sessions::member_id.eq(id));
+        let keys = theirs.select(sessions::session_key).load(conn)?;
+        diesel::delete(theirs).execute(conn)?;
+        Ok(keys)
     });
     match outcome {
-        Ok(()) => Ok(true),
-        Err(DieselError::RollbackTransaction) => Ok(false),
+        Ok(keys) => Ok(Some(keys)),
+        Err(DieselError::RollbackTransaction) => Ok(None),
         Err(err) => Err(err.into()),
     }
 }

@@ -41,6 +41,8 @@ use crate::{
     settings::{CommentThrottle, LoginThrottle},
 };
 
+/// Where every throttle counter goes inside its cache's own prefix.
+const KEY_PREFIX: &str = "throttle:";
 /// The most counters this instance keeps in its own memory while the shared cache is down.
 const LOCAL_MAX_ENTRIES: u64 = 100_000;
 
@@ -103,8 +105,8 @@ impl Throttle {
         let client = self.client(req);
         let attempt = Attempt {
             throttle: self,
-            pair: format!("throttle:login:pair:{}:{client}", digest(username)),
-            address: format!("throttle:login:address:{client}"),
+            pair: format!("{KEY_PREFIX}login:pair:{}:{client}", digest(username)),
+            address: format!("{KEY_PREFIX}login:address:{client}"),
         };
         // The address first: past its limit, nothing else is looked at or made.
         let (count, left) = self.hit(&attempt.address, self.limits.window).await;
@@ -128,7 +130,7 @@ impl Throttle {
     /// [`AppError::TooManyAttempts`] past the limit (the attempt leaves nothing counted).
     pub async fn sign_up_attempt(&self, req: &HttpRequest) -> Result<(), AppError> {
         let client = self.client(req);
-        let key = format!("throttle:signup:address:{client}");
+        let key = format!("{KEY_PREFIX}signup:address:{client}");
         let (count, left) = self.hit(&key, self.limits.window).await;
         if count > self.limits.per_address {
             self.unhit(&key).await;
@@ -151,7 +153,7 @@ impl Throttle {
             });
         }
         let client = self.client(req);
-        let key = format!("throttle:comment:address:{client}");
+        let key = format!("{KEY_PREFIX}comment:address:{client}");
         let (count, left) = self.hit(&key, self.comments.window).await;
         if count > self.comments.per_address {
             self.unhit(&key).await;
@@ -163,6 +165,14 @@ impl Throttle {
             throttle: self,
             key: Some(key),
         })
+    }
+
+    /// How many counters the throttles keep in the shared cache (for operators and tests).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache does not answer.
+    pub async fn stored_counters(&self) -> Result<u64, CacheError> {
+        self.shared.count_prefixed(KEY_PREFIX).await
     }
 
     /// The client as the limits count it: its address as trusted proxies report it (an IPv6
@@ -296,7 +306,7 @@ mod tests {
 
     /// How many counters the throttle keeps in its shared cache.
     async fn counters(throttle: &Throttle) -> u64 {
-        throttle.shared.count_prefixed("throttle:").await.unwrap()
+        throttle.stored_counters().await.unwrap()
     }
 
     #[actix_web::test]

@@ -149,7 +149,7 @@ impl LoginThrottle {
     fn parse(vars: &Vars) -> Result<Self, SettingsError> {
         Ok(Self {
             per_user: vars.ranged("LOGIN_THROTTLE_PER_USER", 5, 1, 1_000_000)? as u64,
-            per_address: vars.ranged("LOGIN_THROTTLE_PER_ADDRESS", 20, 1, 1_000_000)? as u64,
+            per_address: vars.ranged("LOGIN_THROTTLE_PER_ADDRESS", 50, 1, 1_000_000)? as u64,
             window: Duration::from_secs(
                 vars.ranged("LOGIN_THROTTLE_WINDOW", 900, 1, 7 * 86_400)? as u64
             ),
@@ -413,7 +413,7 @@ mod tests {
             s.security.login_throttle,
             LoginThrottle {
                 per_user: 5,
-                per_address: 20,
+                per_address: 50,
                 window: Duration::from_secs(900)
             }
         );

@@ -8,6 +8,7 @@ mod abuse;
 mod account;
 mod auth;
 mod browser;
+mod cache_outage;
 mod cli;
 mod comments;
 mod deployment;
