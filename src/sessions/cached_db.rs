@@ -126,20 +126,16 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
         Ok(Lookup::Miss(self.cache.reserve(key).await?))
     }
 
-    /// Makes the cache follow a change the database made to `key` (read under `epoch`), or
-    /// moves the epoch on when it cannot.
+    /// Makes the cache follow a change the database made to `key`, or moves the epoch on when
+    /// it cannot.
     ///
     /// # Errors
     /// When the cache could not follow and the database does not answer to record it.
-    async fn follow(&self, key: &str, change: Change<'_>, epoch: i64) -> Result<(), StoreError> {
+    async fn follow(&self, key: &str, change: Change<'_>) -> Result<(), StoreError> {
         if self.outage.should_try() {
             let followed = match change {
-                Change::Created(data, ttl) => self.cache.put(key, &stamped(epoch, data), ttl).await,
-                Change::Updated(data, ttl) => {
-                    self.cache
-                        .follow_update(key, &stamped(epoch, data), ttl)
-                        .await
-                }
+                Change::Created(entry, ttl) => self.cache.put(key, entry, ttl).await,
+                Change::Updated(entry, ttl) => self.cache.follow_update(key, entry, ttl).await,
                 Change::Gone => self.cache.delete(key).await,
             };
             match followed {
@@ -187,7 +183,8 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
     }
 }
 
-/// What the database did to a session, for the cache to follow.
+/// What the database did to a session, for the cache to follow with the entry (stamped with
+/// the epoch read before the database was) and its time to live.
 #[derive(Clone, Copy)]
 enum Change<'a> {
     /// A new session: nothing can be cached under its fresh key.
@@ -236,10 +233,10 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         member: Option<i64>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let epoch = self.epoch().await?;
+        let entry = stamped(self.epoch().await?, data);
         let created = self.db.create(key, data, member, ttl).await?;
         if created {
-            self.follow(key, Change::Created(data, ttl), epoch).await?;
+            self.follow(key, Change::Created(&entry, ttl)).await?;
         }
         Ok(created)
     }
@@ -251,15 +248,15 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
         member: Option<i64>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let epoch = self.epoch().await?;
+        let entry = stamped(self.epoch().await?, data);
         let updated = self.db.update(key, data, member, ttl).await?;
         // A session that is gone must be gone from the cache too.
         let change = if updated {
-            Change::Updated(data, ttl)
+            Change::Updated(&entry, ttl)
         } else {
             Change::Gone
         };
-        self.follow(key, change, epoch).await?;
+        self.follow(key, change).await?;
         Ok(updated)
     }
 
@@ -277,8 +274,7 @@ impl<C: SessionCache, D: SessionBackend> SessionBackend for CachedDb<C, D> {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.db.delete(key).await?;
-        // Nothing is written to the cache: any epoch will do.
-        self.follow(key, Change::Gone, i64::MIN).await
+        self.follow(key, Change::Gone).await
     }
 
     async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
