@@ -377,12 +377,26 @@ async fn check(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The caches the site would use: the default one (login throttling), and the session cache
-/// when the engine keeps sessions in a cache and it is another one.
+/// The caches the site would use: the default one, the session cache when the engine keeps
+/// sessions in a cache, and the throttles' when `THROTTLE_CACHE_ALIAS` names one; each once.
 fn caches_to_check(settings: &Settings) -> Vec<CacheSettings> {
-    let mut caches = vec![settings.cache.clone()];
-    if settings.session.engine.uses_cache() && settings.session_cache != settings.cache {
-        caches.push(settings.session_cache.clone());
+    let session_cache = settings
+        .session
+        .engine
+        .uses_cache()
+        .then_some(&settings.session_cache);
+    let mut caches: Vec<CacheSettings> = Vec::new();
+    for cache in [
+        Some(&settings.cache),
+        session_cache,
+        settings.throttle_cache.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !caches.contains(cache) {
+            caches.push(cache.clone());
+        }
     }
     caches
 }

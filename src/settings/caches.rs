@@ -244,6 +244,33 @@ mod tests {
     }
 
     #[test]
+    fn the_throttles_use_the_default_cache_unless_an_alias_names_another() {
+        assert_eq!(settings(&[]).unwrap().throttle_cache, None);
+        let named = settings(&[("THROTTLE_CACHE_ALIAS", "default")]).unwrap();
+        assert_eq!(named.throttle_cache, None);
+
+        let s = settings(&[
+            ("THROTTLE_CACHE_ALIAS", "throttle"),
+            ("CACHE_THROTTLE_URL", "redis://127.0.0.1:6379/3"),
+        ])
+        .unwrap();
+        let throttle = s.throttle_cache.expect("a cache of their own");
+        assert_eq!(throttle.alias, "throttle");
+        assert_eq!(
+            throttle.backend,
+            CacheBackend::Redis {
+                url: "redis://127.0.0.1:6379/3".into()
+            }
+        );
+
+        let err = settings(&[("THROTTLE_CACHE_ALIAS", "throttle")]).unwrap_err();
+        assert_eq!(err.name, "THROTTLE_CACHE_ALIAS");
+        assert!(err.to_string().contains("CACHE_THROTTLE_URL"), "{err}");
+        let err = settings(&[("THROTTLE_CACHE_ALIAS", "no-such")]).unwrap_err();
+        assert_eq!(err.name, "THROTTLE_CACHE_ALIAS");
+    }
+
+    #[test]
     fn a_bad_cache_url_is_reported_without_its_password() {
         let err =
             settings(&[("CACHE_URL", "redis://:hunter2@cache.example:notaport/0")]).unwrap_err();

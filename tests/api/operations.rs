@@ -287,6 +287,15 @@ async fn check_says_ok_when_everything_answers_and_names_what_does_not() {
             ("CACHE_URL", "redis://:hunter2@127.0.0.1:1/0"),
         ],
     );
+    let dead_throttle_cache = run_cli_with_env(
+        &["check"],
+        "",
+        &[
+            ("DATABASE_URL", &database),
+            ("THROTTLE_CACHE_ALIAS", "throttle"),
+            ("CACHE_THROTTLE_URL", "redis://127.0.0.1:1/0"),
+        ],
+    );
     let bad_setting = run_cli_with_env(&["check"], "", &[("SESSION_ENGINE", "nonsense")]);
 
     let fine_out = String::from_utf8_lossy(&fine.stdout);
@@ -300,6 +309,16 @@ async fn check_says_ok_when_everything_answers_and_names_what_does_not() {
     assert!(
         String::from_utf8_lossy(&dead_redis.stderr).contains("1 problem"),
         "{dead_redis:?}"
+    );
+    let throttle_out = String::from_utf8_lossy(&dead_throttle_cache.stdout);
+    assert!(!dead_throttle_cache.status.success());
+    assert!(
+        throttle_out.contains("ok    cache default"),
+        "{throttle_out}"
+    );
+    assert!(
+        throttle_out.contains("FAIL  cache throttle"),
+        "{throttle_out}"
     );
     assert!(!bad_setting.status.success());
     assert!(String::from_utf8_lossy(&bad_setting.stderr).contains("SESSION_ENGINE"));
