@@ -9,23 +9,12 @@ use futures_util::future::join_all;
 use guestbook::settings::{PasswordHashParams, PasswordWork, SecretKey, Settings};
 
 use crate::helpers::{
-    Browser, PASSWORD, SharedSite, TestResources, encode, random_string, redis_available,
-    spawn_app, spawn_app_with,
+    Browser, PASSWORD, SharedSite, TestResources, behind_a_proxy, encode, random_string,
+    redis_available, spawn_app, spawn_app_with,
 };
 
-/// Clients are told apart by `X-Forwarded-For`, from the tests' own proxy.
-fn behind_a_proxy(s: &mut Settings) {
-    s.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-}
-
 async fn log_in_from(browser: &mut Browser, address: &str, password: &str) -> crate::helpers::Page {
-    browser
-        .post_with(
-            "/login",
-            &[("username", "tess"), ("password", password)],
-            &[("X-Forwarded-For", address)],
-        )
-        .await
+    browser.log_in_from("tess", password, address).await
 }
 
 fn retry_after(page: &crate::helpers::Page) -> u64 {

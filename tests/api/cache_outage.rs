@@ -16,8 +16,8 @@ use guestbook::{
 
 use crate::helpers::{
     Browser, Flavor, PASSWORD, Page, RedisServer, Server, SharedSite, TcpProxy, TestApp,
-    create_postgres_schema, delete_redis_keys, drop_postgres_schema, postgres_available,
-    random_string, redis_addr, redis_available, redis_url, spawn_app_with,
+    behind_a_proxy, create_postgres_schema, delete_redis_keys, drop_postgres_schema,
+    postgres_available, random_string, redis_addr, redis_available, redis_url, spawn_app_with,
 };
 
 fn logged_in_as(page: &Page, username: &str) -> bool {
@@ -30,21 +30,6 @@ fn replaying(address: &str, cookie: &str) -> Browser {
     let mut copy = Browser::at(address);
     copy.set_cookie("sessionid", cookie);
     copy
-}
-
-/// Clients are told apart by `X-Forwarded-For`, from the tests' own proxy.
-fn behind_a_proxy(s: &mut Settings) {
-    s.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-}
-
-async fn log_in_from(browser: &mut Browser, username: &str, password: &str, from: &str) -> Page {
-    browser
-        .post_with(
-            "/login",
-            &[("username", username), ("password", password)],
-            &[("X-Forwarded-For", from)],
-        )
-        .await
 }
 
 // ---------- a logout the cache missed ----------
@@ -325,7 +310,7 @@ async fn a_flood_of_refused_logins_pushes_out_no_session_and_makes_a_bounded_num
             let name = format!("member{n}");
             app.create_member(&name).await;
             let mut browser = app.browser();
-            let page = log_in_from(&mut browser, &name, PASSWORD, "198.51.100.1").await;
+            let page = browser.log_in_from(&name, PASSWORD, "198.51.100.1").await;
             assert_eq!(page.status, StatusCode::SEE_OTHER);
             members.push((name, browser));
         }
@@ -336,7 +321,8 @@ async fn a_flood_of_refused_logins_pushes_out_no_session_and_makes_a_bounded_num
         for _ in 0..300 {
             let name = random_string(12);
             statuses.push(
-                log_in_from(&mut attacker, &name, "guess", "203.0.113.66")
+                attacker
+                    .log_in_from(&name, "guess", "203.0.113.66")
                     .await
                     .status,
             );
@@ -397,13 +383,13 @@ async fn correct_logins_at_the_same_moment_never_lock_an_address_out() {
         let pages = join_all(
             browsers
                 .iter_mut()
-                .map(|browser| log_in_from(browser, "tess", PASSWORD, office)),
+                .map(|browser| browser.log_in_from("tess", PASSWORD, office)),
         )
         .await;
         outcomes.extend(pages.into_iter().map(|page| page.status));
     }
-    let single = log_in_from(&mut app.browser(), "tess", PASSWORD, office).await;
-    let another = log_in_from(&mut app.browser(), "uma", PASSWORD, office).await;
+    let single = app.browser().log_in_from("tess", PASSWORD, office).await;
+    let another = app.browser().log_in_from("uma", PASSWORD, office).await;
 
     assert!(
         outcomes.iter().all(|s| *s == StatusCode::SEE_OTHER),

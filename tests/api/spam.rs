@@ -17,18 +17,13 @@ use guestbook::settings::Settings;
 use html5gum::{Token, Tokenizer};
 
 use crate::helpers::{
-    Browser, Flavor, Page, Server, SharedSite, TcpProxy, TestApp, delete_redis_keys, redis_addr,
-    redis_available, redis_url, spawn_app_with,
+    Browser, Flavor, Page, Server, SharedSite, TcpProxy, TestApp, behind_a_proxy,
+    delete_redis_keys, redis_addr, redis_available, redis_url, spawn_app_with,
 };
 
 /// What the spam trap says, whichever check caught the post.
 const TRAP_REFUSAL: &str = "Your comment could not be posted. Please wait a moment and try again.";
 const THROTTLE_REFUSAL: &str = "You have posted too many comments from this address.";
-
-/// Clients are told apart by `X-Forwarded-For`, from the tests' own proxy.
-fn behind_a_proxy(s: &mut Settings) {
-    s.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-}
 
 /// At most `limit` comments per address per `window`.
 fn throttled(limit: u64, window: Duration) -> impl Fn(&mut Settings) {

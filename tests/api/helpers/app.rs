@@ -149,6 +149,11 @@ impl Flavor {
     }
 }
 
+/// Clients are told apart by `X-Forwarded-For`, from the tests' own proxy (loopback).
+pub fn behind_a_proxy(s: &mut Settings) {
+    s.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
 /// The default flavor's app.
 pub async fn spawn_app() -> TestApp {
     Flavor::DEFAULT.spawn_app().await

@@ -189,6 +189,16 @@ impl Browser {
             .await
     }
 
+    /// Logs in as a client at `address` (through a trusted proxy's `X-Forwarded-For`).
+    pub async fn log_in_from(&mut self, username: &str, password: &str, address: &str) -> Page {
+        self.post_with(
+            "/login",
+            &[("username", username), ("password", password)],
+            &[("X-Forwarded-For", address)],
+        )
+        .await
+    }
+
     pub async fn comment(&mut self, text: &str) -> Page {
         self.post("/comments", &[("comment", text)]).await
     }
