@@ -108,13 +108,11 @@ impl<C: SessionCache, D: SessionBackend> CachedDb<C, D> {
     /// older epoch (or without one) is removed, unless it changed meanwhile; one from a newer
     /// epoch than this instance has read yet is left alone, and the database answers.
     async fn look_up(&self, key: &str, epoch: i64) -> Result<Lookup, StoreError> {
-        if let Some(entry) = self.cache.load(key).await? {
+        if let Some(mut entry) = self.cache.load(key).await? {
             match unstamp(&entry.data) {
-                Some((written, data)) if written == epoch => {
-                    return Ok(Lookup::Fresh(Loaded {
-                        data: data.to_vec(),
-                        expires_in: entry.expires_in,
-                    }));
+                Some((written, _)) if written == epoch => {
+                    entry.data.drain(..STAMP_LEN);
+                    return Ok(Lookup::Fresh(entry));
                 }
                 Some((written, _)) if written > epoch => return Ok(Lookup::Miss(None)),
                 _ => {
