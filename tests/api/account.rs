@@ -6,8 +6,8 @@ use futures_util::future::join_all;
 use guestbook::settings::{SessionEngineKind, Settings};
 
 use crate::helpers::{
-    Browser, Flavor, PASSWORD, Page, SharedSite, TestApp, redis_available, run_cli, spawn_app,
-    spawn_app_with,
+    Browser, Engine, Flavor, PASSWORD, Page, SharedSite, TestApp, redis_available, run_cli,
+    spawn_app, spawn_app_with,
 };
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -730,4 +730,61 @@ async fn a_member_changed_in_sql_is_seen_by_the_next_request() {
 
         assert!(!is_logged_in(&mut browser, "sql").await, "{flavor:?}");
     }
+}
+
+/// Member ids are never given twice, on either database: after the newest member deleted
+/// their account, the next sign-up gets a new id (on SQLite it used to get theirs), and stays
+/// logged in. A copy of the deleted member's signed cookie asks for a page in between, so the
+/// instance has looked that id up and found nobody: such an absence must not outlive the
+/// sign-up (the `members` counter does not move on inserts).
+#[actix_web::test]
+async fn a_new_member_never_gets_a_deleted_members_id_and_stays_logged_in() {
+    for on_database in Flavor::on_each_database("a_new_member_never_gets_a_deleted_members_id") {
+        for engine in [Engine::Db, Engine::SignedCookies] {
+            let flavor = Flavor {
+                engine,
+                ..on_database
+            };
+            let app = flavor.spawn_app().await;
+            app.create_member("first").await;
+            app.create_member("newest").await;
+            let newest_id = member_id(&app, "newest");
+            let mut leaving = logged_in_browser(&app, "newest", FIREFOX).await;
+            let mut copy = leaving.new_tab();
+            let deleted = leaving
+                .post("/account/delete", &[("current_password", PASSWORD)])
+                .await;
+            assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{flavor:?}");
+            assert!(!is_logged_in(&mut copy, "newest").await, "{flavor:?}");
+
+            let mut newcomer = app.browser();
+            let signed_up = newcomer.sign_up("newcomer", PASSWORD).await;
+            let newcomer_id = member_id(&app, "newcomer");
+            let mut logged_in = Vec::new();
+            for _ in 0..3 {
+                logged_in.push(is_logged_in(&mut newcomer, "newcomer").await);
+            }
+
+            assert_eq!(signed_up.status, StatusCode::SEE_OTHER, "{flavor:?}");
+            assert!(
+                newcomer_id > newest_id,
+                "{flavor:?}: the newcomer got id {newcomer_id}, the deleted member had {newest_id}"
+            );
+            assert_eq!(logged_in, [true; 3], "{flavor:?}: every request logged in");
+        }
+    }
+}
+
+fn member_id(app: &TestApp, username: &str) -> i64 {
+    use diesel::{RunQueryDsl, sql_types::Text};
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    diesel::sql_query("SELECT id FROM members WHERE username = $1")
+        .bind::<Text, _>(username)
+        .get_result::<Id>(&mut app.db())
+        .unwrap_or_else(|e| panic!("no member {username}: {e}"))
+        .id
 }
