@@ -7,7 +7,9 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{CsrfOnlyForm, Reply, html, json_body, json_error, no_control_characters, see_other};
+use super::{
+    CsrfOnlyForm, Form, Reply, html, json_body, json_error, no_control_characters, see_other,
+};
 use crate::{
     accounts::{Accounts, CHANGED_MEANWHILE, EndSession, PasswordChange, WRONG_CURRENT_PASSWORD},
     db::models::Member,
@@ -170,7 +172,7 @@ pub async fn password_page(
 /// logged in under a new key and logs out every other one.
 pub async fn change_password(
     req: HttpRequest,
-    form: web::Form<ChangePasswordForm>,
+    form: Form<ChangePasswordForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
@@ -275,7 +277,7 @@ pub async fn sessions_page(
 /// Logs out one of the member's other sessions, by the id the list shows.
 pub async fn end_session(
     req: HttpRequest,
-    form: web::Form<EndSessionForm>,
+    form: Form<EndSessionForm>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
@@ -304,7 +306,7 @@ pub async fn end_session(
 /// Logs out every session of the member but this one, on every engine.
 pub async fn end_other_sessions(
     req: HttpRequest,
-    form: web::Form<CsrfOnlyForm>,
+    form: Form<CsrfOnlyForm>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
@@ -334,7 +336,7 @@ pub async fn delete_page(
 /// Deletes the member (password required, throttled like a login) and all their sessions.
 pub async fn delete_account(
     req: HttpRequest,
-    form: web::Form<DeleteForm>,
+    form: Form<DeleteForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,

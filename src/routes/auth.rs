@@ -5,7 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    CsrfOnlyForm, Reply, html, json_error, json_message, no_control_characters, see_other,
+    CsrfOnlyForm, Form, Reply, html, json_error, json_message, no_control_characters, see_other,
 };
 use crate::{
     accounts::Accounts,
@@ -110,7 +110,7 @@ fn verify_csrf(
 /// `429` without any (see [`Throttle`]).
 pub async fn log_in(
     req: HttpRequest,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
@@ -172,7 +172,7 @@ pub async fn log_in(
 /// Removes `member_id` and rotates the key, or ends a session left with nothing in it.
 pub async fn log_out(
     req: HttpRequest,
-    form: web::Form<CsrfOnlyForm>,
+    form: Form<CsrfOnlyForm>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -190,7 +190,7 @@ pub async fn log_out(
 /// Creates a member and logs them in. Every attempt counts against the client's sign-up limit.
 pub async fn sign_up(
     req: HttpRequest,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
