@@ -136,15 +136,24 @@ pub struct DeleteForm {
 }
 
 /// The member logged in with `session`, checked; for actions, which refuse everyone else.
+///
+/// An action sent by a session that was logged in lost a race when it is logged in no more:
+/// the member's credentials changed meanwhile (the check logs it out, here), or the session
+/// itself is gone (another of its requests rotated its key at a password change, or it was
+/// ended from elsewhere). That is a `409` that says so; a session that was not logged in gets
+/// `401`.
 async fn member(accounts: &Accounts, session: &VisitorSession) -> Result<Member, AppError> {
     session.require()?;
-    accounts
-        .signed_in(session)
-        .await?
-        .ok_or(AppError::LoginRequired)
+    let came_logged_in = session.claimed_member_id().is_some() || session.was_ended_meanwhile();
+    match accounts.signed_in(session).await? {
+        Some(member) => Ok(member),
+        None if came_logged_in => Err(AppError::Conflict(CHANGED_MEANWHILE)),
+        None => Err(AppError::LoginRequired),
+    }
 }
 
-/// A page only a member sees: anyone else is sent to the login page (JSON clients get `401`).
+/// A page only a member sees: anyone else (a session logged out meanwhile too) is sent to the
+/// login page (JSON clients get `401`).
 async fn member_page(
     req: &HttpRequest,
     accounts: &Accounts,
@@ -152,7 +161,10 @@ async fn member_page(
 ) -> Result<Result<Member, HttpResponse>, AppError> {
     match member(accounts, session).await {
         Ok(member) => Ok(Ok(member)),
-        Err(AppError::LoginRequired) if !Reply::to(req).is_json() => Ok(Err(see_other("/login"))),
+        Err(AppError::LoginRequired | AppError::Conflict(_)) if !Reply::to(req).is_json() => {
+            Ok(Err(see_other("/login")))
+        }
+        Err(AppError::Conflict(_)) => Err(AppError::LoginRequired),
         Err(err) => Err(err),
     }
 }

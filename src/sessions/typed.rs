@@ -176,6 +176,14 @@ impl VisitorSession {
             .session_key(&self.req)
     }
 
+    /// Whether the request's cookie named a stored session that is gone: a key this site
+    /// signed, with nothing loaded for it (a stored session is never empty). It was ended
+    /// (logged out elsewhere, expired) or another request of the same session rotated its key
+    /// after the browser sent this one.
+    pub fn was_ended_meanwhile(&self) -> bool {
+        self.session.entries().is_empty() && self.key().is_some()
+    }
+
     /// What "your sessions" shows about this session, while a member is logged in with it.
     pub fn info(&self) -> Option<SessionInfo> {
         self.get(SESSION_INFO)
