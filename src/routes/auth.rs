@@ -104,17 +104,17 @@ fn verify_csrf(
     }
 }
 
-/// Right password: new session key, `member_id` and the session auth hash stored, the
-/// password hash upgraded if the cost settings changed. Wrong username or password: `401`,
-/// after exactly one password verification either way. Too many failures from this client:
-/// `429` without any (see [`Throttle`]).
+/// Right password: new session key and CSRF secret, `member_id` and the session auth hash
+/// stored, the password hash upgraded if the cost settings changed. Wrong username or
+/// password: `401`, after exactly one password verification either way. Too many failures
+/// from this client: `429` without any (see [`Throttle`]).
 pub async fn log_in(
     req: HttpRequest,
     form: Form<CredentialsForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
-    mut csrf: CsrfToken,
+    csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
     let refused = verify_csrf(&req, &csrf, &form, |username| {
@@ -151,8 +151,7 @@ pub async fn log_in(
         Some(member) => {
             attempt.succeeded().await;
             let member = accounts.upgrade_password_hash(member, password).await;
-            accounts.log_in(&session, &member, remember.is_some());
-            csrf.rotate();
+            accounts.log_in(&session, &member, remember.is_some()).await;
             Ok(logged_in(reply, StatusCode::OK))
         }
         // A failure: the attempt stays counted.
@@ -194,7 +193,7 @@ pub async fn sign_up(
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
-    mut csrf: CsrfToken,
+    csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
     let refused = verify_csrf(&req, &csrf, &form, |username| {
@@ -221,8 +220,7 @@ pub async fn sign_up(
     let reply = Reply::to(&req);
     match accounts.create_member(username.clone(), password).await {
         Ok(member) => {
-            accounts.log_in(&session, &member, remember.is_some());
-            csrf.rotate();
+            accounts.log_in(&session, &member, remember.is_some()).await;
             Ok(logged_in(reply, StatusCode::CREATED))
         }
         Err(SignupError::Invalid(reason)) if reply.is_json() => {
