@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     changes::CurrentMembers,
     db::{
-        Database,
+        Database, comments,
         members::{self, Expected},
         models::Member,
     },
@@ -152,9 +152,25 @@ impl Accounts {
     }
 
     /// Logs `member` in with `session` (see [`VisitorSession::log_in`]), stamped with the
-    /// session auth hash of their credentials.
-    pub fn log_in(&self, session: &VisitorSession, member: &Member, remember: bool) {
+    /// session auth hash of their credentials. A visitor whose comment is stored but whose
+    /// session forgot it (lost with the session cookie; the browser's visitor id stays) has it
+    /// again: the comment is theirs, and a second one is refused. Best effort: a login never
+    /// fails for it (the database refuses a second comment of the visitor's anyway).
+    pub async fn log_in(&self, session: &VisitorSession, member: &Member, remember: bool) {
         session.log_in(member.id, self.auth.hash_for(member), remember);
+        if session.has_commented() {
+            return;
+        }
+        let visitor_id = session.visitor_id();
+        let found = self
+            .db
+            .read(move |conn| comments::visitor_has_commented(conn, &visitor_id))
+            .await;
+        match found {
+            Ok(true) => session.mark_commented(),
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "whether the visitor commented is unknown"),
+        }
     }
 
     /// The member `session` is logged in as, checked against their credentials now: a session

@@ -1,6 +1,11 @@
 //! Members' rows from memory while the `members` counter stands: every request that acts as a
 //! member checks the session against the member's current credentials, and most of them need
 //! no query of their own for it.
+//!
+//! Only rows are kept, never an absence: the counter moves on updates and deletions, not on
+//! inserts (a new member changes no row anyone holds), so "no member N" kept in memory would
+//! outlive the sign-up that creates member N. Looking up a member who is not there (a copy of a
+//! deleted member's signed cookie) costs a query each time, as it would without this copy.
 
 use std::{
     collections::HashMap,
@@ -22,11 +27,11 @@ pub struct CurrentMembers {
     kept: Arc<Mutex<Kept>>,
 }
 
-/// Rows (or their absence) read when the `members` counter was `version`.
+/// Rows read when the `members` counter was `version`.
 #[derive(Default)]
 struct Kept {
     version: i64,
-    rows: HashMap<i64, Option<Member>>,
+    rows: HashMap<i64, Member>,
 }
 
 impl CurrentMembers {
@@ -44,7 +49,7 @@ impl CurrentMembers {
     pub async fn find(&self, id: i64) -> Result<Option<Member>, DbError> {
         let current = self.changes.current().await?.members;
         if let Some(row) = self.kept_row(id, current) {
-            return Ok(row);
+            return Ok(Some(row));
         }
         let (version, row) = self
             .changes
@@ -58,11 +63,13 @@ impl CurrentMembers {
                 })
             })
             .await?;
-        self.keep(id, version, row.clone());
+        if let Some(row) = &row {
+            self.keep(version, row.clone());
+        }
         Ok(row)
     }
 
-    fn kept_row(&self, id: i64, current: i64) -> Option<Option<Member>> {
+    fn kept_row(&self, id: i64, current: i64) -> Option<Member> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.version == current {
             kept.rows.get(&id).cloned()
@@ -71,7 +78,7 @@ impl CurrentMembers {
         }
     }
 
-    fn keep(&self, id: i64, version: i64, row: Option<Member>) {
+    fn keep(&self, version: i64, row: Member) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         if version > kept.version {
             kept.rows.clear();
@@ -80,7 +87,92 @@ impl CurrentMembers {
             kept.rows.clear();
         }
         if version == kept.version {
-            kept.rows.insert(id, row);
+            kept.rows.insert(row.id, row);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{db::Database, settings::DatabaseSettings};
+
+    fn database(dir: &tempfile::TempDir) -> Database {
+        let db = Database::connect(&DatabaseSettings {
+            url: dir.path().join("db.sqlite3").to_string_lossy().into_owned(),
+            pool_size: 2,
+            pool_timeout: Duration::from_secs(5),
+            blocking_threads_per_worker: 1,
+        })
+        .unwrap();
+        db.migrate().unwrap();
+        db
+    }
+
+    /// A member created after a lookup found nobody under their id is found at once: the
+    /// insert moves no counter, so an absence kept from before would hide them.
+    #[actix_web::test]
+    async fn a_member_created_after_a_lookup_found_nobody_is_found_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let current = CurrentMembers::new(Changes::new(db.clone()));
+        // The id the next member gets: AUTOINCREMENT on a fresh table starts at 1.
+        let next_id = 1;
+        assert!(current.find(next_id).await.unwrap().is_none(), "nobody yet");
+        let versions_before = db.read(changes::versions).await.unwrap();
+
+        let created = db
+            .write(|conn| members::create(conn, "ada", "hash", false))
+            .await
+            .unwrap()
+            .expect("a new member");
+        let found = current.find(next_id).await.unwrap();
+
+        assert_eq!(created.id, next_id);
+        assert_eq!(
+            db.read(changes::versions).await.unwrap(),
+            versions_before,
+            "a sign-up moves no counter, so nothing else tells the copy"
+        );
+        assert_eq!(found.map(|member| member.username), Some("ada".into()));
+    }
+
+    /// A member's row is read once while the counter stands, and read again once it moved.
+    #[actix_web::test]
+    async fn rows_are_kept_while_the_counter_stands_and_read_again_after_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir);
+        let current = CurrentMembers::new(Changes::new(db.clone()));
+        let ada = db
+            .write(|conn| members::create(conn, "ada", "hash", false))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(current.find(ada.id).await.unwrap().is_some());
+
+        // Behind the copy's back, without moving the counter: the kept row is served.
+        db.write(|conn| {
+            use diesel::connection::SimpleConnection as _;
+            conn.batch_execute(
+                "DROP TRIGGER members_updated; UPDATE members SET username = 'bea';",
+            )?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let kept = current.find(ada.id).await.unwrap().unwrap();
+        db.write(|conn| {
+            use diesel::connection::SimpleConnection as _;
+            conn.batch_execute("UPDATE change_counters SET version = version + 1")?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let reread = current.find(ada.id).await.unwrap().unwrap();
+
+        assert_eq!(kept.username, "ada", "kept while the counter stood");
+        assert_eq!(reread.username, "bea", "read again once it moved");
     }
 }

@@ -152,6 +152,15 @@ impl OwnComment {
     }
 }
 
+/// Whether `visitor_id` has commented (a deleted comment counts: its row keeps the id taken).
+///
+/// # Errors
+/// Any database failure.
+pub fn visitor_has_commented(conn: &mut Connection, visitor_id: &str) -> Result<bool, DbError> {
+    let theirs = comments::table.filter(comments::visitor_id.eq(visitor_id));
+    Ok(diesel::select(diesel::dsl::exists(theirs)).get_result(conn)?)
+}
+
 /// Comment `id` unless deleted, as its author may change it.
 ///
 /// # Errors

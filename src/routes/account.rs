@@ -7,7 +7,9 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::{CsrfOnlyForm, Reply, html, json_body, json_error, no_control_characters, see_other};
+use super::{
+    CsrfOnlyForm, Form, Reply, html, json_body, json_error, no_control_characters, see_other,
+};
 use crate::{
     accounts::{Accounts, CHANGED_MEANWHILE, EndSession, PasswordChange, WRONG_CURRENT_PASSWORD},
     db::models::Member,
@@ -134,15 +136,24 @@ pub struct DeleteForm {
 }
 
 /// The member logged in with `session`, checked; for actions, which refuse everyone else.
+///
+/// An action sent by a session that was logged in lost a race when it is logged in no more:
+/// the member's credentials changed meanwhile (the check logs it out, here), or the session
+/// itself is gone (another of its requests rotated its key at a password change, or it was
+/// ended from elsewhere). That is a `409` that says so; a session that was not logged in gets
+/// `401`.
 async fn member(accounts: &Accounts, session: &VisitorSession) -> Result<Member, AppError> {
     session.require()?;
-    accounts
-        .signed_in(session)
-        .await?
-        .ok_or(AppError::LoginRequired)
+    let came_logged_in = session.claimed_member_id().is_some() || session.was_ended_meanwhile();
+    match accounts.signed_in(session).await? {
+        Some(member) => Ok(member),
+        None if came_logged_in => Err(AppError::Conflict(CHANGED_MEANWHILE)),
+        None => Err(AppError::LoginRequired),
+    }
 }
 
-/// A page only a member sees: anyone else is sent to the login page (JSON clients get `401`).
+/// A page only a member sees: anyone else (a session logged out meanwhile too) is sent to the
+/// login page (JSON clients get `401`).
 async fn member_page(
     req: &HttpRequest,
     accounts: &Accounts,
@@ -150,7 +161,10 @@ async fn member_page(
 ) -> Result<Result<Member, HttpResponse>, AppError> {
     match member(accounts, session).await {
         Ok(member) => Ok(Ok(member)),
-        Err(AppError::LoginRequired) if !Reply::to(req).is_json() => Ok(Err(see_other("/login"))),
+        Err(AppError::LoginRequired | AppError::Conflict(_)) if !Reply::to(req).is_json() => {
+            Ok(Err(see_other("/login")))
+        }
+        Err(AppError::Conflict(_)) => Err(AppError::LoginRequired),
         Err(err) => Err(err),
     }
 }
@@ -170,7 +184,7 @@ pub async fn password_page(
 /// logged in under a new key and logs out every other one.
 pub async fn change_password(
     req: HttpRequest,
-    form: web::Form<ChangePasswordForm>,
+    form: Form<ChangePasswordForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
@@ -278,7 +292,7 @@ pub async fn sessions_page(
 /// Logs out one of the member's other sessions, by the id the list shows.
 pub async fn end_session(
     req: HttpRequest,
-    form: web::Form<EndSessionForm>,
+    form: Form<EndSessionForm>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
@@ -307,7 +321,7 @@ pub async fn end_session(
 /// Logs out every session of the member but this one, on every engine.
 pub async fn end_other_sessions(
     req: HttpRequest,
-    form: web::Form<CsrfOnlyForm>,
+    form: Form<CsrfOnlyForm>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
@@ -337,7 +351,7 @@ pub async fn delete_page(
 /// Deletes the member (password required, throttled like a login) and all their sessions.
 pub async fn delete_account(
     req: HttpRequest,
-    form: web::Form<DeleteForm>,
+    form: Form<DeleteForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,

@@ -5,7 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    CsrfOnlyForm, Reply, html, json_error, json_message, no_control_characters, see_other,
+    CsrfOnlyForm, Form, Reply, html, json_error, json_message, no_control_characters, see_other,
 };
 use crate::{
     accounts::Accounts,
@@ -104,17 +104,17 @@ fn verify_csrf(
     }
 }
 
-/// Right password: new session key, `member_id` and the session auth hash stored, the
-/// password hash upgraded if the cost settings changed. Wrong username or password: `401`,
-/// after exactly one password verification either way. Too many failures from this client:
-/// `429` without any (see [`Throttle`]).
+/// Right password: new session key and CSRF secret, `member_id` and the session auth hash
+/// stored, the password hash upgraded if the cost settings changed. Wrong username or
+/// password: `401`, after exactly one password verification either way. Too many failures
+/// from this client: `429` without any (see [`Throttle`]).
 pub async fn log_in(
     req: HttpRequest,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
-    mut csrf: CsrfToken,
+    csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
     let refused = verify_csrf(&req, &csrf, &form, |username| {
@@ -151,8 +151,7 @@ pub async fn log_in(
         Some(member) => {
             attempt.succeeded().await;
             let member = accounts.upgrade_password_hash(member, password).await;
-            accounts.log_in(&session, &member, remember.is_some());
-            csrf.rotate();
+            accounts.log_in(&session, &member, remember.is_some()).await;
             Ok(logged_in(reply, StatusCode::OK))
         }
         None => {
@@ -174,7 +173,7 @@ pub async fn log_in(
 /// Removes `member_id` and rotates the key, or ends a session left with nothing in it.
 pub async fn log_out(
     req: HttpRequest,
-    form: web::Form<CsrfOnlyForm>,
+    form: Form<CsrfOnlyForm>,
     session: VisitorSession,
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
@@ -192,11 +191,11 @@ pub async fn log_out(
 /// Creates a member and logs them in. Every attempt counts against the client's sign-up limit.
 pub async fn sign_up(
     req: HttpRequest,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
     accounts: web::Data<Accounts>,
     throttle: web::Data<Throttle>,
     session: VisitorSession,
-    mut csrf: CsrfToken,
+    csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     session.require()?;
     let refused = verify_csrf(&req, &csrf, &form, |username| {
@@ -223,8 +222,7 @@ pub async fn sign_up(
     let reply = Reply::to(&req);
     match accounts.create_member(username.clone(), password).await {
         Ok(member) => {
-            accounts.log_in(&session, &member, remember.is_some());
-            csrf.rotate();
+            accounts.log_in(&session, &member, remember.is_some()).await;
             Ok(logged_in(reply, StatusCode::CREATED))
         }
         Err(SignupError::Invalid(reason)) if reply.is_json() => {

@@ -16,7 +16,7 @@ use actix_web::{
 use serde::Deserialize;
 
 use super::{
-    Reply,
+    Form, Reply,
     home::{Home, HomeMessages},
     json_error, json_message, see_other,
 };
@@ -55,7 +55,7 @@ pub struct CommentForm {
 
 pub async fn post_comment(
     req: HttpRequest,
-    form: web::Form<CommentForm>,
+    form: Form<CommentForm>,
     db: web::Data<Database>,
     throttle: web::Data<Throttle>,
     home: Home,

@@ -9,13 +9,17 @@ mod home;
 mod moderation;
 mod own_comment;
 
+use std::pin::Pin;
+
 use actix_web::{
-    HttpRequest, HttpResponse, Resource, Route,
+    FromRequest, HttpMessage, HttpRequest, HttpResponse, Resource, Route,
+    dev::Payload,
     error::UrlencodedError,
     guard,
     http::{StatusCode, header},
     web,
 };
+use serde::de::DeserializeOwned;
 
 pub use self::{
     assets::embedded_asset,
@@ -116,6 +120,59 @@ fn form_config() -> web::FormConfig {
         })
 }
 
+/// What a form whose text is not UTF-8 is told.
+pub const NOT_UTF8: &str = "The form could not be read: it is not valid UTF-8.";
+
+/// A form (`application/x-www-form-urlencoded`), read as [`web::Form`] reads it (the limit and
+/// the refusals of [`form_config`]), after checking that its text is UTF-8: percent-encoded
+/// bytes that are not (`%C0%AF`, `%FF`) are a `400` [`NOT_UTF8`], where `web::Form` would put
+/// U+FFFD in their place and the handler would store the text changed.
+pub struct Form<T>(pub T);
+
+impl<T> Form<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Form<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        // The whole body, within `payload_config`'s limit (the form limit too).
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            // Anything else is not a form: `web::Form` refuses it and says so.
+            let is_form = req
+                .content_type()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded");
+            if is_form && !is_utf8_form(&body) {
+                return Err(AppError::BadRequest(NOT_UTF8.into()).into());
+            }
+            let form = web::Form::<T>::from_request(&req, &mut Payload::from(body)).await?;
+            Ok(Self(form.into_inner()))
+        })
+    }
+}
+
+/// Whether every name and value of the form `body` is UTF-8 once percent-decoded. Decoding the
+/// whole body at once is the same check: `&` and `=` are ASCII, and a byte sequence is UTF-8
+/// exactly when each stretch between ASCII characters is.
+fn is_utf8_form(body: &[u8]) -> bool {
+    percent_encoding::percent_decode(body).decode_utf8().is_ok()
+}
+
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _| AppError::BadRequest(err.to_string()).into())
 }
@@ -196,5 +253,34 @@ impl Reply {
         let mut response = see_other(location);
         flash.leave(&mut response);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_is_utf8_when_every_percent_decoded_byte_sequence_is() {
+        assert!(is_utf8_form(b"comment=caf%C3%A9+%E2%9C%93&csrf_token=abc"));
+        assert!(is_utf8_form("comment=déjà vu".as_bytes()), "raw UTF-8 too");
+        assert!(
+            is_utf8_form(b"a=%&b=%G1"),
+            "a stray % is no byte, and no harm"
+        );
+        assert!(
+            !is_utf8_form(b"comment=%C0%AF%FF"),
+            "an overlong slash, a byte never in UTF-8"
+        );
+        assert!(!is_utf8_form(b"comment=caf%E9"), "Latin-1");
+        assert!(
+            !is_utf8_form(b"a=%C3&b=%A9"),
+            "a character split between two fields"
+        );
+        assert!(
+            !is_utf8_form(b"comment=\xff"),
+            "raw bytes that are not UTF-8"
+        );
+        assert!(!is_utf8_form(b"%FF=name"), "names too");
     }
 }

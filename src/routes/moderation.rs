@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::Reply;
+use super::{Form, Reply};
 use crate::{
     accounts::Accounts,
     db::{Database, comments::Moderated},
@@ -29,7 +29,7 @@ pub struct ModerationForm {
 pub async fn moderate_comment(
     req: HttpRequest,
     path: web::Path<(i64, String)>,
-    form: web::Form<ModerationForm>,
+    form: Form<ModerationForm>,
     db: web::Data<Database>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{CsrfOnlyForm, Reply, comments::normalise_comment, home::Home, html, json_error};
+use super::{CsrfOnlyForm, Form, Reply, comments::normalise_comment, home::Home, html, json_error};
 use crate::{
     db::{
         Database,
@@ -88,7 +88,7 @@ pub async fn edit_page(
 pub async fn edit_comment(
     req: HttpRequest,
     path: web::Path<i64>,
-    form: web::Form<EditForm>,
+    form: Form<EditForm>,
     db: web::Data<Database>,
     home: Home,
 ) -> Result<HttpResponse, AppError> {
@@ -142,7 +142,7 @@ pub async fn delete_page(
 pub async fn delete_comment(
     req: HttpRequest,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnlyForm>,
+    form: Form<CsrfOnlyForm>,
     db: web::Data<Database>,
     home: Home,
 ) -> Result<HttpResponse, AppError> {

@@ -8,7 +8,11 @@
 //! came from (`Origin`), that must be this site.
 //!
 //! Every form post carries that cookie, so it also names the browser before any session
-//! exists: [`CsrfToken::visitor_id`] is a one-way digest of it.
+//! exists: [`CsrfToken::visitor_id`] is a one-way digest of the secret the browser's cookie
+//! first had, its *visitor key*. Rotating the secret at login keeps the visitor key (the
+//! cookie carries it beside the new secret, signed with it), so the browser stays one visitor
+//! for as long as it keeps its `csrftoken`, whether or not it keeps its session; a different
+//! member logging in on it makes it a new visitor ([`CsrfToken::rotate_as_new_visitor`]).
 
 use std::future::{Ready, ready};
 
@@ -82,17 +86,24 @@ impl CsrfConfig {
     /// A new browser's `csrftoken` cookie value and a form token for it: what a load test
     /// needs to stand for many fresh visitors (`examples/bench_seed.rs`).
     pub fn new_visitor(&self) -> (String, String) {
-        let secret: Secret = rand::random();
-        (self.cookie_value(&secret), masked(&secret))
+        let keys = CookieKeys::new();
+        (self.cookie_value(&keys), masked(&keys.secret))
     }
 
-    fn cookie_value(&self, secret: &Secret) -> String {
-        self.signer.sign(SALT, &URL_SAFE_NO_PAD.encode(secret))
+    /// The signed value: the secret, then the visitor key when it is another (after a
+    /// rotation), each in base64, joined by a dot.
+    fn cookie_value(&self, keys: &CookieKeys) -> String {
+        let mut value = URL_SAFE_NO_PAD.encode(keys.secret);
+        if keys.visitor != keys.secret {
+            value.push('.');
+            value.push_str(&URL_SAFE_NO_PAD.encode(keys.visitor));
+        }
+        self.signer.sign(SALT, &value)
     }
 
-    /// The `csrftoken` cookie that carries `secret`, signed.
-    fn cookie(&self, secret: &Secret) -> Cookie<'static> {
-        Cookie::build(COOKIE_NAME, self.cookie_value(secret))
+    /// The `csrftoken` cookie that carries `keys`, signed.
+    fn cookie(&self, keys: &CookieKeys) -> Cookie<'static> {
+        Cookie::build(COOKIE_NAME, self.cookie_value(keys))
             .path("/")
             .max_age(COOKIE_AGE)
             .same_site(SameSite::Lax)
@@ -103,24 +114,49 @@ impl CsrfConfig {
     }
 }
 
-/// The request's CSRF secret: the one from its cookie, or a new one that the response will
-/// set as the cookie. Every `CsrfToken` of one request has the same secret (until one of them
-/// rotates it).
-pub struct CsrfToken {
+/// What a `csrftoken` cookie carries: the CSRF secret, and the key the visitor id is derived
+/// from (the secret the cookie was first made with).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CookieKeys {
     secret: Secret,
-    from_cookie: bool,
-    /// Whether the request carried a `csrftoken` cookie at all, valid or not: without one the
-    /// browser refuses this site's cookies (Django's test cookie).
-    cookie_sent: bool,
+    visitor: Secret,
+}
+
+impl CookieKeys {
+    /// A new browser's: one random secret, which is its visitor key too.
+    fn new() -> Self {
+        let secret = rand::random();
+        Self {
+            secret,
+            visitor: secret,
+        }
+    }
+
+    /// From a cookie's (verified) value; an old cookie of one part is its own visitor key.
+    fn decode(value: &str) -> Option<Self> {
+        let (secret, visitor) = value.split_once('.').unwrap_or((value, value));
+        Some(Self {
+            secret: decode_secret(secret)?,
+            visitor: decode_secret(visitor)?,
+        })
+    }
+}
+
+/// The request's CSRF secret: the one from its cookie, or a new one that the response will
+/// set as the cookie. Every `CsrfToken` of one request reads the same one, rotations included
+/// (it lives in the request, not in the token).
+pub struct CsrfToken {
     req: HttpRequest,
     config: web::Data<CsrfConfig>,
 }
 
-/// The secret decided by the request's first `CsrfToken`, for the others.
+/// The keys decided by the request's first `CsrfToken` (and changed by a rotation), for all.
 #[derive(Clone, Copy)]
 struct RequestSecret {
-    secret: Secret,
+    keys: CookieKeys,
     from_cookie: bool,
+    /// Whether the request carried a `csrftoken` cookie at all, valid or not: without one the
+    /// browser refuses this site's cookies (Django's test cookie).
     cookie_sent: bool,
 }
 
@@ -137,44 +173,36 @@ impl FromRequest for CsrfToken {
             Ok(config) => config,
             Err(err) => return ready(Err(err)),
         };
-        let decided = req.extensions().get::<RequestSecret>().copied();
-        let RequestSecret {
-            secret,
-            from_cookie,
-            cookie_sent,
-        } = decided.unwrap_or_else(|| {
+        let decided = req.extensions().contains::<RequestSecret>();
+        if !decided {
             let cookie = req.cookie(COOKIE_NAME);
             let cookie_sent = cookie.is_some();
             let from_cookie = cookie.and_then(|cookie| {
                 config
                     .signer
                     .unsign(SALT, cookie.value())
-                    .and_then(decode_secret)
+                    .and_then(CookieKeys::decode)
             });
             let decided = match from_cookie {
-                Some(secret) => RequestSecret {
-                    secret,
+                Some(keys) => RequestSecret {
+                    keys,
                     from_cookie: true,
                     cookie_sent,
                 },
                 None => {
-                    let secret = rand::random();
+                    let keys = CookieKeys::new();
                     req.extensions_mut()
-                        .insert(CookieToSet(config.cookie(&secret)));
+                        .insert(CookieToSet(config.cookie(&keys)));
                     RequestSecret {
-                        secret,
+                        keys,
                         from_cookie: false,
                         cookie_sent,
                     }
                 }
             };
             req.extensions_mut().insert(decided);
-            decided
-        });
+        }
         ready(Ok(Self {
-            secret,
-            from_cookie,
-            cookie_sent,
             req: req.clone(),
             config,
         }))
@@ -192,10 +220,19 @@ fn masked(secret: &Secret) -> String {
 }
 
 impl CsrfToken {
+    /// The request's keys as of now.
+    fn state(&self) -> RequestSecret {
+        *self
+            .req
+            .extensions()
+            .get::<RequestSecret>()
+            .expect("decided when the first token was extracted")
+    }
+
     /// The token to put in this page's form and `<meta name="csrf-token">`: the secret masked
     /// with a fresh pad.
     pub fn form_token(&self) -> String {
-        masked(&self.secret)
+        masked(&self.state().keys.secret)
     }
 
     /// Checks a state-changing request: its origin, the cookie, and the submitted token
@@ -206,6 +243,7 @@ impl CsrfToken {
     /// browser refuses cookies: the page that set it was seen, so the cookie was offered);
     /// [`AppError::Csrf`] with Django's reason when any other check fails.
     pub fn verify(&self, form_field: Option<&str>) -> Result<(), AppError> {
+        let state = self.state();
         if let Some(origin) = self.req.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or_default();
             if !self.config.accepts_origin(&self.req, origin) {
@@ -214,10 +252,10 @@ impl CsrfToken {
                 ));
             }
         }
-        if !self.cookie_sent {
+        if !state.cookie_sent {
             return Err(AppError::CookiesRefused);
         }
-        if !self.from_cookie {
+        if !state.from_cookie {
             return Err(AppError::Csrf("CSRF cookie not set."));
         }
         let present = |token: &&str| !token.is_empty();
@@ -230,31 +268,44 @@ impl CsrfToken {
             .or(form_field.filter(present))
             .ok_or(AppError::Csrf("CSRF token missing."))?;
         match unmask(submitted) {
-            Some(secret) if bool::from(secret.ct_eq(&self.secret)) => Ok(()),
+            Some(secret) if bool::from(secret.ct_eq(&state.keys.secret)) => Ok(()),
             _ => Err(AppError::Csrf("CSRF token incorrect.")),
         }
     }
 
     /// Replaces the secret (at login, as Django does): pages rendered from now on, and the
-    /// cookie sent with this response, carry the new one.
-    pub fn rotate(&mut self) {
-        self.secret = rand::random();
-        let mut extensions = self.req.extensions_mut();
-        extensions.insert(CookieToSet(self.config.cookie(&self.secret)));
-        extensions.insert(RequestSecret {
-            secret: self.secret,
-            from_cookie: self.from_cookie,
-            cookie_sent: self.cookie_sent,
+    /// cookie sent with this response, carry the new one. The visitor key stays: the browser
+    /// is the same visitor.
+    pub fn rotate(&self) {
+        let keys = self.state().keys;
+        self.replace_keys(CookieKeys {
+            secret: rand::random(),
+            ..keys
         });
     }
 
+    /// Replaces the secret and the visitor key (a different member logs in on this browser,
+    /// which starts afresh): from now on the browser is a visitor nobody was before.
+    pub fn rotate_as_new_visitor(&self) {
+        self.replace_keys(CookieKeys::new());
+    }
+
+    fn replace_keys(&self, keys: CookieKeys) {
+        let state = self.state();
+        let mut extensions = self.req.extensions_mut();
+        extensions.insert(CookieToSet(self.config.cookie(&keys)));
+        extensions.insert(RequestSecret { keys, ..state });
+    }
+
     /// A stable id for the browser this request comes from: a one-way digest (keyed with
-    /// `SECRET_KEY`) of its CSRF secret, which every form post carries. Two tabs, or a retry,
-    /// are one visitor; the digest gives away nothing that would forge a token.
+    /// `SECRET_KEY`) of its visitor key, which every form post carries in its CSRF cookie. Two
+    /// tabs, a retry, or the same browser after a login rotated its secret are one visitor;
+    /// the digest gives away nothing that would forge a token.
     pub fn visitor_id(&self) -> String {
+        let visitor = self.state().keys.visitor;
         self.config
             .signer
-            .digest(VISITOR_ID_SALT, &URL_SAFE_NO_PAD.encode(self.secret))
+            .digest(VISITOR_ID_SALT, &URL_SAFE_NO_PAD.encode(visitor))
     }
 }
 
@@ -305,14 +356,27 @@ mod tests {
         CsrfConfig::new(signer, TrustedProxies::default(), vec![], false)
     }
 
-    /// The token of a request from a browser whose CSRF cookie holds `secret`.
+    /// The token of a request from a browser whose CSRF cookie holds `secret`, never rotated.
     fn token(config: &web::Data<CsrfConfig>, secret: &Secret) -> CsrfToken {
-        let cookie = config.cookie(secret);
+        let keys = CookieKeys {
+            secret: *secret,
+            visitor: *secret,
+        };
+        token_with_cookie(config, config.cookie(&keys))
+    }
+
+    fn token_with_cookie(config: &web::Data<CsrfConfig>, cookie: Cookie<'static>) -> CsrfToken {
         let req = TestRequest::default()
             .app_data(config.clone())
             .cookie(cookie)
             .to_http_request();
         CsrfToken::extract(&req).into_inner().unwrap()
+    }
+
+    /// The `csrftoken` cookie the response to `token`'s request sets.
+    fn cookie_set(token: &CsrfToken) -> Cookie<'static> {
+        let set = token.req.extensions().get::<CookieToSet>().cloned();
+        set.expect("a cookie to set").0
     }
 
     #[test]
@@ -327,6 +391,63 @@ mod tests {
         assert_eq!(first_tab, second_tab);
         assert_ne!(first_tab, someone_else);
         assert!(!first_tab.contains(&URL_SAFE_NO_PAD.encode(one)));
+        // A cookie from before rotations kept the visitor key: its visitor id is the digest of
+        // its secret, as it always was, so the comments stored under it stay its own.
+        let as_before = config
+            .signer
+            .digest(VISITOR_ID_SALT, &URL_SAFE_NO_PAD.encode(one));
+        assert_eq!(first_tab, as_before);
+    }
+
+    #[test]
+    fn a_rotated_secret_keeps_the_visitor_unless_a_new_visitor_is_asked_for() {
+        let config = web::Data::new(config());
+        let before_login = token(&config, &rand::random());
+        let old_form_token = before_login.form_token();
+        let visitor = before_login.visitor_id();
+
+        before_login.rotate();
+        let rotated = cookie_set(&before_login);
+        let after_login = token_with_cookie(&config, rotated.clone());
+        after_login.rotate();
+        let rotated_twice = token_with_cookie(&config, cookie_set(&after_login));
+        before_login.rotate_as_new_visitor();
+        let someone_new = token_with_cookie(&config, cookie_set(&before_login));
+
+        assert_eq!(after_login.visitor_id(), visitor, "the same browser");
+        assert_eq!(
+            rotated_twice.visitor_id(),
+            visitor,
+            "every rotation keeps it"
+        );
+        assert_ne!(someone_new.visitor_id(), visitor, "a new visitor");
+        assert!(
+            matches!(
+                token_with_cookie(&config, rotated).verify(Some(&old_form_token)),
+                Err(AppError::Csrf("CSRF token incorrect."))
+            ),
+            "a form from before the rotation no longer passes"
+        );
+    }
+
+    #[test]
+    fn every_token_of_a_request_sees_a_rotation_made_through_another() {
+        let config = web::Data::new(config());
+        let req = TestRequest::default()
+            .app_data(config.clone())
+            .cookie(config.cookie(&CookieKeys::new()))
+            .to_http_request();
+        let session_side = CsrfToken::extract(&req).into_inner().unwrap();
+        let route_side = CsrfToken::extract(&req).into_inner().unwrap();
+
+        session_side.rotate();
+
+        assert_eq!(route_side.state().keys, session_side.state().keys);
+        let form_token = route_side.form_token();
+        assert!(
+            session_side.verify(Some(&form_token)).is_ok(),
+            "one secret per request"
+        );
     }
 
     #[test]
@@ -339,8 +460,12 @@ mod tests {
         let first = CsrfToken::extract(&req).into_inner().unwrap();
         let second = CsrfToken::extract(&req).into_inner().unwrap();
 
-        assert!(!first.from_cookie, "no cookie: a new secret");
-        assert_eq!(first.secret, second.secret, "one new secret per request");
+        assert!(!first.state().from_cookie, "no cookie: a new secret");
+        assert_eq!(
+            first.state().keys,
+            second.state().keys,
+            "one new secret per request"
+        );
     }
 
     #[test]
@@ -385,7 +510,7 @@ mod tests {
         #[test]
         fn any_submitted_token_unmasks_or_is_refused_without_a_panic(token: String) {
             let _ = unmask(&token);
-            let _ = decode_secret(&token);
+            let _ = CookieKeys::decode(&token);
         }
     }
 }

@@ -9,7 +9,8 @@
 //! browser's (derived from its CSRF cookie) stands in, and the first write stores that one.
 //! So two tabs posting before either has a session, or a retry after a save that failed, are
 //! one visitor, and the database's "one comment per visitor" rule holds from the first
-//! request.
+//! request. The browser's id outlives the CSRF secret's rotation at login, so a browser that
+//! lost its session but kept its CSRF cookie is still the same visitor.
 
 use std::{
     future::{Ready, ready},
@@ -119,16 +120,21 @@ impl VisitorSession {
         self.get(AUTH_USER_HASH)
     }
 
-    /// Logs `member_id` in under a new session key (so a key planted before login is useless
-    /// after it), with the session auth hash of their credentials. A different member's data
-    /// is not inherited: as Django's `login()`, the session is flushed first when someone else
-    /// was logged in. `remember` chooses whether the session outlives the browser.
+    /// Logs `member_id` in under a new session key and a new CSRF secret (so a key or a token
+    /// planted before login is useless after it), with the session auth hash of their
+    /// credentials. A different member's data is not inherited: as Django's `login()`, the
+    /// session is flushed first when someone else was logged in, and the browser becomes a new
+    /// visitor; otherwise it stays the visitor it was. `remember` chooses whether the session
+    /// outlives the browser.
     pub fn log_in(&self, member_id: i64, auth_hash: String, remember: bool) {
         if self
             .claimed_member_id()
             .is_some_and(|current| current != member_id)
         {
             self.session.clear();
+            self.csrf.rotate_as_new_visitor();
+        } else {
+            self.csrf.rotate();
         }
         self.session.renew();
         self.set(MEMBER_ID, member_id);
@@ -174,6 +180,14 @@ impl VisitorSession {
         self.req
             .app_data::<web::Data<SessionCookie>>()?
             .session_key(&self.req)
+    }
+
+    /// Whether the request's cookie named a stored session that is gone: a key this site
+    /// signed, with nothing loaded for it (a stored session is never empty). It was ended
+    /// (logged out elsewhere, expired) or another request of the same session rotated its key
+    /// after the browser sent this one.
+    pub fn was_ended_meanwhile(&self) -> bool {
+        self.session.entries().is_empty() && self.key().is_some()
     }
 
     /// What "your sessions" shows about this session, while a member is logged in with it.
@@ -356,6 +370,38 @@ mod tests {
         assert_eq!(stored, Some(browser.clone()));
         assert_eq!(session.visitor_id(), browser, "kept across key rotation");
         assert_eq!(session.claimed_member_id(), Some(7));
+    }
+
+    #[test]
+    fn logging_in_keeps_the_browsers_visitor_unless_a_different_member_was_logged_in() {
+        let session = session();
+        let browser = session.csrf.visitor_id();
+        let secret_before = session.csrf.form_token();
+
+        session.log_in(7, "hash".into(), true);
+        let first_login = session.visitor_id();
+        let browser_after_login = session.csrf.visitor_id();
+        session.log_in(7, "hash".into(), true);
+        let same_member_again = session.visitor_id();
+        session.log_in(8, "hash".into(), true);
+        let someone_else = session.visitor_id();
+
+        assert_eq!(first_login, browser);
+        assert_eq!(
+            browser_after_login, browser,
+            "the rotated secret keeps the visitor"
+        );
+        assert!(
+            session.csrf.verify(Some(&secret_before)).is_err(),
+            "but a token from before the login no longer passes"
+        );
+        assert_eq!(same_member_again, browser);
+        assert_ne!(someone_else, browser, "a different member is a new visitor");
+        assert_eq!(
+            session.csrf.visitor_id(),
+            someone_else,
+            "and so is the browser from then on, session or not"
+        );
     }
 
     #[test]

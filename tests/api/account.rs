@@ -6,8 +6,8 @@ use futures_util::future::join_all;
 use guestbook::settings::{SessionEngineKind, Settings};
 
 use crate::helpers::{
-    Browser, Flavor, PASSWORD, Page, SharedSite, TestApp, redis_available, run_cli, spawn_app,
-    spawn_app_with,
+    Browser, Engine, Flavor, PASSWORD, Page, SharedSite, TestApp, redis_available, run_cli,
+    spawn_app, spawn_app_with,
 };
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -318,6 +318,51 @@ conformance! {
             assert!(page.body.contains("Please log in first."), "{path}");
         }
     }
+
+    async fn eight_password_changes_at_once_from_one_session_are_one_303_and_seven_409s(flavor) {
+        // Arrange: eight tabs of one logged-in session, each holding its form's token. The
+        // throttle's limits are raised out of the way: this is about the change, not the count.
+        let app = flavor
+            .spawn_app_with(|s| {
+                s.security.login_throttle.per_user = 100;
+                s.security.login_throttle.per_address = 100;
+            })
+            .await;
+        app.create_member("hal").await;
+        let browser = logged_in_browser(&app, "hal", FIREFOX).await;
+        let mut tabs: Vec<Browser> = (0..8).map(|_| browser.new_tab()).collect();
+        for tab in &mut tabs {
+            tab.csrf().await;
+        }
+        let together = tokio::sync::Barrier::new(tabs.len());
+
+        // Act: the eight posts leave together.
+        let pages = join_all(tabs.iter_mut().enumerate().map(|(n, tab)| {
+            let together = &together;
+            async move {
+                together.wait().await;
+                change_password(tab, PASSWORD, &format!("new password number {n}")).await
+            }
+        }))
+        .await;
+
+        // Assert: one change applied; every other lost the race and says so.
+        let statuses: Vec<StatusCode> = pages.iter().map(|page| page.status).collect();
+        let winners: Vec<usize> = (0..pages.len())
+            .filter(|&n| statuses[n] == StatusCode::SEE_OTHER)
+            .collect();
+        assert_eq!(winners.len(), 1, "{statuses:?}");
+        let lost = pages.iter().filter(|page| page.status == StatusCode::CONFLICT);
+        assert_eq!(lost.clone().count(), 7, "{statuses:?}");
+        for page in lost {
+            assert!(page.body.contains("changed from another session meanwhile"), "{}", page.body);
+        }
+        let winner = winners[0];
+        let mut fresh = app.browser();
+        let new_password = format!("new password number {winner}");
+        assert_eq!(fresh.log_in("hal", &new_password).await.status, StatusCode::SEE_OTHER);
+        assert!(is_logged_in(&mut tabs[winner], "hal").await, "the winner stays logged in");
+    }
 }
 
 // ---------- races ----------
@@ -441,6 +486,80 @@ async fn two_password_changes_at_once_apply_exactly_one() {
         is_logged_in(&mut phone, "lea").await,
     ];
     assert_eq!(standing.iter().filter(|s| **s).count(), 1);
+}
+
+/// A session logged out from elsewhere lost the race with its next action: `409`, nothing
+/// done; its pages send it to log in. Logged out by a password change in another session
+/// (signed cookies: the session still names the member), its next action is a plain `401`;
+/// with its record gone (ended from "Your sessions", or by that password change on a
+/// server-side engine), its cookie names nothing and every action is the `409` until it logs
+/// in again.
+#[actix_web::test]
+async fn an_action_from_a_session_logged_out_elsewhere_is_a_409() {
+    for engine in [Engine::Db, Engine::SignedCookies] {
+        let flavor = Flavor {
+            engine,
+            ..Flavor::DEFAULT
+        };
+        let app = flavor.spawn_app().await;
+        app.create_member("ivo").await;
+        let mut laptop = logged_in_browser(&app, "ivo", FIREFOX).await;
+        let mut phone = logged_in_browser(&app, "ivo", IPHONE).await;
+        let mut tablet = logged_in_browser(&app, "ivo", IPHONE).await;
+        phone.csrf().await;
+
+        assert_eq!(
+            change_password(&mut laptop, PASSWORD, NEW_PASSWORD)
+                .await
+                .status,
+            StatusCode::SEE_OTHER
+        );
+        let lost = phone.post("/account/sessions/end-others", &[]).await;
+        let after = phone.post_json("/account/sessions/end-others", &[]).await;
+        let page = tablet.get("/account/password").await;
+
+        assert_eq!(lost.status, StatusCode::CONFLICT, "{engine:?}");
+        assert!(
+            lost.body.contains("changed from another session meanwhile"),
+            "{}",
+            lost.body
+        );
+        let expected_after = if app.revocable() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(after.status, expected_after, "{engine:?}");
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{engine:?}");
+        assert_eq!(page.header("location"), Some("/login"));
+        assert!(
+            is_logged_in(&mut laptop, "ivo").await,
+            "{engine:?}: nothing done"
+        );
+        assert_eq!(
+            phone.log_in("ivo", NEW_PASSWORD).await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+
+    // Ended from "Your sessions": the record is gone.
+    let app = spawn_app().await;
+    app.create_member("jae").await;
+    let mut laptop = logged_in_browser(&app, "jae", FIREFOX).await;
+    let mut phone = logged_in_browser(&app, "jae", IPHONE).await;
+    let phone_id = current_session_id(&mut phone).await;
+    phone.csrf().await;
+    let ended = laptop
+        .post("/account/sessions/end", &[("session_id", &phone_id)])
+        .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+
+    let lost = phone
+        .post("/account/delete", &[("current_password", PASSWORD)])
+        .await;
+
+    assert_eq!(lost.status, StatusCode::CONFLICT, "{}", lost.body);
+    assert_eq!(app.count("members"), 1, "nothing deleted");
 }
 
 // ---------- several instances ----------
@@ -730,4 +849,61 @@ async fn a_member_changed_in_sql_is_seen_by_the_next_request() {
 
         assert!(!is_logged_in(&mut browser, "sql").await, "{flavor:?}");
     }
+}
+
+/// Member ids are never given twice, on either database: after the newest member deleted
+/// their account, the next sign-up gets a new id (on SQLite it used to get theirs), and stays
+/// logged in. A copy of the deleted member's signed cookie asks for a page in between, so the
+/// instance has looked that id up and found nobody: such an absence must not outlive the
+/// sign-up (the `members` counter does not move on inserts).
+#[actix_web::test]
+async fn a_new_member_never_gets_a_deleted_members_id_and_stays_logged_in() {
+    for on_database in Flavor::on_each_database("a_new_member_never_gets_a_deleted_members_id") {
+        for engine in [Engine::Db, Engine::SignedCookies] {
+            let flavor = Flavor {
+                engine,
+                ..on_database
+            };
+            let app = flavor.spawn_app().await;
+            app.create_member("first").await;
+            app.create_member("newest").await;
+            let newest_id = member_id(&app, "newest");
+            let mut leaving = logged_in_browser(&app, "newest", FIREFOX).await;
+            let mut copy = leaving.new_tab();
+            let deleted = leaving
+                .post("/account/delete", &[("current_password", PASSWORD)])
+                .await;
+            assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{flavor:?}");
+            assert!(!is_logged_in(&mut copy, "newest").await, "{flavor:?}");
+
+            let mut newcomer = app.browser();
+            let signed_up = newcomer.sign_up("newcomer", PASSWORD).await;
+            let newcomer_id = member_id(&app, "newcomer");
+            let mut logged_in = Vec::new();
+            for _ in 0..3 {
+                logged_in.push(is_logged_in(&mut newcomer, "newcomer").await);
+            }
+
+            assert_eq!(signed_up.status, StatusCode::SEE_OTHER, "{flavor:?}");
+            assert!(
+                newcomer_id > newest_id,
+                "{flavor:?}: the newcomer got id {newcomer_id}, the deleted member had {newest_id}"
+            );
+            assert_eq!(logged_in, [true; 3], "{flavor:?}: every request logged in");
+        }
+    }
+}
+
+fn member_id(app: &TestApp, username: &str) -> i64 {
+    use diesel::{RunQueryDsl, sql_types::Text};
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    diesel::sql_query("SELECT id FROM members WHERE username = $1")
+        .bind::<Text, _>(username)
+        .get_result::<Id>(&mut app.db())
+        .unwrap_or_else(|e| panic!("no member {username}: {e}"))
+        .id
 }

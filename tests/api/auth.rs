@@ -221,6 +221,9 @@ conformance! {
             home.body.contains(r#"action="/comments""#),
             "Leo's has_commented is not Mia's"
         );
+        // Nor is his visitor id: Mia is a visitor of her own, with a comment of her own.
+        assert_eq!(browser.comment("mia's comment").await.status, StatusCode::SEE_OTHER);
+        assert_eq!(app.count("comments"), 2);
     }
 
     async fn json_clients_get_200_201_and_401_with_messages_and_no_flash(flavor) {

@@ -92,6 +92,66 @@ async fn a_body_that_is_not_a_form_is_a_400_that_says_so() {
     );
 }
 
+/// Percent-encoded bytes that are not UTF-8 (`%C0%AF` is an overlong `/`, `%FF` is never part
+/// of UTF-8) used to be read as U+FFFD and stored so. Every form refuses them with a `400`
+/// that says why, before anything is done.
+#[actix_web::test]
+async fn a_form_that_is_not_valid_utf8_is_a_400_that_says_so_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.create_member("uri").await;
+    let mut browser = app.browser();
+    let token = browser.csrf().await;
+    let with_token = |fields: &str| format!("{fields}&csrf_token={token}");
+
+    let comment = browser
+        .post_raw("/comments", &with_token("comment=%C0%AF%FF"), &[])
+        .await;
+    let json = browser
+        .post_raw(
+            "/comments",
+            &with_token("comment=caf%E9"),
+            &[("Accept", "application/json")],
+        )
+        .await;
+    let login = browser
+        .post_raw(
+            "/login",
+            &with_token(&format!(
+                "username=ur%FFi&password={}",
+                PASSWORD.replace(' ', "+")
+            )),
+            &[],
+        )
+        .await;
+    let home = browser.get("/").await;
+
+    assert_eq!(comment.status, StatusCode::BAD_REQUEST, "{}", comment.body);
+    assert!(comment.body.contains("<!doctype html>"), "a styled page");
+    assert!(comment.body.contains("not valid UTF-8"), "{}", comment.body);
+    assert_eq!(json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json.json(),
+        serde_json::json!({"error": "The form could not be read: it is not valid UTF-8."})
+    );
+    assert_eq!(login.status, StatusCode::BAD_REQUEST, "{}", login.body);
+    assert!(login.body.contains("not valid UTF-8"), "{}", login.body);
+    assert_eq!(app.count("comments"), 0, "nothing stored");
+    app.assert_stored_sessions(0).await;
+    assert!(
+        home.body.contains(r#"action="/comments""#),
+        "still free to comment"
+    );
+    // Valid UTF-8, percent-encoded or not, still goes through.
+    let posted = browser
+        .post_raw(
+            "/comments",
+            &with_token("comment=caf%C3%A9+%E2%9C%93+déjà"),
+            &[],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+}
+
 conformance! {
     async fn a_server_error_is_a_styled_500_and_leaves_the_session_unstored(flavor) {
         // Arrange: break the comments table so storing a comment fails.

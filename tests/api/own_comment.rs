@@ -146,6 +146,34 @@ conformance! {
 
     }
 
+    async fn a_browser_that_lost_its_session_but_kept_its_csrftoken_is_still_the_author(flavor) {
+        // Arrange: a member logs in without "Remember me" (the CSRF secret rotates) and
+        // comments. The browser closes: the session cookie (no Max-Age) goes, the year-long
+        // csrftoken stays.
+        let app = flavor.spawn_app().await;
+        app.create_member("noor").await;
+        let mut before = app.browser();
+        assert_eq!(before.log_in("noor", PASSWORD).await.status, StatusCode::SEE_OTHER);
+        let id = post(&app, &mut before, "posted before the browser closed").await;
+        let mut reopened = app.browser();
+        reopened.set_cookie("csrftoken", &before.cookie("csrftoken").unwrap());
+
+        // Act: the same browser logs in again.
+        let logged_in = reopened.log_in("noor", PASSWORD).await;
+        let home = reopened.get("/").await;
+        let edited = edit(&mut reopened, id, "edited after the browser reopened").await;
+        let second = reopened.comment("a second comment").await;
+
+        // Assert: the same visitor, so the comment is theirs and still their only one.
+        assert_eq!(logged_in.status, StatusCode::SEE_OTHER);
+        assert!(home.body.contains(OWN_TAG), "{}", home.body);
+        assert!(!home.body.contains(r#"action="/comments""#), "no form for a second comment");
+        assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+        assert_eq!(second.status, StatusCode::CONFLICT);
+        let stored: Vec<String> = rows(&app).into_iter().map(|row| row.body).collect();
+        assert_eq!(stored, ["edited after the browser reopened"]);
+    }
+
     async fn a_member_on_another_browser_is_not_the_author(flavor) {
         let app = flavor.spawn_app().await;
         app.create_member("lee").await;
