@@ -94,19 +94,11 @@ impl CurrentMembers {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::{db::Database, settings::DatabaseSettings};
+    use crate::db::Database;
 
     fn database(dir: &tempfile::TempDir) -> Database {
-        let db = Database::connect(&DatabaseSettings {
-            url: dir.path().join("db.sqlite3").to_string_lossy().into_owned(),
-            pool_size: 2,
-            pool_timeout: Duration::from_secs(5),
-            blocking_threads_per_worker: 1,
-        })
-        .unwrap();
+        let db = Database::sqlite_in(dir.path());
         db.migrate().unwrap();
         db
     }

@@ -202,6 +202,19 @@ impl Database {
         }
     }
 
+    /// A SQLite file `db.sqlite3` in `dir`, opened with a small pool and not migrated: what the
+    /// unit tests build on.
+    #[cfg(test)]
+    pub(crate) fn sqlite_in(dir: &std::path::Path) -> Self {
+        Self::connect(&DatabaseSettings {
+            url: dir.join("db.sqlite3").to_string_lossy().into_owned(),
+            pool_size: 2,
+            pool_timeout: Duration::from_secs(5),
+            blocking_threads_per_worker: 1,
+        })
+        .expect("a SQLite file in a temporary folder opens")
+    }
+
     /// Applies the migrations not yet applied and returns their names, oldest first.
     ///
     /// # Errors
@@ -396,13 +409,7 @@ mod tests {
     #[test]
     fn the_members_rebuild_keeps_rows_references_index_and_triggers() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(&DatabaseSettings {
-            url: dir.path().join("db.sqlite3").to_string_lossy().into_owned(),
-            pool_size: 1,
-            pool_timeout: Duration::from_secs(5),
-            blocking_threads_per_worker: 1,
-        })
-        .unwrap();
+        let db = Database::sqlite_in(dir.path());
         let mut conn = db.get().unwrap();
         let (rebuild, before): (Vec<_>, Vec<_>) =
             MigrationSource::<Sqlite>::migrations(&SQLITE_MIGRATIONS)

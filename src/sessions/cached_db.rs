@@ -309,7 +309,6 @@ mod tests {
         cache::{Cache, CacheError, MemoryCache},
         db::Database,
         sessions::{cache::CacheSessions, db::DbSessions, keys},
-        settings::DatabaseSettings,
     };
 
     const TTL: Duration = Duration::from_secs(60);
@@ -492,13 +491,7 @@ mod tests {
 
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(&DatabaseSettings {
-            url: dir.path().join("db.sqlite3").to_string_lossy().into_owned(),
-            pool_size: 2,
-            pool_timeout: Duration::from_secs(5),
-            blocking_threads_per_worker: 1,
-        })
-        .unwrap();
+        let db = Database::sqlite_in(dir.path());
         db.migrate().unwrap();
         let cache = TestCache {
             inner: CacheSessions::new(Cache::Memory(MemoryCache::new(100_000, "t:".into()))),
