@@ -403,31 +403,23 @@ impl Accounts {
         session: Option<&VisitorSession>,
     ) -> Result<bool, AppError> {
         let (id, expected) = (member.id, Expected::from(member));
-        // Listed first: the deletion empties the database's index of their sessions, and a
-        // cache in front (cached_db) still holds them.
-        let listed = self.engine.sessions_of(id).await;
-        let Some(deleted_rows) = self
+        let Some(ended_rows) = self
             .db
             .write(move |conn| members::delete(conn, id, &expected))
             .await?
         else {
             return Ok(false);
         };
-        // Every session of theirs is anonymous from now on (no member to match); these go too,
-        // from the cache in front as well.
+        // Every session of theirs is anonymous from now on (no member to match); these go too:
+        // the rows the deletion removed from a cache in front of the database (cached_db), and
+        // the sessions of engines whose index is not the database (cache, file).
         if let Some(session) = session {
             session.log_out();
         }
-        let mut keys = deleted_rows;
-        match listed {
-            Ok(listed) => keys.extend(listed.into_iter().flatten().map(|stored| stored.key)),
-            Err(err) => tracing::warn!(error = %err, "sessions of a deleted account not listed"),
+        if let Err(err) = self.engine.end_sessions(id, &ended_rows).await {
+            tracing::warn!(error = %err, "account deleted but its sessions not removed from the cache");
         }
-        keys.sort_unstable();
-        keys.dedup();
-        if let Err(err) = self.engine.end_sessions(id, &keys).await {
-            tracing::warn!(error = %err, "account deleted but its sessions not removed from storage");
-        }
+        self.end_sessions_except(id, None).await;
         Ok(true)
     }
 

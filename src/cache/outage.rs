@@ -45,7 +45,8 @@ impl Outage {
     }
 
     /// Whether an outage is under way.
-    pub fn is_active(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_active(&self) -> bool {
         self.lock().is_some()
     }
 
