@@ -52,7 +52,7 @@ struct SessionRow {
     session_key: String,
     session_data: Vec<u8>,
     expire_date: PrimitiveDateTime,
-    member_id: Option<i64>,
+    user_id: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -155,7 +155,7 @@ async fn seed_sessions(state: &AppState, count: usize) -> anyhow::Result<usize> 
                 session_key: keys::generate().as_ref().to_owned(),
                 session_data: visitor_session(serializer)?,
                 expire_date,
-                member_id: None,
+                user_id: None,
             })
         });
         return insert_in_batches(&state.db, rows, |conn, batch| {

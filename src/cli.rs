@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use time::PrimitiveDateTime;
 
+use crate::db::Migrations;
 use crate::{
     accounts::PasswordChange,
     cache::Cache,

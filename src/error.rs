@@ -21,6 +21,8 @@ use actix_web::{
 use askama::Template;
 use serde::Deserialize;
 
+use actix_session_engines::stores::signed_cookies::SessionTooLarge;
+
 use crate::db::DbError;
 
 /// Everything a request can fail with. The message of each variant is shown to the client;
@@ -298,6 +300,9 @@ async fn read_draft(req: &mut ServiceRequest) -> Result<Option<String>, actix_we
 /// What the client is told about `error`: an [`AppError`]'s own message, or for the
 /// framework's errors a message for their status (their own text may name internals).
 fn text_of(error: &actix_web::Error, status: StatusCode) -> ErrorText {
+    if error.as_error::<SessionTooLarge>().is_some() {
+        return ErrorText::of(&AppError::SessionTooLarge);
+    }
     match error.as_error::<AppError>() {
         Some(app_error) => ErrorText::of(app_error),
         None => ErrorText {

@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
-pub mod cache;
 pub mod changes;
 pub mod cli;
 pub mod db;
@@ -23,3 +22,6 @@ pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod state;
+
+/// The caches (in process or Redis) are the session framework's; the throttles use them too.
+pub use actix_session_engines::caches as cache;

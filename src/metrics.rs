@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use actix_session_engines::observe::{self, Observer};
 use actix_web::{HttpResponse, http::header, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -169,10 +170,33 @@ impl Metrics {
     }
 }
 
-/// Starts counting (an application with `METRICS_ADDR` is starting).
+/// Starts counting (an application with `METRICS_ADDR` is starting), the session framework's
+/// events included.
 pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
     LazyLock::force(&METRICS);
+    observe::set_observer(SessionMetrics);
+}
+
+/// What the session framework reports, counted here.
+struct SessionMetrics;
+
+impl Observer for SessionMetrics {
+    fn store_call(&self, engine: &'static str, operation: &'static str, ok: bool) {
+        session_operation(engine, operation, ok);
+    }
+
+    fn cache_outage(&self, user: &'static str, active: bool) {
+        cache_outage(user, active);
+    }
+
+    fn cache_epoch_moved(&self) {
+        cache_epoch_bump();
+    }
+
+    fn stale_cache_entry(&self) {
+        cached_db_stale_entry();
+    }
 }
 
 /// Whether anything is counted (an application with `METRICS_ADDR` started), for callers

@@ -14,6 +14,7 @@ use actix_web::{
 };
 use anyhow::Context;
 
+use crate::db::Migrations;
 use crate::{
     error::{AppError, render_errors},
     logging::log_request,
@@ -218,7 +219,7 @@ pub fn build_app(
             web::scope("")
                 .wrap(from_fn(sessions::finish_session))
                 .wrap(session_middleware)
-                .wrap(from_fn(sessions::cookie::session_cookie_rules))
+                .wrap(from_fn(sessions::session_cookie_rules))
                 .wrap(from_fn(set_csrf_cookie))
                 // Pages depend on the session and CSRF cookies: never stored, by a shared
                 // cache or by the browser (its back button must not show a logged-in page

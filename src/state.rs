@@ -4,6 +4,9 @@
 //! exactly the pieces they use (`web::Data<Database>`, `web::Data<CsrfConfig>`, ...); the
 //! command line uses them directly. Nothing below `startup` and `cli` sees this struct.
 
+use std::sync::Arc;
+
+use actix_session_engines::Storage;
 use actix_web::web;
 use anyhow::Context;
 
@@ -75,8 +78,14 @@ impl AppState {
             (None, CacheBackend::Redis { .. }) => default_cache.clone(),
         };
         let changes = Changes::new(db.clone());
-        let sessions =
-            SessionEngine::from_settings(&settings, &db, &changes, &signer, &session_cache)?;
+        // cached_db keeps its cache epoch among the change counters the pages read anyway.
+        let storage = Storage {
+            database: &db,
+            cache: &session_cache,
+            epoch: Some(Arc::new(changes.clone())),
+            signer: &signer,
+        };
+        let sessions = SessionEngine::from_settings(&settings.session, storage)?;
         let session_cookie = SessionCookie::new(&signer, &settings.session);
         let trusted_proxies = TrustedProxies::new(settings.security.trusted_proxies.clone());
         let throttle = Throttle::new(

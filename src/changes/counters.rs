@@ -2,6 +2,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use actix_session_engines::stores::cached_db::{CacheEpoch, EpochFuture};
+
 use super::shared_read::SharedRead;
 use crate::db::{
     Database, DbError,
@@ -52,5 +54,20 @@ impl Changes {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+}
+
+/// `cached_db`'s cache epoch is a row among the change counters: every page reads them anyway,
+/// so relying on the epoch costs a busy instance no query of its own.
+impl CacheEpoch for Changes {
+    fn recent(&self, max_age: Duration) -> EpochFuture<'_, i64> {
+        Box::pin(async move { Ok(Changes::recent(self, max_age).await?.cache_epoch) })
+    }
+
+    fn advance(&self) -> EpochFuture<'_, ()> {
+        Box::pin(async move {
+            self.bump_cache_epoch().await?;
+            Ok(())
+        })
     }
 }

@@ -95,7 +95,7 @@ impl CurrentMembers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Database;
+    use crate::db::{Database, Migrations};
 
     fn database(dir: &tempfile::TempDir) -> Database {
         let db = Database::sqlite_in(dir.path());

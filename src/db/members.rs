@@ -208,7 +208,7 @@ pub fn delete(
         diesel::update(comments::table.filter(comments::member_id.eq(id)))
             .set(comments::member_id.eq(None::<i64>))
             .execute(conn)?;
-        let theirs = sessions::table.filter(sessions::member_id.eq(id));
+        let theirs = sessions::table.filter(sessions::user_id.eq(id));
         let keys = theirs.select(sessions::session_key).load(conn)?;
         diesel::delete(theirs).execute(conn)?;
         Ok(keys)

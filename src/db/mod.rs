@@ -1,46 +1,20 @@
-//! The database: SQLite or PostgreSQL behind one connection type, a pool, the embedded
-//! migrations of each, and a way to run blocking Diesel code off the async workers.
-//!
-//! Reads and writes go through separate lanes: [`Database::read`] runs on the blocking
-//! threads with a pooled connection; [`Database::write`], on SQLite, runs on a writer thread of
-//! its own (`writer.rs`), so a write waiting for the lock never holds up a read. Either way
-//! one deadline, `DATABASE_POOL_TIMEOUT`, covers waiting for a connection and running the
-//! query: the request gets its `503` by then.
+//! The guestbook's database: its embedded migrations (SQLite's and PostgreSQL's), its tables
+//! and the queries on them, one module per table. The connection pool and its lanes (reads on
+//! the blocking threads, SQLite's writes on a writer thread of their own) are the session
+//! framework's [`Database`], shared with the session engines.
 
 pub mod changes;
 pub mod comments;
-mod connection;
-mod error;
 pub mod members;
 pub mod models;
 pub mod schema;
-mod writer;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
-
-use diesel::{
-    Connection as _, RunQueryDsl,
-    connection::SimpleConnection,
-    migration::MigrationSource,
-    r2d2::{CustomizeConnection, Pool},
-};
+use diesel::{Connection as _, RunQueryDsl, migration::MigrationSource};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use self::connection::wait_until_no_connection_is_opening;
-pub use self::{connection::DbConnection as Connection, error::DbError};
-use self::{
-    connection::{PoolManager, sqlite_pragmas},
-    writer::Writer,
+pub use actix_session_engines::database::{
+    Connection, Database, DbError, PoolState, wait_until_no_connection_is_opening,
 };
-use crate::settings::DatabaseSettings;
-
-/// How much longer than its deadline a write's requester waits for the write's own answer: a
-/// write stops waiting for locks by the deadline, so its answer (done, or not) comes within
-/// this, and the request reports what really happened.
-const ANSWER_GRACE: Duration = Duration::from_secs(1);
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -48,179 +22,24 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// turns (an arbitrary constant: "guestbk" in ASCII).
 const MIGRATION_LOCK: i64 = 0x67_75_65_73_74_62_6b;
 
-/// The pooled connections at one moment.
-#[derive(Clone, Copy, Debug)]
-pub struct PoolState {
-    /// Open connections, idle or in use.
-    pub connections: u32,
-    pub idle: u32,
-    /// `DATABASE_POOL_SIZE`.
-    pub max_size: u32,
-}
-
-/// A cloneable handle on the database: the pool, and SQLite's writer.
-#[derive(Clone)]
-pub struct Database {
-    pool: Pool<PoolManager>,
-    /// SQLite's write lane; PostgreSQL writes share the pool.
-    writer: Option<Arc<Writer>>,
-    /// `DATABASE_POOL_TIMEOUT`: how long a call may take, waiting included.
-    deadline: Duration,
-}
-
-impl Database {
-    /// Opens (creating a SQLite file if needed) the database `settings` name, with their pool
-    /// size and checkout timeout.
-    ///
-    /// # Errors
-    /// When the database cannot be reached, or the file cannot be opened or created.
-    pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
-        let target = if settings.is_postgres() {
-            settings.url.clone()
-        } else {
-            let path = settings.sqlite_path();
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot create the folder of DATABASE_URL {}: {e}",
-                        parent.display()
-                    )
-                })?;
-            }
-            owner_only(&path).map_err(|e| {
-                anyhow::anyhow!("cannot prepare the database file {}: {e}", path.display())
-            })?;
-            path.to_string_lossy().into_owned()
-        };
-        let manager = PoolManager::new(&target, settings.is_postgres());
-        let pool = Pool::builder()
-            .max_size(settings.pool_size)
-            .min_idle(Some(1))
-            // No `SELECT 1` before every checkout: SQLite connections are files, not sockets,
-            // and a failed query already marks a connection broken.
-            .test_on_check_out(false)
-            .connection_timeout(settings.pool_timeout)
-            .connection_customizer(Box::new(PerConnection {
-                statement_timeout: settings.pool_timeout,
-            }))
-            .build(manager)
-            .map_err(|e| {
-                anyhow::anyhow!("cannot open the database {}: {e}", settings.redacted_url())
-            })?;
-        let writer = if settings.is_postgres() {
-            None
-        } else {
-            Some(Arc::new(Writer::start(&target)?))
-        };
-        Ok(Self {
-            pool,
-            writer,
-            deadline: settings.pool_timeout,
-        })
-    }
-
-    /// Runs blocking Diesel code that only reads, on the blocking thread pool with a pooled
-    /// connection taken inside the blocking task, so async workers never wait on the
-    /// database.
-    ///
-    /// # Errors
-    /// [`DbError::Unavailable`] when no connection frees up, or the call does not finish, by
-    /// the deadline; [`DbError::Query`] for a failed query.
-    pub async fn read<T, F>(&self, query: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        let call = actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
-            query(&mut conn)
-        });
-        match actix_web::rt::time::timeout(self.deadline, call).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) => Err(DbError::Unavailable(format!("blocking task failed: {e}"))),
-            Err(_) => Err(DbError::Unavailable("no answer in time".into())),
-        }
-    }
-
-    /// Runs blocking Diesel code that writes (and may read): on SQLite, on its writer thread;
-    /// on PostgreSQL, as [`Database::read`] does.
-    ///
-    /// # Errors
-    /// As [`Database::read`]; on SQLite also when the write lock stays taken until the
-    /// deadline.
-    pub async fn write<T, F>(&self, query: F) -> Result<T, DbError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-    {
-        let deadline = Instant::now() + self.deadline;
-        if let Some(writer) = &self.writer {
-            return writer.run(deadline, query).await;
-        }
-        let (pool, full) = (self.pool.clone(), self.deadline);
-        let call = actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(format!("no connection: {e}")))?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(DbError::Unavailable("no connection in time".into()));
-            }
-            // Statements may take the whole deadline; after waiting for the connection, only
-            // what is left of it, so the write ends (done or not) by the deadline.
-            let shortened = left + Duration::from_millis(50) < full;
-            let limit = |conn: &mut Connection, limit: Duration| {
-                conn.batch_execute(&format!("SET statement_timeout = {}", limit.as_millis()))
-            };
-            if shortened {
-                limit(&mut conn, left)?;
-            }
-            let outcome = query(&mut conn);
-            if shortened {
-                limit(&mut conn, full)?;
-            }
-            outcome
-        });
-        match actix_web::rt::time::timeout(self.deadline + ANSWER_GRACE, call).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(e)) => Err(DbError::Unavailable(format!("blocking task failed: {e}"))),
-            Err(_) => Err(DbError::Unavailable("no answer in time".into())),
-        }
-    }
-
-    /// The pool's connections now: open, idle, and the most it opens (for metrics). The
-    /// SQLite writer's own connection is not pooled and not counted.
-    pub fn pool_state(&self) -> PoolState {
-        let state = self.pool.state();
-        PoolState {
-            connections: state.connections,
-            idle: state.idle_connections,
-            max_size: self.pool.max_size(),
-        }
-    }
-
-    /// A SQLite file `db.sqlite3` in `dir`, opened with a small pool and not migrated: what the
-    /// unit tests build on.
-    #[cfg(test)]
-    pub(crate) fn sqlite_in(dir: &std::path::Path) -> Self {
-        Self::connect(&DatabaseSettings {
-            url: dir.join("db.sqlite3").to_string_lossy().into_owned(),
-            pool_size: 2,
-            pool_timeout: Duration::from_secs(5),
-            blocking_threads_per_worker: 1,
-        })
-        .expect("a SQLite file in a temporary folder opens")
-    }
-
+/// The guestbook's migrations, applied to a [`Database`].
+pub trait Migrations {
     /// Applies the migrations not yet applied and returns their names, oldest first.
     ///
     /// # Errors
     /// When a migration fails; nothing of that migration is kept.
-    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
-        let mut conn = self.pool.get()?;
+    fn migrate(&self) -> anyhow::Result<Vec<String>>;
+
+    /// Every migration this binary carries, oldest first, with whether it is applied.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    fn migration_status(&self) -> anyhow::Result<Vec<(String, bool)>>;
+}
+
+impl Migrations for Database {
+    fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.get()?;
         match &mut *conn {
             Connection::Sqlite(conn) => migrate_with(conn, SQLITE_MIGRATIONS),
             Connection::Postgresql(conn) => {
@@ -238,39 +57,12 @@ impl Database {
         }
     }
 
-    /// Every migration this binary carries, oldest first, with whether it is applied.
-    ///
-    /// # Errors
-    /// When the database cannot be read.
-    pub fn migration_status(&self) -> anyhow::Result<Vec<(String, bool)>> {
-        let mut conn = self.pool.get()?;
+    fn migration_status(&self) -> anyhow::Result<Vec<(String, bool)>> {
+        let mut conn = self.get()?;
         match &mut *conn {
             Connection::Sqlite(conn) => status_with(conn, SQLITE_MIGRATIONS),
             Connection::Postgresql(conn) => status_with(conn, POSTGRES_MIGRATIONS),
         }
-    }
-
-    /// Whether the database answers a trivial query.
-    ///
-    /// # Errors
-    /// What went wrong, for the health check's answer.
-    pub async fn ping(&self) -> Result<(), DbError> {
-        // Reads a real table: an unmigrated database is not healthy.
-        self.read(|conn| {
-            conn.batch_execute("SELECT 1 FROM sessions LIMIT 1")
-                .map_err(DbError::from)
-        })
-        .await
-    }
-
-    /// A connection for blocking code outside request handling (the CLI, tests).
-    ///
-    /// # Errors
-    /// When no connection frees up in time.
-    pub fn get(&self) -> Result<impl std::ops::DerefMut<Target = Connection>, DbError> {
-        self.pool
-            .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 }
 
@@ -316,56 +108,9 @@ where
     Ok(applied)
 }
 
-/// The SQLite database file, made readable by its owner only (created so if missing); SQLite
-/// gives its `-wal` and `-shm` files the same permissions, and existing ones are tightened.
-fn owner_only(path: &std::path::Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)?;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-                _ => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-/// Per-connection settings. SQLite: WAL so readers never block the writer, a busy timeout so
-/// writers queue instead of failing, foreign keys enforced. PostgreSQL: no statement runs past
-/// the deadline, so a stalled query frees its thread.
-#[derive(Debug)]
-struct PerConnection {
-    statement_timeout: Duration,
-}
-
-impl CustomizeConnection<Connection, diesel::r2d2::Error> for PerConnection {
-    fn on_acquire(&self, conn: &mut Connection) -> Result<(), diesel::r2d2::Error> {
-        match conn {
-            Connection::Sqlite(conn) => sqlite_pragmas(conn),
-            Connection::Postgresql(conn) => conn.batch_execute(&format!(
-                "SET statement_timeout = {}",
-                self.statement_timeout.as_millis()
-            )),
-        }
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use diesel::{QueryDsl, SqliteConnection, sqlite::Sqlite};
+    use diesel::{QueryDsl, SqliteConnection, connection::SimpleConnection, sqlite::Sqlite};
 
     use super::*;
     use crate::db::schema;

@@ -31,7 +31,7 @@ diesel::table! {
         session_key -> Text,
         session_data -> Binary,
         expire_date -> Timestamp,
-        member_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
     }
 }
 

@@ -9,6 +9,9 @@ pub mod passwords;
 pub mod proxies;
 pub mod secret_key;
 pub mod session_auth;
-pub mod signing;
 pub mod spam_trap;
 pub mod throttle;
+
+/// Signing is the session framework's (its cookies are signed); the application signs its own
+/// values with the same [`signing::Signer`].
+pub use actix_session_engines::signing;

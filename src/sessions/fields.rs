@@ -4,11 +4,13 @@
 //! Keys that start with `_` belong to the framework: view code cannot write them (see
 //! [`super::VisitorSession`]).
 
+use actix_session_engines::SessionState;
+pub use actix_session_engines::typed::EXPIRE_AT_BROWSER_CLOSE;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::serializer::SessionState;
-
 pub const HAS_COMMENTED: &str = "has_commented";
+/// The logged-in member (Django's tutorial stores `member_id`); the framework indexes
+/// sessions by it (`SessionSettings::user_key`).
 pub const MEMBER_ID: &str = "member_id";
 /// The visitor's id, stored with the session the moment it holds anything and kept across key
 /// rotations, login and logout: the database allows one comment per visitor id.
@@ -16,9 +18,6 @@ pub const VISITOR_ID: &str = "_visitor_id";
 /// Django's name: a digest of the logged-in member's credentials (see
 /// `security::session_auth`); a session whose digest no longer matches is logged out.
 pub const AUTH_USER_HASH: &str = "_auth_user_hash";
-/// The session's own choice ("remember me" unticked: `true`), over
-/// `SESSION_EXPIRE_AT_BROWSER_CLOSE`.
-pub const EXPIRE_AT_BROWSER_CLOSE: &str = "_expire_at_browser_close";
 /// What "your sessions" shows about a logged-in session.
 pub const SESSION_INFO: &str = "_session_info";
 

@@ -17,18 +17,15 @@ use std::{
     time::Duration,
 };
 
-use actix_session::{Session, SessionExt};
+use actix_session::SessionExt;
+pub use actix_session_engines::typed::ReservedKey;
+use actix_session_engines::{SessionCookie, SessionEngine, typed::TypedSession};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    cookie::SessionCookie,
-    engine::SessionEngine,
-    fields::{
-        AUTH_USER_HASH, EXPIRE_AT_BROWSER_CLOSE, HAS_COMMENTED, MEMBER_ID, SESSION_INFO,
-        SessionInfo, VISITOR_ID,
-    },
+    fields::{AUTH_USER_HASH, HAS_COMMENTED, MEMBER_ID, SESSION_INFO, SessionInfo, VISITOR_ID},
     visit::Visit,
 };
 use crate::{
@@ -40,19 +37,9 @@ use crate::{
 /// costs a session write, so not on every request).
 pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
-/// View code tried to write a key reserved for the framework.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("session keys starting with '_' are reserved for the framework: {0:?}")]
-pub struct ReservedKey(pub String);
-
-/// Whether `session` holds anything of the visitor's (a key not reserved with `_`).
-pub(crate) fn holds_visitor_data(session: &Session) -> bool {
-    session.entries().keys().any(|key| !key.starts_with('_'))
-}
-
 /// The visitor's session, typed.
 pub struct VisitorSession {
-    session: Session,
+    session: TypedSession,
     /// Whether this deployment has sessions at all (`SESSION_ENGINE` is not `none`).
     enabled: bool,
     /// The browser's CSRF secret: its visitor id stands in until the session stores one.
@@ -72,7 +59,7 @@ impl FromRequest for VisitorSession {
         );
         ready(match pieces {
             (Ok(engine), Ok(csrf)) => Ok(Self {
-                session: req.get_session(),
+                session: TypedSession::new(req.get_session()),
                 enabled: engine.is_enabled(),
                 csrf,
                 req: req.clone(),
@@ -139,7 +126,7 @@ impl VisitorSession {
         self.session.renew();
         self.set(MEMBER_ID, member_id);
         self.insert_reserved(AUTH_USER_HASH, auth_hash);
-        self.insert_reserved(EXPIRE_AT_BROWSER_CLOSE, !remember);
+        self.session.set_expire_at_browser_close(!remember);
         let visit = self.visit();
         let info = SessionInfo {
             device: visit.device,
@@ -187,7 +174,7 @@ impl VisitorSession {
     /// (logged out elsewhere, expired) or another request of the same session rotated its key
     /// after the browser sent this one.
     pub fn was_ended_meanwhile(&self) -> bool {
-        self.session.entries().is_empty() && self.key().is_some()
+        self.session.is_empty() && self.key().is_some()
     }
 
     /// What "your sessions" shows about this session, while a member is logged in with it.
@@ -222,7 +209,7 @@ impl VisitorSession {
     /// This session's choice between ending with the browser (`true`) and lasting
     /// `SESSION_COOKIE_AGE`, if it made one.
     pub fn expire_at_browser_close(&self) -> Option<bool> {
-        self.get(EXPIRE_AT_BROWSER_CLOSE)
+        self.session.expire_at_browser_close()
     }
 
     /// The visitor id of a session that has posted its comment: the comment it may change.
@@ -245,10 +232,7 @@ impl VisitorSession {
 
     /// A value view code stored under `key`; unreadable values count as absent.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.session.get(key).unwrap_or_else(|err| {
-            tracing::warn!(key, error = %err, "unreadable session value ignored");
-            None
-        })
+        self.session.get(key)
     }
 
     /// Stores `value` under `key` for view code.
@@ -256,11 +240,8 @@ impl VisitorSession {
     /// # Errors
     /// [`ReservedKey`] when `key` starts with `_`.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), ReservedKey> {
-        if key.starts_with('_') {
-            return Err(ReservedKey(key.to_owned()));
-        }
+        self.session.insert(key, value)?;
         self.ensure_visitor_id();
-        self.raw_insert(key, value);
         Ok(())
     }
 
@@ -278,15 +259,7 @@ impl VisitorSession {
     }
 
     fn insert_reserved<T: Serialize>(&self, key: &'static str, value: T) {
-        debug_assert!(key.starts_with('_'));
-        self.raw_insert(key, value);
-    }
-
-    fn raw_insert<T: Serialize>(&self, key: &str, value: T) {
-        // Serializing plain values (bools, integers, strings, small structs) cannot fail.
-        if let Err(err) = self.session.insert(key, value) {
-            tracing::error!(key, error = %err, "session value not stored");
-        }
+        self.session.insert_reserved(key, value);
     }
 
     fn visit(&self) -> Visit {
@@ -329,7 +302,7 @@ mod tests {
             .app_data(web::Data::new(config))
             .to_http_request();
         VisitorSession {
-            session: req.get_session(),
+            session: TypedSession::new(req.get_session()),
             enabled: true,
             csrf: CsrfToken::extract(&req).into_inner().unwrap(),
             req,
@@ -348,7 +321,7 @@ mod tests {
             session.insert("_anything", 1),
             Err(ReservedKey("_anything".into()))
         );
-        assert!(session.session.entries().is_empty(), "nothing was written");
+        assert!(session.session.is_empty(), "nothing was written");
         assert!(session.insert("theme", "dark").is_ok());
     }
 
@@ -409,8 +382,7 @@ mod tests {
         let session = session();
         session
             .session
-            .insert(VISITOR_ID, "from an earlier browser")
-            .unwrap();
+            .insert_reserved(VISITOR_ID, "from an earlier browser");
 
         assert_eq!(session.visitor_id(), "from an earlier browser");
     }
@@ -421,7 +393,7 @@ mod tests {
         only_member.log_in(1, "hash".into(), false);
         only_member.log_out();
         assert!(
-            !holds_visitor_data(&only_member.session),
+            !only_member.session.holds_unreserved_data(),
             "nothing left: finish_session ends it"
         );
 
@@ -430,7 +402,7 @@ mod tests {
         commented.mark_commented();
         commented.log_out();
         assert!(
-            holds_visitor_data(&commented.session),
+            commented.session.holds_unreserved_data(),
             "has_commented left: rotated, not ended"
         );
         assert!(commented.has_commented());

@@ -3,205 +3,109 @@
 //! every key. `CACHE_TLS_CA_FILE` names the CA certificates a `rediss://` cache is verified
 //! against.
 
-use std::path::PathBuf;
+use actix_session_engines::caches::{CaCertificates, CacheBackend, CacheSettings};
 
 use super::vars::{SettingsError, Vars, redact_url};
 
-/// One named cache (Django's `CACHES[alias]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CacheSettings {
-    pub alias: String,
-    pub backend: CacheBackend,
-    /// `CACHE_KEY_PREFIX`: put before every key, so several apps can share one Redis.
-    pub key_prefix: String,
-    /// `CACHE_TLS_CA_FILE`: the CA certificates a `rediss://` cache must be signed by
-    /// (instead of the system's); `None` trusts the system's roots.
-    pub tls_ca: Option<CaCertificates>,
+/// The cache `SESSION_CACHE_ALIAS` names.
+pub(super) fn session_cache(vars: &Vars) -> Result<CacheSettings, SettingsError> {
+    aliased(vars, "SESSION_CACHE_ALIAS")
 }
 
-/// A PEM file of CA certificates, read at start-up.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CaCertificates {
-    pub path: PathBuf,
-    pub pem: Vec<u8>,
-}
-
-impl std::fmt::Debug for CaCertificates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CaCertificates").field(&self.path).finish()
+/// The cache `THROTTLE_CACHE_ALIAS` names; `None` for the `default` cache (the default).
+pub(super) fn throttle_cache(vars: &Vars) -> Result<Option<CacheSettings>, SettingsError> {
+    match vars.get("THROTTLE_CACHE_ALIAS").as_deref() {
+        None | Some("default") => Ok(None),
+        Some(_) => aliased(vars, "THROTTLE_CACHE_ALIAS").map(Some),
     }
 }
 
-/// Where a cache lives, from its URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CacheBackend {
-    /// `memory://[?max_entries=N]`: in this process, bounded.
-    Memory { max_entries: u64 },
-    /// `redis://host:port/db`, or `rediss://` for Redis over TLS.
-    Redis { url: String },
+/// The `default` cache.
+pub(super) fn default_cache(vars: &Vars) -> Result<CacheSettings, SettingsError> {
+    named(vars, "default".into(), "CACHE_URL")
 }
 
-impl CacheSettings {
-    /// The cache `SESSION_CACHE_ALIAS` names.
-    pub(super) fn parse_session_cache(vars: &Vars) -> Result<Self, SettingsError> {
-        Self::aliased(vars, "SESSION_CACHE_ALIAS")
+/// The cache the alias in `setting` names (`default` when unset).
+fn aliased(vars: &Vars, setting: &'static str) -> Result<CacheSettings, SettingsError> {
+    let alias = vars.get(setting).unwrap_or_else(|| "default".into());
+    let valid_alias = alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_alias {
+        return Err(SettingsError {
+            name: setting,
+            value: alias,
+            reason: "expected letters, digits and _".into(),
+        });
     }
+    named(vars, alias, setting)
+}
 
-    /// The cache `THROTTLE_CACHE_ALIAS` names; `None` for the `default` cache (the default).
-    pub(super) fn parse_throttle_cache(vars: &Vars) -> Result<Option<Self>, SettingsError> {
-        match vars.get("THROTTLE_CACHE_ALIAS").as_deref() {
-            None | Some("default") => Ok(None),
-            Some(_) => Self::aliased(vars, "THROTTLE_CACHE_ALIAS").map(Some),
-        }
-    }
-
-    /// The `default` cache.
-    pub(super) fn parse_default(vars: &Vars) -> Result<Self, SettingsError> {
-        Self::named(vars, "default".into(), "CACHE_URL")
-    }
-
-    /// The cache the alias in `setting` names (`default` when unset).
-    fn aliased(vars: &Vars, setting: &'static str) -> Result<Self, SettingsError> {
-        let alias = vars.get(setting).unwrap_or_else(|| "default".into());
-        let valid_alias = alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_alias {
-            return Err(SettingsError {
-                name: setting,
-                value: alias,
-                reason: "expected letters, digits and _".into(),
-            });
-        }
-        Self::named(vars, alias, setting)
-    }
-
-    /// Cache `alias`: `CACHE_URL` for `default` (itself defaulting to `memory://`),
-    /// `CACHE_<ALIAS>_URL` for any other; `setting` is the one that named it.
-    fn named(vars: &Vars, alias: String, setting: &'static str) -> Result<Self, SettingsError> {
-        let (url_setting, url) = if alias == "default" {
-            (
-                "CACHE_URL".to_owned(),
-                Some(vars.get("CACHE_URL").unwrap_or_else(|| "memory://".into())),
-            )
+/// Cache `alias`: `CACHE_URL` for `default` (itself defaulting to `memory://`),
+/// `CACHE_<ALIAS>_URL` for any other; `setting` is the one that named it.
+fn named(
+    vars: &Vars,
+    alias: String,
+    setting: &'static str,
+) -> Result<CacheSettings, SettingsError> {
+    let (url_setting, url) = if alias == "default" {
+        (
+            "CACHE_URL".to_owned(),
+            Some(vars.get("CACHE_URL").unwrap_or_else(|| "memory://".into())),
+        )
+    } else {
+        let name = format!("CACHE_{}_URL", alias.to_ascii_uppercase());
+        let url = vars.get(&name);
+        (name, url)
+    };
+    let Some(url) = url else {
+        return Err(SettingsError {
+            name: setting,
+            reason: format!("names a cache that is not configured: set {url_setting}"),
+            value: alias,
+        });
+    };
+    let backend = CacheBackend::from_url(&url).map_err(|reason| SettingsError {
+        name: if url_setting == "CACHE_URL" {
+            "CACHE_URL"
         } else {
-            let name = format!("CACHE_{}_URL", alias.to_ascii_uppercase());
-            let url = vars.get(&name);
-            (name, url)
-        };
-        let Some(url) = url else {
-            return Err(SettingsError {
-                name: setting,
-                reason: format!("names a cache that is not configured: set {url_setting}"),
-                value: alias,
-            });
-        };
-        let backend = CacheBackend::parse(&url).map_err(|reason| SettingsError {
-            name: if url_setting == "CACHE_URL" {
-                "CACHE_URL"
-            } else {
-                "CACHE_<ALIAS>_URL"
-            },
-            value: format!("{url_setting}={}", redact_url(&url)),
+            "CACHE_<ALIAS>_URL"
+        },
+        value: format!("{url_setting}={}", redact_url(&url)),
+        reason,
+    })?;
+    let key_prefix = vars
+        .get("CACHE_KEY_PREFIX")
+        .unwrap_or_else(|| "guestbook:".into());
+    let tls_ca = ca_certificates(vars)?;
+    if let (CacheBackend::Redis { url }, Some(ca)) = (&backend, &tls_ca) {
+        // The client parses the certificates now, so a file OpenSSL cannot read stops
+        // start-up rather than every connection.
+        ca.client(url).map_err(|reason| SettingsError {
+            name: "CACHE_TLS_CA_FILE",
+            value: ca.path.display().to_string(),
             reason,
         })?;
-        let key_prefix = vars
-            .get("CACHE_KEY_PREFIX")
-            .unwrap_or_else(|| "guestbook:".into());
-        let tls_ca = CaCertificates::parse(vars)?;
-        if let (CacheBackend::Redis { url }, Some(ca)) = (&backend, &tls_ca) {
-            // The client parses the certificates now, so a file OpenSSL cannot read stops
-            // start-up rather than every connection.
-            ca.client(url).map_err(|reason| SettingsError {
-                name: "CACHE_TLS_CA_FILE",
-                value: ca.path.display().to_string(),
-                reason,
-            })?;
-        }
-        Ok(Self {
-            alias,
-            backend,
-            key_prefix,
-            tls_ca,
-        })
     }
+    Ok(CacheSettings {
+        alias,
+        backend,
+        key_prefix,
+        tls_ca,
+    })
 }
 
-impl CaCertificates {
-    /// `CACHE_TLS_CA_FILE`, read: a missing or unreadable file, or one without a
-    /// certificate, is an error naming the setting.
-    fn parse(vars: &Vars) -> Result<Option<Self>, SettingsError> {
-        let Some(path) = vars.get("CACHE_TLS_CA_FILE") else {
-            return Ok(None);
-        };
-        let error = |reason: String| SettingsError {
+/// `CACHE_TLS_CA_FILE`, read: a missing or unreadable file, or one without a certificate, is
+/// an error naming the setting.
+fn ca_certificates(vars: &Vars) -> Result<Option<CaCertificates>, SettingsError> {
+    let Some(path) = vars.get("CACHE_TLS_CA_FILE") else {
+        return Ok(None);
+    };
+    CaCertificates::read(&path)
+        .map(Some)
+        .map_err(|reason| SettingsError {
             name: "CACHE_TLS_CA_FILE",
-            value: path.clone(),
+            value: path,
             reason,
-        };
-        let pem = std::fs::read(&path).map_err(|e| error(format!("cannot read it: {e}")))?;
-        if !pem
-            .windows(CERTIFICATE_PEM.len())
-            .any(|w| w == CERTIFICATE_PEM.as_bytes())
-        {
-            return Err(error(format!(
-                "expected a PEM file of CA certificates ({CERTIFICATE_PEM} ...)"
-            )));
-        }
-        Ok(Some(Self {
-            path: path.clone().into(),
-            pem,
-        }))
-    }
-
-    /// A Redis client for `url` that trusts these certificates alone when the URL is
-    /// `rediss://`; a plain client otherwise (there is nothing to verify).
-    ///
-    /// # Errors
-    /// When the URL is unusable or the certificates cannot be parsed; the message never
-    /// quotes the URL (it may hold a password).
-    pub fn client(&self, url: &str) -> Result<redis::Client, String> {
-        if !url.starts_with("rediss://") {
-            return redis::Client::open(url).map_err(|_| "not a usable Redis URL".to_owned());
-        }
-        let certificates = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(self.pem.clone()),
-        };
-        redis::Client::build_with_tls(url, certificates)
-            .map_err(|e| format!("not usable CA certificates: {e}"))
-    }
-}
-
-const CERTIFICATE_PEM: &str = "-----BEGIN CERTIFICATE-----";
-
-impl CacheBackend {
-    /// The default bound of an in-process cache.
-    pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
-
-    fn parse(url: &str) -> Result<Self, String> {
-        if let Some(rest) = url.strip_prefix("memory://") {
-            let max_entries = match rest.trim_start_matches('/').strip_prefix('?') {
-                None if rest.trim_matches('/').is_empty() => Self::DEFAULT_MAX_ENTRIES,
-                Some(query) => match query.strip_prefix("max_entries=").map(str::parse::<u64>) {
-                    Some(Ok(n)) if n > 0 => n,
-                    _ => return Err("expected memory:// or memory://?max_entries=N (N > 0)".into()),
-                },
-                None => return Err("expected memory:// or memory://?max_entries=N (N > 0)".into()),
-            };
-            Ok(Self::Memory { max_entries })
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            // The client's own message may quote the URL, password included: not repeated.
-            redis::Client::open(url)
-                .map_err(|_| "not a usable redis:// or rediss:// URL".to_owned())?;
-            Ok(Self::Redis {
-                url: url.to_owned(),
-            })
-        } else {
-            Err(
-                "expected a memory:// or redis:// URL (redis://host:port/db, rediss:// for TLS)"
-                    .into(),
-            )
-        }
-    }
+        })
 }
 
 #[cfg(test)]

@@ -1,70 +1,32 @@
 //! `DATABASE_*` and `BLOCKING_THREADS_PER_WORKER`: where the data lives and how it is reached.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
-use super::vars::{SettingsError, Vars, redact_url};
+use actix_session_engines::database::{DatabaseSettings, is_postgres_url};
 
-#[derive(Clone, Debug)]
-pub struct DatabaseSettings {
-    /// `DATABASE_URL`: `postgres://` or `postgresql://` for PostgreSQL; anything else is a
-    /// SQLite file path (`sqlite://` prefix optional).
-    pub url: String,
-    /// `DATABASE_POOL_SIZE`: connections in the pool.
-    pub pool_size: u32,
-    /// `DATABASE_POOL_TIMEOUT`: how long a request waits for a pooled connection before it
-    /// is a `503`.
-    pub pool_timeout: Duration,
-    /// `BLOCKING_THREADS_PER_WORKER`: threads each async worker hands database calls (and
-    /// static file reads) to.
-    pub blocking_threads_per_worker: usize,
-}
+use super::vars::{SettingsError, Vars};
 
-impl DatabaseSettings {
-    pub(super) fn parse(vars: &Vars) -> Result<Self, SettingsError> {
-        let url = vars
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| "db.sqlite3".into());
-        let pool_size = vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32;
-        let pool_timeout = vars.ranged("DATABASE_POOL_TIMEOUT", 5, 1, 3600)? as u64;
-        let blocking_threads_per_worker = match vars.get("BLOCKING_THREADS_PER_WORKER") {
-            Some(_) => vars.ranged("BLOCKING_THREADS_PER_WORKER", 1, 1, 512)? as usize,
-            // SQLite answers from memory, one writer at a time: one thread per worker is
-            // fastest. PostgreSQL calls wait on the network: let every pooled connection be
-            // busy at once.
-            None if is_postgres_url(&url) => pool_size as usize,
-            None => 1,
-        };
-        Ok(Self {
-            url,
-            pool_size,
-            pool_timeout: Duration::from_secs(pool_timeout),
-            blocking_threads_per_worker,
-        })
-    }
-
-    /// Whether the URL names a PostgreSQL database; anything else is a SQLite file.
-    pub fn is_postgres(&self) -> bool {
-        is_postgres_url(&self.url)
-    }
-
-    /// The URL as a SQLite file path (`sqlite://` and `sqlite:` prefixes are dropped).
-    pub fn sqlite_path(&self) -> PathBuf {
-        let path = self
-            .url
-            .strip_prefix("sqlite://")
-            .or_else(|| self.url.strip_prefix("sqlite:"))
-            .unwrap_or(&self.url);
-        PathBuf::from(path)
-    }
-
-    /// The URL without its password, for messages.
-    pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
-    }
-}
-
-fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+/// The `DATABASE_*` settings and `BLOCKING_THREADS_PER_WORKER`.
+pub(super) fn parse(vars: &Vars) -> Result<DatabaseSettings, SettingsError> {
+    let url = vars
+        .get("DATABASE_URL")
+        .unwrap_or_else(|| "db.sqlite3".into());
+    let pool_size = vars.ranged("DATABASE_POOL_SIZE", 8, 1, 1000)? as u32;
+    let pool_timeout = vars.ranged("DATABASE_POOL_TIMEOUT", 5, 1, 3600)? as u64;
+    let blocking_threads_per_worker = match vars.get("BLOCKING_THREADS_PER_WORKER") {
+        Some(_) => vars.ranged("BLOCKING_THREADS_PER_WORKER", 1, 1, 512)? as usize,
+        // SQLite answers from memory, one writer at a time: one thread per worker is
+        // fastest. PostgreSQL calls wait on the network: let every pooled connection be
+        // busy at once.
+        None if is_postgres_url(&url) => pool_size as usize,
+        None => 1,
+    };
+    Ok(DatabaseSettings {
+        url,
+        pool_size,
+        pool_timeout: Duration::from_secs(pool_timeout),
+        blocking_threads_per_worker,
+    })
 }
 
 #[cfg(test)]

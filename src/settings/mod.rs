@@ -18,18 +18,22 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use self::vars::Vars;
 
-pub use self::{
+pub use actix_session_engines::{
     caches::{CaCertificates, CacheBackend, CacheSettings},
-    comments::{CommentSettings, CommentThrottle},
     database::DatabaseSettings,
+    settings::{
+        DEFAULT_SESSION_COOKIE_AGE, SameSite, SessionEngineKind, SessionSerializer, SessionSettings,
+    },
+    signing::SecretKey,
+};
+
+pub use self::{
+    comments::{CommentSettings, CommentThrottle},
     https::HttpsSettings,
     observability::{LogFormat, ObservabilitySettings},
     security::{
         AllowedHosts, LoginThrottle, MIN_SECRET_KEY_LEN, PasswordHashParams, PasswordWork,
-        SecretKey, SecuritySettings,
-    },
-    sessions::{
-        DEFAULT_SESSION_COOKIE_AGE, SameSite, SessionEngineKind, SessionSerializer, SessionSettings,
+        SecuritySettings,
     },
     vars::{SettingsError, redact_url},
 };
@@ -89,15 +93,15 @@ impl Settings {
             None => SocketAddr::from(([127, 0, 0, 1], 8000)),
         };
         let bind_addr = vars.parse("BIND_ADDR", default_bind, "an address like 127.0.0.1:8000")?;
-        let session = SessionSettings::parse(&vars)?;
+        let session = sessions::parse(&vars)?;
         Ok(Self {
             security: SecuritySettings::parse(&vars, bind_addr, session.cookie_secure)?,
             session,
-            database: DatabaseSettings::parse(&vars)?,
+            database: database::parse(&vars)?,
             bind_addr,
-            cache: CacheSettings::parse_default(&vars)?,
-            session_cache: CacheSettings::parse_session_cache(&vars)?,
-            throttle_cache: CacheSettings::parse_throttle_cache(&vars)?,
+            cache: caches::default_cache(&vars)?,
+            session_cache: caches::session_cache(&vars)?,
+            throttle_cache: caches::throttle_cache(&vars)?,
             static_root: static_root(&vars)?,
             shutdown_timeout: Duration::from_secs(
                 vars.ranged("SHUTDOWN_TIMEOUT", 30, 0, 3600)? as u64

@@ -3,7 +3,6 @@
 //! `CSRF_TRUSTED_ORIGINS`, `PASSWORD_ARGON2_*`, `PASSWORD_HASH_*`, `LOGIN_THROTTLE_*`.
 
 use std::{
-    fmt,
     net::{IpAddr, SocketAddr},
     time::Duration,
 };
@@ -12,8 +11,7 @@ use ipnet::IpNet;
 
 use super::vars::{SettingsError, Vars};
 
-/// The shortest `SECRET_KEY` accepted, in bytes.
-pub const MIN_SECRET_KEY_LEN: usize = 32;
+pub use actix_session_engines::signing::{MIN_SECRET_KEY_LEN, SecretKey};
 
 #[derive(Clone, Debug)]
 pub struct SecuritySettings {
@@ -213,35 +211,6 @@ fn strip_port(host: &str) -> &str {
             }
         }
         _ => host,
-    }
-}
-
-/// A secret of at least [`MIN_SECRET_KEY_LEN`] bytes; never printed.
-#[derive(Clone)]
-pub struct SecretKey(Vec<u8>);
-
-impl SecretKey {
-    /// # Errors
-    /// When the key is shorter than [`MIN_SECRET_KEY_LEN`] bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, String> {
-        let bytes = bytes.into();
-        if bytes.len() < MIN_SECRET_KEY_LEN {
-            return Err(format!(
-                "must be at least {MIN_SECRET_KEY_LEN} bytes long (got {})",
-                bytes.len()
-            ));
-        }
-        Ok(Self(bytes))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey(..)")
     }
 }
 

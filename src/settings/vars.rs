@@ -86,33 +86,7 @@ impl Vars<'_> {
     }
 }
 
-/// `url` with its password hidden, in the user part (`user:***@`) and in query parameters
-/// whose name says password (`?password=***`), for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match base[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
-            None => base.to_owned(),
-        },
-        _ => base.to_owned(),
-    };
-    let Some(query) = query else {
-        return base;
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
-                format!("{name}=***")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", query.join("&"))
-}
+pub use actix_session_engines::database::redact_url;
 
 #[cfg(test)]
 mod tests {

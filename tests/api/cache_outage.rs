@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
+use actix_session_engines::stores::cached_db::EPOCH_MAX_AGE;
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
 use guestbook::{
     sessions::SessionBackend,
-    sessions::{Backend, SessionEngine, cached_db::EPOCH_MAX_AGE},
+    sessions::{Backend, SessionEngine},
     settings::{CacheBackend, SessionEngineKind, Settings},
 };
 

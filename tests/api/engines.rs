@@ -3,9 +3,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use actix_session::storage::SessionStore;
+use actix_session_engines::stores::file::FileSessions;
 use actix_web::{cookie::time::Duration as CookieDuration, http::StatusCode};
 use guestbook::{
-    sessions::{Backend, SessionBackend, SessionCache, SessionEngine, file::FileSessions},
+    sessions::{Backend, SessionBackend, SessionCache, SessionEngine},
     settings::{CacheBackend, SecretKey, SessionEngineKind, SessionSerializer, Settings},
 };
 

@@ -25,5 +25,4 @@ mod pages;
 mod security;
 mod sessions;
 mod spam;
-mod stores;
 mod tls;

@@ -403,7 +403,10 @@ async fn concurrent_migrations_take_turns_and_leave_no_lock_behind() {
     let outcomes: Vec<_> = std::thread::scope(|scope| {
         let runs: Vec<_> = databases
             .iter()
-            .map(|db| scope.spawn(move || db.migrate().map_err(|e| e.to_string())))
+            .map(|db| {
+                use guestbook::db::Migrations;
+                scope.spawn(move || db.migrate().map_err(|e| e.to_string()))
+            })
             .collect();
         runs.into_iter().map(|run| run.join().unwrap()).collect()
     });

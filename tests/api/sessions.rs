@@ -1,10 +1,11 @@
 //! Session lifetime, stored form and cookie settings.
 
+use actix_session_engines::stores::cache::CacheSessions;
 use actix_web::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Binary};
 use guestbook::{
     cache::Cache,
-    sessions::{Backend, SessionEngine, cache::CacheSessions},
+    sessions::{Backend, SessionEngine},
 };
 
 use crate::helpers::{Engine, PASSWORD, TestApp, run_cli, spawn_app};
@@ -143,7 +144,9 @@ conformance! {
 
         let on_redis = |cache: &CacheSessions| matches!(cache.cache(), Cache::Redis(_));
         let (engine, serializer) = match app.state.sessions.get_ref() {
-            SessionEngine::ServerSide { backend, serializer } => {
+            SessionEngine::ServerSide {
+                backend, serializer, ..
+            } => {
                 let engine = match backend {
                     Backend::Db(_) => Engine::Db,
                     Backend::Cache(cache) if on_redis(cache) => Engine::CacheRedis,

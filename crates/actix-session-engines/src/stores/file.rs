@@ -1,0 +1,420 @@
+//! `SESSION_ENGINE=file`: one file per session in `SESSION_FILE_PATH`, named after the cookie
+//! name and the session key. Survives restarts; shared by several instances only on a shared
+//! filesystem.
+//!
+//! Only a key of exactly the generated alphabet and length ever becomes a path, so nothing a
+//! client sends can name a file outside the folder. Writes go to a temporary file in the same
+//! folder and are renamed into place: a reader sees the old session or the new one, never half
+//! of either, even if the process dies mid-write.
+//!
+//! A new session is linked into place only if its name is free. Every change to an existing
+//! one (update, touch, delete, removing it once expired) happens while holding an exclusive
+//! lock on its file, checked to still be the file at its path (see `locked`): a delete and a
+//! rewrite never interleave, so a rewrite never brings back a session deleted meanwhile, in
+//! this process or another on the same filesystem.
+//!
+//! The index from user to sessions ("your sessions") is a folder per user under
+//! `.<cookie name>-members/`, holding an empty file named after each session key stored with
+//! that user logged in. A marker outlives its session (a delete does not know whose it
+//! was); listings drop the ones whose session ended, and so does `clearsessions`.
+
+use std::{
+    fs::{self, File},
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use crate::{
+    backend::{ClearOutcome, ClearRun, Loaded, SessionBackend, StoreError},
+    keys,
+};
+
+/// Temporary files start with this; a crash can leave one behind, and `clearsessions`
+/// removes those older than [`STALE_TEMP_AGE`].
+const TEMP_PREFIX: &str = ".guestbook-tmp-";
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+/// The `file` engine: a file per session in one folder.
+#[derive(Clone, Debug)]
+pub struct FileSessions {
+    dir: PathBuf,
+    /// File names are this (the cookie name) followed by the key, as Django names them.
+    prefix: String,
+}
+
+impl FileSessions {
+    /// # Errors
+    /// When `dir` is missing, not a folder or not writable; the message names
+    /// `SESSION_FILE_PATH`.
+    pub fn new(dir: PathBuf, cookie_name: &str) -> anyhow::Result<Self> {
+        let probe = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir);
+        if !dir.is_dir() || probe.is_err() {
+            let why = match probe {
+                Err(err) => err.to_string(),
+                Ok(_) => "not a folder".into(),
+            };
+            anyhow::bail!(
+                "SESSION_FILE_PATH={} is not a writable folder: {why}",
+                dir.display()
+            );
+        }
+        Ok(Self {
+            dir,
+            prefix: cookie_name.to_owned(),
+        })
+    }
+
+    /// The folder of `user`'s index markers.
+    fn user_dir(&self, user: i64) -> PathBuf {
+        self.dir
+            .join(format!(".{}-members", self.prefix))
+            .join(user.to_string())
+    }
+
+    /// Marks session `key` as `user`'s, after a write that stored it.
+    fn index(&self, key: &str, user: Option<i64>, stored: bool) -> io::Result<bool> {
+        if let (Some(user), true) = (user, stored) {
+            let dir = self.user_dir(user);
+            // Twice: `clearsessions` may remove an empty user folder between the two steps.
+            for _ in 0..2 {
+                fs::create_dir_all(&dir)?;
+                match File::create(dir.join(key)) {
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    other => return other.map(|_| true),
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Removes the index markers whose session file is gone, and user folders left empty.
+    fn prune_index(&self) -> io::Result<()> {
+        let index = self.dir.join(format!(".{}-members", self.prefix));
+        let users = match fs::read_dir(&index) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other?,
+        };
+        for user_dir in users {
+            let user_dir = user_dir?.path();
+            for marker in fs::read_dir(&user_dir)? {
+                let marker = marker?;
+                let key = marker.file_name();
+                let alive = self
+                    .path(&key.to_string_lossy())
+                    .is_some_and(|path| path.exists());
+                if !alive {
+                    remove(&marker.path())?;
+                }
+            }
+            // Fails, harmlessly, when a marker was added meanwhile.
+            let _ = fs::remove_dir(&user_dir);
+        }
+        Ok(())
+    }
+
+    /// The file of session `key`, or `None` when `key` is not a key we could have made.
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        keys::is_well_formed(key).then(|| self.dir.join(format!("{}{key}", self.prefix)))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Self) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        actix_web::web::block(move || work(this))
+            .await
+            .map_err(|e| StoreError::File(io::Error::other(e.to_string())))?
+            .map_err(StoreError::File)
+    }
+}
+
+/// The file's contents: the expiry (Unix seconds) on the first line, then the data.
+fn encode(data: &[u8], ttl: Duration) -> Vec<u8> {
+    let expires_at = (SystemTime::now() + ttl)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let mut contents = format!("{expires_at}\n").into_bytes();
+    contents.extend_from_slice(data);
+    contents
+}
+
+/// The data and time left, or `None` when the file is expired or not one of ours.
+fn decode(contents: Vec<u8>) -> Option<Loaded> {
+    let newline = contents.iter().position(|&b| b == b'\n')?;
+    let expires_at: u64 = std::str::from_utf8(&contents[..newline])
+        .ok()?
+        .parse()
+        .ok()?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    (expires_at > now).then(|| Loaded {
+        data: contents[newline + 1..].to_vec(),
+        expires_in: Some(Duration::from_secs(expires_at - now)),
+    })
+}
+
+/// Writes `contents` to a temporary file beside `path`; the caller renames it into place.
+fn temp_file(path: &Path, contents: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
+    temp.write_all(contents)?;
+    temp.as_file().sync_data()?;
+    Ok(temp)
+}
+
+fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(contents) => Ok(Some(contents)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `change` on the session file at `path` while holding an exclusive lock on it; `None`
+/// when there is no file. Whoever locks second sees what the first did: a file renamed over
+/// (rewritten) or unlinked (deleted) while we waited is no longer the file at `path`, so we
+/// lock the new one, or find none.
+fn locked<T>(
+    path: &Path,
+    change: impl FnOnce(&mut File) -> io::Result<T>,
+) -> io::Result<Option<T>> {
+    loop {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        file.lock()?;
+        match fs::metadata(path) {
+            Ok(at_path) if same_file(&at_path, &file.metadata()?) => {
+                return change(&mut file).map(Some);
+            }
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+/// Elsewhere there is no inode to compare; a file at the path is taken to be ours.
+#[cfg(not(unix))]
+fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+    true
+}
+
+/// The live session in an open session file, or `None` when it has expired.
+fn live(file: &mut File) -> io::Result<Option<Loaded>> {
+    let mut contents = Vec::new();
+    file.read_to_end(&mut contents)?;
+    Ok(decode(contents))
+}
+
+/// Removes the file at `path` if its session has expired (under the lock: a session that was
+/// rewritten meanwhile is live and stays).
+fn remove_if_expired(path: &Path) -> io::Result<bool> {
+    let removed = locked(path, |file| match live(file)? {
+        Some(_) => Ok(false),
+        None => remove(path).map(|()| true),
+    })?;
+    Ok(removed.unwrap_or(false))
+}
+
+impl SessionBackend for FileSessions {
+    async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
+        let Some(path) = self.path(key) else {
+            return Ok(None);
+        };
+        self.blocking(move |_| {
+            let Some(contents) = read(&path)? else {
+                return Ok(None);
+            };
+            let loaded = decode(contents);
+            if loaded.is_none() {
+                // Expired (or not ours): forget it now rather than at the next clearsessions.
+                remove_if_expired(&path)?;
+            }
+            Ok(loaded)
+        })
+        .await
+    }
+
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        user: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let Some(path) = self.path(key) else {
+            return Ok(false);
+        };
+        let (key, contents) = (key.to_owned(), encode(data, ttl));
+        self.blocking(move |this| {
+            // Linking into place refuses an existing file: a session is never overwritten.
+            let created = match temp_file(&path, &contents)?.persist_noclobber(&path) {
+                Ok(_) => true,
+                Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(err) => return Err(err.error),
+            };
+            this.index(&key, user, created)
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        data: &[u8],
+        user: Option<i64>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let Some(path) = self.path(key) else {
+            return Ok(false);
+        };
+        let (key, contents) = (key.to_owned(), encode(data, ttl));
+        self.blocking(move |this| {
+            let updated = locked(&path, |file| {
+                // Only a live session is replaced: one that expired stays gone.
+                if live(file)?.is_none() {
+                    return Ok(false);
+                }
+                temp_file(&path, &contents)?
+                    .persist(&path)
+                    .map_err(|e| e.error)?;
+                Ok(true)
+            })?;
+            this.index(&key, user, updated.unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        let Some(path) = self.path(key) else {
+            return Ok(());
+        };
+        self.blocking(move |_| {
+            locked(&path, |file| {
+                if let Some(loaded) = live(file)? {
+                    temp_file(&path, &encode(&loaded.data, ttl))?
+                        .persist(&path)
+                        .map_err(|e| e.error)?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let Some(path) = self.path(key) else {
+            return Ok(());
+        };
+        self.blocking(move |_| {
+            locked(&path, |_| remove(&path))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
+        let outcome = self
+            .blocking(|this| {
+                let mut removed = 0;
+                for entry in fs::read_dir(&this.dir)? {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    let path = entry.path();
+                    if let Some(key) = name.strip_prefix(&this.prefix) {
+                        if keys::is_well_formed(key) && remove_if_expired(&path)? {
+                            removed += 1;
+                        }
+                    } else if name.starts_with(TEMP_PREFIX) {
+                        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+                        if age > STALE_TEMP_AGE {
+                            remove(&path)?;
+                        }
+                    }
+                }
+                this.prune_index()?;
+                Ok(ClearOutcome::Removed(removed))
+            })
+            .await?;
+        // One pass over the folder: the total at the end is the only progress there is.
+        if let ClearOutcome::Removed(removed) = outcome {
+            (run.progress)(removed);
+        }
+        Ok(outcome)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.blocking(|this| {
+            let mut count = 0;
+            for entry in fs::read_dir(&this.dir)? {
+                let name = entry?.file_name();
+                if name
+                    .to_string_lossy()
+                    .strip_prefix(&this.prefix)
+                    .is_some_and(keys::is_well_formed)
+                {
+                    count += 1;
+                }
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn keys_of(&self, user: i64) -> Result<Vec<String>, StoreError> {
+        self.blocking(move |this| {
+            let markers = match fs::read_dir(this.user_dir(user)) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                other => other?,
+            };
+            let mut keys = Vec::new();
+            for marker in markers {
+                let key = marker?.file_name().to_string_lossy().into_owned();
+                if keys::is_well_formed(&key) {
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn forget(&self, user: i64, keys: &[String]) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
+        self.blocking(move |this| {
+            let dir = this.user_dir(user);
+            for key in keys.iter().filter(|key| keys::is_well_formed(key)) {
+                remove(&dir.join(key))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

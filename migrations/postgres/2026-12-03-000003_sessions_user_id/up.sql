@@ -1,0 +1,4 @@
+-- The session framework is a library of its own (crates/actix-session-engines) and knows
+-- users, not members: the index column of its table takes its name. Same values, same index.
+ALTER TABLE sessions RENAME COLUMN member_id TO user_id;
+ALTER INDEX sessions_member_id RENAME TO sessions_user_id;
