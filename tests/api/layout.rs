@@ -1,22 +1,55 @@
-//! The shape of `src/`, checked: dependencies point down. No source file imports another that
-//! (directly or around a loop) imports it back, and the assembled application (`state`,
-//! `startup`) is imported only by the entry points.
+//! The shape of the code, checked: dependencies point down. No source file imports another
+//! that (directly or around a loop) imports it back, in the application or in the session
+//! crate; the assembled application (`state`, `startup`) is imported only by the entry points;
+//! and the session crate never names the application.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
 };
 
+/// The session framework's crate, from the workspace root.
+const SESSION_CRATE: &str = "crates/actix-session-engines";
+
 #[test]
 fn no_source_file_depends_on_itself_around_a_loop() {
-    let graph = import_graph();
+    for graph in [import_graph(), import_graph_of(&workspace().join(SESSION_CRATE))] {
+        let cycles: Vec<Vec<String>> = graph
+            .keys()
+            .filter_map(|file| loop_through(&graph, file))
+            .collect();
 
-    let cycles: Vec<Vec<String>> = graph
-        .keys()
-        .filter_map(|file| loop_through(&graph, file))
+        assert!(cycles.is_empty(), "import loops: {cycles:#?}");
+    }
+}
+
+#[test]
+fn the_session_crate_never_names_the_application() {
+    let root = workspace().join(SESSION_CRATE);
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "benches", "examples"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "the crate's sources are found: {files:?}");
+
+    let naming_the_app: Vec<&PathBuf> = files
+        .iter()
+        .filter(|file| {
+            let source = std::fs::read_to_string(file).unwrap();
+            source.contains("guestbook::") || source.contains("use guestbook")
+        })
         .collect();
 
-    assert!(cycles.is_empty(), "import loops: {cycles:#?}");
+    assert!(
+        !manifest.contains("guestbook"),
+        "the crate depends on the application"
+    );
+    assert!(naming_the_app.is_empty(), "{naming_the_app:?}");
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
@@ -57,10 +90,16 @@ fn loop_through(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Opti
     None
 }
 
-/// Every file under `src/` (as `src/...`) with the files it imports from this crate, test
-/// modules left out.
+/// Every file under the application's `src/` (as `src/...`) with the files it imports from
+/// the application, test modules left out.
 fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    import_graph_of(&workspace())
+}
+
+/// The same for the crate at `root`. Its root file (`src/lib.rs`) is left out: it declares the
+/// modules and re-exports the public face, and depends on nothing itself.
+fn import_graph_of(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    const CRATE_ROOT: &str = "src/lib.rs";
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
     let modules: BTreeMap<Vec<String>, String> = files
@@ -76,13 +115,14 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
         .collect();
     modules
         .iter()
+        .filter(|(_, file)| *file != CRATE_ROOT)
         .map(|(module, file)| {
             let source = std::fs::read_to_string(root.join(file)).unwrap();
             let source = source.split("#[cfg(test)]").next().unwrap();
             let imports = crate_paths(source)
                 .into_iter()
                 .filter_map(|path| resolve(module, &path, &modules))
-                .filter(|target| target != file)
+                .filter(|target| target != file && target != CRATE_ROOT)
                 .collect();
             (file.clone(), imports)
         })

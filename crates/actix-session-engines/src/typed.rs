@@ -2,7 +2,7 @@
 //! that start with `_` kept for the framework and the layers built on it (a login, a
 //! remembered choice). View code that tries to write one gets [`ReservedKey`]; a session left
 //! with nothing but reserved keys holds nothing of the visitor's and is ended rather than kept
-//! (see [`finish_session`](crate::middleware::finish_session)).
+//! (see `finish_session`).
 
 use std::future::{Ready, ready};
 

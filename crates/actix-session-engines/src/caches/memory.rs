@@ -101,7 +101,7 @@ impl Set {
     }
 }
 
-/// A cache in this process (moka), bounded by entries; used through [`super::Cache`].
+/// A cache in this process (moka), bounded by entries; used through `Cache`.
 #[derive(Clone)]
 pub struct MemoryCache {
     entries: Moka<String, Entry>,

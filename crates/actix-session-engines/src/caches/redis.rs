@@ -13,7 +13,7 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
-use super::CaCertificates;
+use super::settings::CaCertificates;
 
 /// `SET key value PX ttl` only if the key holds `expected`, atomically (a script runs alone).
 static COMPARE_AND_SET: LazyLock<Script> = LazyLock::new(|| {
@@ -88,7 +88,7 @@ static SET_ADD: LazyLock<Script> = LazyLock::new(|| {
 /// How long one command may take before the cache counts as unavailable.
 const TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// A cache in Redis; used through [`super::Cache`].
+/// A cache in Redis; used through `Cache`.
 #[derive(Clone)]
 pub struct RedisCache {
     /// Boxed: with TLS parameters the client is some hundred bytes, and caches are moved

@@ -233,7 +233,7 @@ impl Database {
 
     /// Creates the tables the session engines use, where they do not exist yet: `sessions`
     /// (the `db` and `cached_db` engines) and `session_cache_epoch` (`cached_db`'s
-    /// [`DatabaseEpoch`](crate::stores::cached_db::DatabaseEpoch)). An application with
+    /// `DatabaseEpoch`). An application with
     /// migrations of its own creates them there instead.
     ///
     /// # Errors
