@@ -21,7 +21,14 @@ use actix_web::{
 use askama::Template;
 use serde::Deserialize;
 
-use crate::db::DbError;
+use crate::{
+    db::DbError,
+    domain::{DomainError, comments::OwnCommentError},
+    security::{
+        csrf::CsrfError, hosts::UnknownHost, passwords::PasswordError, throttle::Throttled,
+    },
+    sessions::StoreError,
+};
 
 /// Everything a request can fail with. The message of each variant is shown to the client;
 /// internal details are logged, never sent.
@@ -132,6 +139,71 @@ impl From<DbError> for AppError {
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {
         Self::internal(err)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "session storage unavailable");
+        Self::Unavailable("The session storage")
+    }
+}
+
+impl From<PasswordError> for AppError {
+    fn from(err: PasswordError) -> Self {
+        match err {
+            PasswordError::Overloaded { retry_after } => Self::Overloaded {
+                what: "The server",
+                retry_after,
+            },
+            PasswordError::Failed(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<CsrfError> for AppError {
+    fn from(err: CsrfError) -> Self {
+        match err {
+            CsrfError::CookiesRefused => Self::CookiesRefused,
+            CsrfError::Failed(reason) => Self::Csrf(reason),
+        }
+    }
+}
+
+impl From<UnknownHost> for AppError {
+    fn from(err: UnknownHost) -> Self {
+        Self::BadRequest(err.to_string())
+    }
+}
+
+impl From<Throttled> for AppError {
+    fn from(Throttled { retry_after }: Throttled) -> Self {
+        Self::TooManyAttempts { retry_after }
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Database(err) => err.into(),
+            DomainError::Passwords(err) => err.into(),
+            DomainError::SessionStorage(err) => err.into(),
+            DomainError::Render(err) => err.into(),
+        }
+    }
+}
+
+impl From<OwnCommentError> for AppError {
+    fn from(err: OwnCommentError) -> Self {
+        use crate::domain::comments::{CHANGED_MEANWHILE, HIDDEN_BY_STAFF, NOT_YOURS, TOO_LATE};
+        match err {
+            OwnCommentError::NotFound => Self::NotFound,
+            OwnCommentError::NotYours => Self::Forbidden(NOT_YOURS),
+            OwnCommentError::TooLate => Self::Forbidden(TOO_LATE),
+            OwnCommentError::HiddenByStaff => Self::Forbidden(HIDDEN_BY_STAFF),
+            OwnCommentError::ChangedMeanwhile => Self::Conflict(CHANGED_MEANWHILE),
+            OwnCommentError::Failed(err) => err.into(),
+        }
     }
 }
 

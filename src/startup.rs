@@ -195,6 +195,8 @@ pub fn build_app(
         .app_data(state.readiness)
         .app_data(state.accounts)
         .app_data(state.feed)
+        .app_data(state.comments)
+        .app_data(state.moderation)
         .app_data(routes::payload_config())
         // Static files and the health check never touch the session store.
         .service(

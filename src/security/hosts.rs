@@ -13,6 +13,11 @@ use actix_web::{
 
 use crate::{error::AppError, settings::AllowedHosts};
 
+/// A request addressed to a host name not in `ALLOWED_HOSTS`.
+#[derive(Debug, thiserror::Error)]
+#[error("This site does not answer to that host name.")]
+pub struct UnknownHost;
+
 /// The host name (and port) the request is addressed to: its `Host`, or in HTTP/2 its
 /// authority; empty when it has neither.
 pub fn requested_host(req: &ServiceRequest) -> &str {
@@ -34,6 +39,7 @@ pub async fn check_host(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     tracing::debug!(host, "request for a host name not in ALLOWED_HOSTS");
-    let refused = AppError::BadRequest("This site does not answer to that host name.".into());
-    Ok(req.error_response(refused).map_into_right_body())
+    Ok(req
+        .error_response(AppError::from(UnknownHost))
+        .map_into_right_body())
 }
