@@ -27,7 +27,8 @@ use crate::{
     security::{
         csrf::CsrfError, hosts::UnknownHost, passwords::PasswordError, throttle::Throttled,
     },
-    sessions::StoreError,
+    // Not the `sessions` re-export: `sessions/mod.rs` imports this module (see `domain`).
+    sessions::backend::StoreError,
 };
 
 /// Everything a request can fail with. The message of each variant is shown to the client;

@@ -202,7 +202,7 @@ pub fn build_app(
         .service(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "public, max-age=86400")))
-                .wrap(from_fn(check_host))
+                .wrap(from_fn(check_host::<AppError>))
                 .configure(|cfg| match state.settings.static_root {
                     // STATIC_ROOT: a folder on disk, for customised assets.
                     Some(root) => {
@@ -231,7 +231,7 @@ pub fn build_app(
                         .add((header::CACHE_CONTROL, "no-store")),
                 )
                 .configure(routes::configure_pages)
-                .wrap(from_fn(check_host)),
+                .wrap(from_fn(check_host::<AppError>)),
         )
         // Any address nothing answers, a missing static file included.
         .default_service(web::to(|| async {

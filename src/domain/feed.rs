@@ -117,11 +117,6 @@ impl CommentFeed {
         }
     }
 
-    /// `COMMENT_EDIT_WINDOW`.
-    pub fn edit_window(&self) -> Duration {
-        self.edit_window
-    }
-
     /// The page of comments at `cursor` as `viewer` sees it, current as of this call. The
     /// page everyone sees is rendered once per change; it is rendered again for the author
     /// whose comment is on it, and for staff.

@@ -13,7 +13,10 @@ pub mod comments;
 pub mod feed;
 pub mod moderation;
 
-use crate::{db::DbError, security::passwords::PasswordError, sessions::StoreError};
+// `sessions::backend`, not the `sessions` re-export: `sessions/mod.rs` still renders its own
+// error (`AppError::SessionTooLarge`), and `error.rs` converts this module's errors, so naming
+// `sessions/mod.rs` here would close a loop.
+use crate::{db::DbError, security::passwords::PasswordError, sessions::backend::StoreError};
 
 /// What failed below the domain while it applied its rules.
 #[derive(Debug, thiserror::Error)]

@@ -148,10 +148,8 @@ impl Home {
         // The member is checked against their credentials now (logged out here if they
         // changed), while the comment list is fetched; staff, rarely, have theirs fetched
         // again.
-        let (list, member) = tokio::join!(
-            feed.page(cursor, &viewer),
-            accounts.refresh_login(session)
-        );
+        let (list, member) =
+            tokio::join!(feed.page(cursor, &viewer), accounts.refresh_login(session));
         let (mut list, member) = (list?, member?);
         if member.as_ref().is_some_and(|member| member.is_staff) {
             viewer.staff = true;

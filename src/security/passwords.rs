@@ -192,9 +192,7 @@ impl Passwords {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(overloaded()),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(PasswordError::Failed(
-                    "the hashing threads are gone".into(),
-                ));
+                return Err(PasswordError::Failed("the hashing threads are gone".into()));
             }
         }
         match actix_web::rt::time::timeout(WAIT_LIMIT, result).await {

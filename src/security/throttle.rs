@@ -539,10 +539,7 @@ mod tests {
             }
             _ => panic!("expected a 429"),
         }
-        assert!(matches!(
-            refused_again,
-            Err(Throttled { .. })
-        ));
+        assert!(matches!(refused_again, Err(Throttled { .. })));
         assert!(elsewhere.is_ok(), "per address");
         assert!(logins.is_ok(), "comments and logins count apart");
         assert!(after_a_place_came_back.is_ok());

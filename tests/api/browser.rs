@@ -421,7 +421,7 @@ async fn a_visitor_edits_and_deletes_their_comment_and_staff_hide_one() {
             .accounts
             .create_member("moderator".into(), PASSWORD.into(), true)
             .await
-        .unwrap();
+            .unwrap();
         chrome.forget_cookies().await;
         log_in(&chrome, &app, "moderator").await;
         chrome.open(&app.address, "/").await;

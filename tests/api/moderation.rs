@@ -12,7 +12,7 @@ async fn create_staff(app: &TestApp, username: &str) {
         .accounts
         .create_member(username.to_owned(), PASSWORD.to_owned(), true)
         .await
-    .unwrap_or_else(|e| panic!("staff {username} not created: {e}"));
+        .unwrap_or_else(|e| panic!("staff {username} not created: {e}"));
 }
 
 async fn logged_in_staff(app: &TestApp) -> Browser {

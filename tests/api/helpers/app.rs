@@ -325,7 +325,7 @@ impl TestApp {
             .accounts
             .create_member(username.to_owned(), PASSWORD.to_owned(), false)
             .await
-        .unwrap_or_else(|e| panic!("member {username} not created: {e}"));
+            .unwrap_or_else(|e| panic!("member {username} not created: {e}"));
     }
 
     /// A `sessionid` cookie value holding `value`, signed as the app signs its own: what a
