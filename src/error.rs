@@ -1,8 +1,10 @@
 //! One error type for the whole application, and the one place errors become responses.
 //!
-//! Handlers and extractors fail with [`AppError`]; the framework fails with errors of its own
-//! (an unknown static file, an extractor that is not configured); actix-session fails in its
-//! middleware when the session store does not answer. [`render_errors`], the outermost
+//! Handlers and extractors fail with [`AppError`], converting into it (here, with `From`) the
+//! errors of the layers below: the database's, the domain's, the session storage's, and the
+//! security checks' own (CSRF, the host check, the throttles, password hashing). The framework
+//! fails with errors of its own (an unknown static file, an extractor that is not configured);
+//! actix-session fails in its middleware when the session store does not answer. [`render_errors`], the outermost
 //! middleware but one, turns each of them into a styled page or, for JSON clients,
 //! `{"error": "..."}`. Pages handlers write themselves (a form shown again with its reason)
 //! are not errors and pass untouched, whatever their status. Whatever failed, a comment the
@@ -23,7 +25,10 @@ use serde::Deserialize;
 
 use crate::{
     db::DbError,
-    domain::{DomainError, comments::OwnCommentError},
+    domain::{
+        DomainError,
+        comments::{CHANGED_MEANWHILE, HIDDEN_BY_STAFF, NOT_YOURS, OwnCommentError, TOO_LATE},
+    },
     security::{
         csrf::CsrfError, hosts::UnknownHost, passwords::PasswordError, throttle::Throttled,
     },
@@ -196,7 +201,6 @@ impl From<DomainError> for AppError {
 
 impl From<OwnCommentError> for AppError {
     fn from(err: OwnCommentError) -> Self {
-        use crate::domain::comments::{CHANGED_MEANWHILE, HIDDEN_BY_STAFF, NOT_YOURS, TOO_LATE};
         match err {
             OwnCommentError::NotFound => Self::NotFound,
             OwnCommentError::NotYours => Self::Forbidden(NOT_YOURS),
