@@ -102,11 +102,6 @@ impl Comments {
         Self { db, edit_window }
     }
 
-    /// `COMMENT_EDIT_WINDOW`.
-    pub fn edit_window(&self) -> Duration {
-        self.edit_window
-    }
-
     /// Until when `comment` may be changed by its author.
     pub fn editable_until(&self, comment: &OwnComment) -> PrimitiveDateTime {
         comment.created_at + self.edit_window
