@@ -1,8 +1,11 @@
 //! One error type for the whole application, and the one place errors become responses.
 //!
-//! Handlers and extractors fail with [`AppError`]; the framework fails with errors of its own
-//! (an unknown static file, an extractor that is not configured); actix-session fails in its
-//! middleware when the session store does not answer. [`render_errors`], the outermost
+//! Handlers and extractors fail with [`AppError`], converting into it (here, with `From`) the
+//! errors of the layers below: the database's, the domain's, the session framework's (its
+//! storage not answering, a session too large for a cookie, sessions turned off), and the
+//! security checks' own (CSRF, the host check, the throttles, password hashing). The framework
+//! fails with errors of its own (an unknown static file, an extractor that is not configured);
+//! actix-session fails in its middleware when the session store does not answer. [`render_errors`], the outermost
 //! middleware but one, turns each of them into a styled page or, for JSON clients,
 //! `{"error": "..."}`. Pages handlers write themselves (a form shown again with its reason)
 //! are not errors and pass untouched, whatever their status. Whatever failed, a comment the
@@ -21,9 +24,19 @@ use actix_web::{
 use askama::Template;
 use serde::Deserialize;
 
-use actix_session_engines::stores::signed_cookies::SessionTooLarge;
+use actix_session_engines::{StoreError, stores::signed_cookies::SessionTooLarge};
 
-use crate::db::DbError;
+use crate::{
+    db::DbError,
+    domain::{
+        DomainError,
+        comments::{CHANGED_MEANWHILE, HIDDEN_BY_STAFF, NOT_YOURS, OwnCommentError, TOO_LATE},
+    },
+    security::{
+        csrf::CsrfError, hosts::UnknownHost, passwords::PasswordError, throttle::Throttled,
+    },
+    sessions::typed::SessionsDisabled,
+};
 
 /// Everything a request can fail with. The message of each variant is shown to the client;
 /// internal details are logged, never sent.
@@ -118,6 +131,12 @@ impl AppError {
     }
 }
 
+impl From<SessionsDisabled> for AppError {
+    fn from(_: SessionsDisabled) -> Self {
+        Self::SessionsDisabled
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(err: DbError) -> Self {
         match err {
@@ -134,6 +153,70 @@ impl From<DbError> for AppError {
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {
         Self::internal(err)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "session storage unavailable");
+        Self::Unavailable("The session storage")
+    }
+}
+
+impl From<PasswordError> for AppError {
+    fn from(err: PasswordError) -> Self {
+        match err {
+            PasswordError::Overloaded { retry_after } => Self::Overloaded {
+                what: "The server",
+                retry_after,
+            },
+            PasswordError::Failed(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<CsrfError> for AppError {
+    fn from(err: CsrfError) -> Self {
+        match err {
+            CsrfError::CookiesRefused => Self::CookiesRefused,
+            CsrfError::Failed(reason) => Self::Csrf(reason),
+        }
+    }
+}
+
+impl From<UnknownHost> for AppError {
+    fn from(err: UnknownHost) -> Self {
+        Self::BadRequest(err.to_string())
+    }
+}
+
+impl From<Throttled> for AppError {
+    fn from(Throttled { retry_after }: Throttled) -> Self {
+        Self::TooManyAttempts { retry_after }
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Database(err) => err.into(),
+            DomainError::Passwords(err) => err.into(),
+            DomainError::SessionStorage(err) => err.into(),
+            DomainError::Render(err) => err.into(),
+        }
+    }
+}
+
+impl From<OwnCommentError> for AppError {
+    fn from(err: OwnCommentError) -> Self {
+        match err {
+            OwnCommentError::NotFound => Self::NotFound,
+            OwnCommentError::NotYours => Self::Forbidden(NOT_YOURS),
+            OwnCommentError::TooLate => Self::Forbidden(TOO_LATE),
+            OwnCommentError::HiddenByStaff => Self::Forbidden(HIDDEN_BY_STAFF),
+            OwnCommentError::ChangedMeanwhile => Self::Conflict(CHANGED_MEANWHILE),
+            OwnCommentError::Failed(err) => err.into(),
+        }
     }
 }
 

@@ -4,18 +4,15 @@
 //! is one module per concern, and depends only on the pieces it uses.
 #![forbid(unsafe_code)]
 
-pub mod accounts;
 pub mod changes;
 pub mod cli;
 pub mod db;
 pub mod display;
+pub mod domain;
 pub mod error;
-pub mod feed;
 pub mod flash;
 pub mod logging;
-pub mod members;
 pub mod metrics;
-pub mod moderation;
 pub mod routes;
 pub mod security;
 pub mod sessions;

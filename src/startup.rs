@@ -196,12 +196,14 @@ pub fn build_app(
         .app_data(state.readiness)
         .app_data(state.accounts)
         .app_data(state.feed)
+        .app_data(state.comments)
+        .app_data(state.moderation)
         .app_data(routes::payload_config())
         // Static files and the health check never touch the session store.
         .service(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "public, max-age=86400")))
-                .wrap(from_fn(check_host))
+                .wrap(from_fn(check_host::<AppError>))
                 .configure(|cfg| match state.settings.static_root {
                     // STATIC_ROOT: a folder on disk, for customised assets.
                     Some(root) => {
@@ -230,7 +232,7 @@ pub fn build_app(
                         .add((header::CACHE_CONTROL, "no-store")),
                 )
                 .configure(routes::configure_pages)
-                .wrap(from_fn(check_host)),
+                .wrap(from_fn(check_host::<AppError>)),
         )
         // Any address nothing answers, a missing static file included.
         .default_service(web::to(|| async {

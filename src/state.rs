@@ -11,11 +11,10 @@ use actix_web::web;
 use anyhow::Context;
 
 use crate::{
-    accounts::Accounts,
     cache::Cache,
     changes::{Changes, CurrentMembers},
     db::Database,
-    feed::CommentFeed,
+    domain::{accounts::Accounts, comments::Comments, feed::CommentFeed, moderation::Moderation},
     routes::Readiness,
     security::{
         csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
@@ -42,6 +41,8 @@ pub struct AppState {
     pub readiness: web::Data<Readiness>,
     pub accounts: web::Data<Accounts>,
     pub feed: web::Data<CommentFeed>,
+    pub comments: web::Data<Comments>,
+    pub moderation: web::Data<Moderation>,
 }
 
 impl AppState {
@@ -125,8 +126,12 @@ impl AppState {
             settings.security.csrf_cookie_secure,
         );
         let feed = CommentFeed::new(changes, settings.comments.edit_window);
+        let comments = Comments::new(db.clone(), settings.comments.edit_window);
+        let moderation = Moderation::new(db.clone());
         Ok(Self {
             settings,
+            comments: web::Data::new(comments),
+            moderation: web::Data::new(moderation),
             feed: web::Data::new(feed),
             db: web::Data::new(db),
             passwords: web::Data::new(passwords),

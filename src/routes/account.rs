@@ -1,6 +1,6 @@
 //! A member's own account: `/account/password`, `/account/sessions` (with logging out one
 //! session or all the others) and `/account/delete`. Every action checks the session's auth
-//! hash first ([`Accounts::signed_in`]): a session logged out elsewhere cannot act.
+//! hash first ([`Accounts::refresh_login`]): a session logged out elsewhere cannot act.
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -11,9 +11,10 @@ use super::{
     CsrfOnlyForm, Form, Reply, html, json_body, json_error, no_control_characters, see_other,
 };
 use crate::{
-    accounts::{Accounts, CHANGED_MEANWHILE, EndSession, PasswordChange, WRONG_CURRENT_PASSWORD},
-    db::models::Member,
     display::{format_iso, format_time},
+    domain::accounts::{
+        Accounts, CHANGED_MEANWHILE, EndSession, Member, PasswordChange, WRONG_CURRENT_PASSWORD,
+    },
     error::AppError,
     flash::Flash,
     security::{csrf::CsrfToken, throttle::Throttle},
@@ -86,8 +87,8 @@ impl PasswordForm {
         csrf: &CsrfToken,
     ) -> Result<HttpResponse, AppError> {
         match member_page(req, accounts, session).await? {
-            Ok(member) => self.render(StatusCode::OK, csrf, &member, None),
-            Err(to_login) => Ok(to_login),
+            PageVisitor::Member(member) => self.render(StatusCode::OK, csrf, &member, None),
+            PageVisitor::SendToLogin => Ok(see_other("/login")),
         }
     }
 }
@@ -145,11 +146,18 @@ pub struct DeleteForm {
 async fn member(accounts: &Accounts, session: &VisitorSession) -> Result<Member, AppError> {
     session.require()?;
     let came_logged_in = session.claimed_member_id().is_some() || session.was_ended_meanwhile();
-    match accounts.signed_in(session).await? {
+    match accounts.refresh_login(session).await? {
         Some(member) => Ok(member),
         None if came_logged_in => Err(AppError::Conflict(CHANGED_MEANWHILE)),
         None => Err(AppError::LoginRequired),
     }
+}
+
+/// Who asked for a page only a member sees.
+enum PageVisitor {
+    Member(Member),
+    /// Not logged in (or logged out meanwhile), in a browser: the page sends them to log in.
+    SendToLogin,
 }
 
 /// A page only a member sees: anyone else (a session logged out meanwhile too) is sent to the
@@ -158,11 +166,11 @@ async fn member_page(
     req: &HttpRequest,
     accounts: &Accounts,
     session: &VisitorSession,
-) -> Result<Result<Member, HttpResponse>, AppError> {
+) -> Result<PageVisitor, AppError> {
     match member(accounts, session).await {
-        Ok(member) => Ok(Ok(member)),
+        Ok(member) => Ok(PageVisitor::Member(member)),
         Err(AppError::LoginRequired | AppError::Conflict(_)) if !Reply::to(req).is_json() => {
-            Ok(Err(see_other("/login")))
+            Ok(PageVisitor::SendToLogin)
         }
         Err(AppError::Conflict(_)) => Err(AppError::LoginRequired),
         Err(err) => Err(err),
@@ -231,7 +239,7 @@ pub async fn change_password(
         }
         Err(err) => {
             attempt.not_made().await;
-            return Err(err);
+            return Err(err.into());
         }
     };
     refused(reply, PasswordForm::ChangePassword, &csrf, &member, refusal)
@@ -246,8 +254,8 @@ pub async fn sessions_page(
     csrf: CsrfToken,
 ) -> Result<HttpResponse, AppError> {
     let member = match member_page(&req, &accounts, &session).await? {
-        Ok(member) => member,
-        Err(to_login) => return Ok(to_login),
+        PageVisitor::Member(member) => member,
+        PageVisitor::SendToLogin => return Ok(see_other("/login")),
     };
     let flash = Flash::waiting(&req);
     let listed = accounts.sessions_of(&member).await?;
@@ -365,7 +373,7 @@ pub async fn delete_account(
         Ok(verified) => verified,
         Err(err) => {
             attempt.not_made().await;
-            return Err(err);
+            return Err(err.into());
         }
     };
     let reply = Reply::to(&req);

@@ -8,11 +8,13 @@ use super::{
     CsrfOnlyForm, Form, Reply, html, json_error, json_message, no_control_characters, see_other,
 };
 use crate::{
-    accounts::Accounts,
+    domain::accounts::{Accounts, PASSWORD_RULE, SignupError},
     error::AppError,
     flash::Flash,
-    members::{PASSWORD_RULE, SignupError},
-    security::{csrf::CsrfToken, throttle::Throttle},
+    security::{
+        csrf::{CsrfError, CsrfToken},
+        throttle::Throttle,
+    },
     sessions::VisitorSession,
 };
 
@@ -95,12 +97,12 @@ fn verify_csrf(
 ) -> Result<Option<HttpResponse>, AppError> {
     match csrf.verify(form.csrf_token.as_deref()) {
         Ok(()) => Ok(None),
-        Err(AppError::CookiesRefused) if !Reply::to(req).is_json() => {
+        Err(CsrfError::CookiesRefused) if !Reply::to(req).is_json() => {
             let username = form.username.as_deref().unwrap_or_default();
             let page = render(username)?;
             Ok(Some(html(StatusCode::FORBIDDEN, page)))
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -143,7 +145,7 @@ pub async fn log_in(
         Ok(member) => member,
         Err(err) => {
             attempt.not_made().await;
-            return Err(err);
+            return Err(err.into());
         }
     };
     let reply = Reply::to(&req);
@@ -220,7 +222,10 @@ pub async fn sign_up(
     no_control_characters("password", &password)?;
     throttle.sign_up_attempt(&req).await?;
     let reply = Reply::to(&req);
-    match accounts.create_member(username.clone(), password).await {
+    match accounts
+        .create_member(username.clone(), password, false)
+        .await
+    {
         Ok(member) => {
             accounts.log_in(&session, &member, remember.is_some()).await;
             Ok(logged_in(reply, StatusCode::CREATED))
@@ -232,7 +237,7 @@ pub async fn sign_up(
             let page = SignupPage::new(&csrf, &username).refusing(reason);
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()?))
         }
-        Err(SignupError::Failed(err)) => Err(err),
+        Err(SignupError::Failed(err)) => Err(err.into()),
     }
 }
 

@@ -21,27 +21,23 @@ use super::{
     json_error, json_message, see_other,
 };
 use crate::{
-    accounts::Accounts,
-    db::{
-        Database,
-        comments::{self, Cursor, InsertOutcome},
-        models::{NewComment, now_utc},
+    domain::{
+        accounts::Accounts,
+        comments::{ALREADY_COMMENTED, Comments, InsertOutcome, normalise_comment},
+        feed::Cursor,
     },
     error::{AppError, in_words, retry_after_seconds},
     flash::Flash,
-    security::{spam_trap, throttle::Throttle},
+    security::{
+        csrf::CsrfError,
+        spam_trap,
+        throttle::{Throttle, Throttled},
+    },
     sessions::VisitorSession,
 };
 
-/// The longest comment, in Unicode scalar values.
-pub const MAX_COMMENT_CHARS: usize = 2000;
-pub const ALREADY_COMMENTED: &str = "You've already commented.";
-pub const EMPTY_COMMENT: &str = "Your comment is empty.";
-pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
 /// The start of the comment throttle's refusal; when to try again follows.
 pub const TOO_MANY_COMMENTS: &str = "You have posted too many comments from this address.";
-pub const CONTROL_CHARACTER: &str =
-    "The comment contains a control character: only text, tabs and line breaks.";
 
 #[derive(Deserialize)]
 pub struct CommentForm {
@@ -56,7 +52,7 @@ pub struct CommentForm {
 pub async fn post_comment(
     req: HttpRequest,
     form: Form<CommentForm>,
-    db: web::Data<Database>,
+    comments: web::Data<Comments>,
     throttle: web::Data<Throttle>,
     home: Home,
 ) -> Result<HttpResponse, AppError> {
@@ -72,7 +68,7 @@ pub async fn post_comment(
     match csrf.verify(form.csrf_token.as_deref()) {
         Ok(()) => {}
         // The form again, saying cookies are needed, with the visitor's text.
-        Err(AppError::CookiesRefused) if !reply.is_json() => {
+        Err(CsrfError::CookiesRefused) if !reply.is_json() => {
             let draft = as_typed(&form);
             let messages = HomeMessages {
                 cookies_refused: true,
@@ -83,7 +79,7 @@ pub async fn post_comment(
                 .render(Cursor::Newest, messages, StatusCode::FORBIDDEN)
                 .await;
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     }
     if session.has_commented() {
         return already_commented(reply, &home).await;
@@ -117,7 +113,7 @@ pub async fn post_comment(
     }
     let slot = match throttle.comment_attempt(&req).await {
         Ok(slot) => slot,
-        Err(AppError::TooManyAttempts { retry_after }) => {
+        Err(Throttled { retry_after }) => {
             let refusal = Refusal {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 text: format!(
@@ -128,10 +124,9 @@ pub async fn post_comment(
             };
             return refusal.answer(reply, &home, &form).await;
         }
-        Err(err) => return Err(err),
     };
     // From here on the session is written (the visitor id, the member's "last seen").
-    let outcome = match store(&db, accounts, session, body).await {
+    let outcome = match store(&comments, accounts, session, body).await {
         Ok(outcome) => outcome,
         Err(err) => {
             slot.not_made().await;
@@ -158,24 +153,17 @@ pub async fn post_comment(
 
 /// Stores `body` as this visitor's comment, attributed to the member logged in, if any.
 async fn store(
-    db: &Database,
+    comments: &Comments,
     accounts: &Accounts,
     session: &VisitorSession,
     body: String,
 ) -> Result<InsertOutcome, AppError> {
     let visitor_id = session.visitor_id();
-    let member_id = accounts.signed_in(session).await?.map(|member| member.id);
-    Ok(db
-        .write(move |conn| {
-            let comment = NewComment {
-                body: &body,
-                member_id,
-                visitor_id: &visitor_id,
-                created_at: now_utc(),
-            };
-            comments::insert(conn, &comment)
-        })
-        .await?)
+    let member_id = accounts
+        .refresh_login(session)
+        .await?
+        .map(|member| member.id);
+    Ok(comments.post(visitor_id, member_id, body).await?)
 }
 
 /// A post refused by the spam trap or the throttle, with what the visitor is told.
@@ -238,81 +226,14 @@ async fn already_commented(reply: Reply, home: &Home) -> Result<HttpResponse, Ap
         .await
 }
 
-/// The comment as stored: line breaks normalised to `\n`, trimmed.
-///
-/// # Errors
-/// Why the comment cannot be stored: empty, over [`MAX_COMMENT_CHARS`], or holding control
-/// characters other than tabs and line breaks.
-pub fn normalise_comment(raw: &str) -> Result<String, &'static str> {
-    let body = raw.replace("\r\n", "\n").replace('\r', "\n");
-    let body = body.trim();
-    if body
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
-    {
-        Err(CONTROL_CHARACTER)
-    } else if body.is_empty() {
-        Err(EMPTY_COMMENT)
-    } else if body.chars().count() > MAX_COMMENT_CHARS {
-        Err(TOO_LONG_COMMENT)
-    } else {
-        Ok(body.to_owned())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn comments_are_trimmed_and_line_breaks_normalised() {
-        assert_eq!(
-            normalise_comment("  hi\r\nthere\rfriend \n").unwrap(),
-            "hi\nthere\nfriend"
-        );
-        assert_eq!(normalise_comment(" \r\n\t "), Err(EMPTY_COMMENT));
-        assert_eq!(normalise_comment(""), Err(EMPTY_COMMENT));
-    }
-
-    #[test]
-    fn control_characters_other_than_tabs_and_line_breaks_are_refused() {
-        assert_eq!(normalise_comment("a\0b"), Err(CONTROL_CHARACTER));
-        assert_eq!(normalise_comment("bell\u{7}"), Err(CONTROL_CHARACTER));
-        assert_eq!(normalise_comment("c1\u{85}here"), Err(CONTROL_CHARACTER));
-        assert_eq!(
-            normalise_comment("tab\there\r\nnext").unwrap(),
-            "tab\there\nnext"
-        );
-    }
-
-    #[test]
-    fn length_is_counted_in_unicode_scalar_values_after_trimming() {
-        let exactly = "é".repeat(MAX_COMMENT_CHARS);
-        assert_eq!(
-            normalise_comment(&format!("  {exactly}  ")).unwrap(),
-            exactly
-        );
-        assert_eq!(
-            normalise_comment(&"é".repeat(MAX_COMMENT_CHARS + 1)),
-            Err(TOO_LONG_COMMENT)
-        );
-    }
 
     proptest::proptest! {
         #[test]
         fn any_form_body_parses_or_is_refused_without_a_panic(body: String) {
             let _ = serde_urlencoded::from_str::<CommentForm>(&body);
-        }
-
-        #[test]
-        fn a_stored_comment_is_never_empty_long_or_full_of_control_characters(raw: String) {
-            if let Ok(body) = normalise_comment(&raw) {
-                proptest::prop_assert!(!body.is_empty());
-                proptest::prop_assert!(body.chars().count() <= MAX_COMMENT_CHARS);
-                proptest::prop_assert!(
-                    body.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-                );
-            }
         }
     }
 }

@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use super::html;
 use crate::{
-    accounts::Accounts,
-    db::comments::Cursor,
+    domain::{
+        accounts::Accounts,
+        feed::{CommentFeed, Cursor, Viewer},
+    },
     error::AppError,
-    feed::{CommentFeed, Viewer},
     flash::Flash,
     security::{csrf::CsrfToken, spam_trap::SpamTrap},
     sessions::VisitorSession,
@@ -147,7 +148,8 @@ impl Home {
         // The member is checked against their credentials now (logged out here if they
         // changed), while the comment list is fetched; staff, rarely, have theirs fetched
         // again.
-        let (list, member) = tokio::join!(feed.page(cursor, &viewer), accounts.signed_in(session));
+        let (list, member) =
+            tokio::join!(feed.page(cursor, &viewer), accounts.refresh_login(session));
         let (mut list, member) = (list?, member?);
         if member.as_ref().is_some_and(|member| member.is_staff) {
             viewer.staff = true;

@@ -1,17 +1,18 @@
 //! Staff moderation on the site: `POST /comments/{id}/hide` and `POST /comments/{id}/unhide`.
 //! A hidden comment disappears for everyone but staff; each action is logged with who took it
-//! (see [`crate::moderation`]).
+//! (see [`crate::domain::moderation`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{Form, Reply};
 use crate::{
-    accounts::Accounts,
-    db::{Database, comments::Moderated},
+    domain::{
+        accounts::Accounts,
+        moderation::{Action, Moderated, Moderation, Moderator},
+    },
     error::AppError,
     flash::Flash,
-    moderation::{Action, Moderator, moderate},
     security::csrf::CsrfToken,
     sessions::VisitorSession,
 };
@@ -30,7 +31,7 @@ pub async fn moderate_comment(
     req: HttpRequest,
     path: web::Path<(i64, String)>,
     form: Form<ModerationForm>,
-    db: web::Data<Database>,
+    moderation: web::Data<Moderation>,
     accounts: web::Data<Accounts>,
     session: VisitorSession,
     csrf: CsrfToken,
@@ -44,7 +45,7 @@ pub async fn moderate_comment(
     session.require()?;
     csrf.verify(form.csrf_token.as_deref())?;
     let member = accounts
-        .signed_in(&session)
+        .refresh_login(&session)
         .await?
         .ok_or(AppError::LoginRequired)?;
     if !member.is_staff {
@@ -54,7 +55,7 @@ pub async fn moderate_comment(
         username: &member.username,
         member_id: member.id,
     };
-    if moderate(&db, id, action, by).await? == Moderated::NotFound {
+    if moderation.moderate(id, action, by).await? == Moderated::NotFound {
         return Err(AppError::NotFound);
     }
     Ok(Reply::to(&req).done(flash, &back_to(form.back.as_deref(), id)))

@@ -29,7 +29,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use subtle::ConstantTimeEq;
 
 use super::{proxies::TrustedProxies, signing::Signer};
-use crate::error::AppError;
 
 pub const COOKIE_NAME: &str = "csrftoken";
 pub const HEADER: &str = "X-CSRF-Token";
@@ -40,6 +39,18 @@ const VISITOR_ID_SALT: &str = "guestbook.csrf.visitor-id";
 const SECRET_LEN: usize = 32;
 
 type Secret = [u8; SECRET_LEN];
+
+/// Why a state-changing request failed the CSRF check.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CsrfError {
+    /// The request carried no `csrftoken` cookie at all: the browser refuses this site's
+    /// cookies (the CSRF cookie doubles as Django's test cookie).
+    #[error("the browser sent no csrftoken cookie")]
+    CookiesRefused,
+    /// Any other check failed; Django's reason says which.
+    #[error("CSRF verification failed: {0}")]
+    Failed(&'static str),
+}
 
 /// What the CSRF check needs, built once from the settings and registered as app data.
 pub struct CsrfConfig {
@@ -239,24 +250,24 @@ impl CsrfToken {
     /// (`X-CSRF-Token` header first, else `form_field`).
     ///
     /// # Errors
-    /// [`AppError::CookiesRefused`] when the request carried no `csrftoken` cookie at all (the
+    /// [`CsrfError::CookiesRefused`] when the request carried no `csrftoken` cookie at all (the
     /// browser refuses cookies: the page that set it was seen, so the cookie was offered);
-    /// [`AppError::Csrf`] with Django's reason when any other check fails.
-    pub fn verify(&self, form_field: Option<&str>) -> Result<(), AppError> {
+    /// [`CsrfError::Failed`] with Django's reason when any other check fails.
+    pub fn verify(&self, form_field: Option<&str>) -> Result<(), CsrfError> {
         let state = self.state();
         if let Some(origin) = self.req.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or_default();
             if !self.config.accepts_origin(&self.req, origin) {
-                return Err(AppError::Csrf(
+                return Err(CsrfError::Failed(
                     "Origin checking failed - the request did not come from this site.",
                 ));
             }
         }
         if !state.cookie_sent {
-            return Err(AppError::CookiesRefused);
+            return Err(CsrfError::CookiesRefused);
         }
         if !state.from_cookie {
-            return Err(AppError::Csrf("CSRF cookie not set."));
+            return Err(CsrfError::Failed("CSRF cookie not set."));
         }
         let present = |token: &&str| !token.is_empty();
         let submitted = self
@@ -266,10 +277,10 @@ impl CsrfToken {
             .and_then(|value| value.to_str().ok())
             .filter(present)
             .or(form_field.filter(present))
-            .ok_or(AppError::Csrf("CSRF token missing."))?;
+            .ok_or(CsrfError::Failed("CSRF token missing."))?;
         match unmask(submitted) {
             Some(secret) if bool::from(secret.ct_eq(&state.keys.secret)) => Ok(()),
-            _ => Err(AppError::Csrf("CSRF token incorrect.")),
+            _ => Err(CsrfError::Failed("CSRF token incorrect.")),
         }
     }
 
@@ -424,7 +435,7 @@ mod tests {
         assert!(
             matches!(
                 token_with_cookie(&config, rotated).verify(Some(&old_form_token)),
-                Err(AppError::Csrf("CSRF token incorrect."))
+                Err(CsrfError::Failed("CSRF token incorrect."))
             ),
             "a form from before the rotation no longer passes"
         );
@@ -488,11 +499,11 @@ mod tests {
             .verify(Some(&form_token));
 
         assert!(
-            matches!(refused, Err(AppError::CookiesRefused)),
+            matches!(refused, Err(CsrfError::CookiesRefused)),
             "{refused:?}"
         );
         assert!(
-            matches!(failed, Err(AppError::Csrf("CSRF cookie not set."))),
+            matches!(failed, Err(CsrfError::Failed("CSRF cookie not set."))),
             "{failed:?}"
         );
     }

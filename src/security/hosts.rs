@@ -11,7 +11,12 @@ use actix_web::{
     web,
 };
 
-use crate::{error::AppError, settings::AllowedHosts};
+use crate::settings::AllowedHosts;
+
+/// A request addressed to a host name not in `ALLOWED_HOSTS`.
+#[derive(Debug, thiserror::Error)]
+#[error("This site does not answer to that host name.")]
+pub struct UnknownHost;
 
 /// The host name (and port) the request is addressed to: its `Host`, or in HTTP/2 its
 /// authority; empty when it has neither.
@@ -23,17 +28,23 @@ pub fn requested_host(req: &ServiceRequest) -> &str {
         .unwrap_or_default()
 }
 
-/// Middleware: the request's `Host` (or, in HTTP/2, its authority) must be allowed.
-pub async fn check_host(
+/// Middleware: the request's `Host` (or, in HTTP/2, its authority) must be allowed; a request
+/// for any other host is answered with the error `E` made from [`UnknownHost`] (the app's
+/// error type, which knows how to render it: `from_fn(check_host::<AppError>)`).
+pub async fn check_host<E>(
     hosts: web::Data<AllowedHosts>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error>
+where
+    E: From<UnknownHost> + Into<actix_web::Error>,
+{
     let host = requested_host(&req);
     if hosts.allows(host) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     tracing::debug!(host, "request for a host name not in ALLOWED_HOSTS");
-    let refused = AppError::BadRequest("This site does not answer to that host name.".into());
-    Ok(req.error_response(refused).map_into_right_body())
+    Ok(req
+        .error_response(E::from(UnknownHost))
+        .map_into_right_body())
 }

@@ -30,7 +30,6 @@ use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
 use crate::{
-    error::AppError,
     metrics,
     settings::{PasswordHashParams, PasswordWork},
 };
@@ -41,6 +40,18 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(5);
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Bytes of salt in new hashes (the PHC recommendation).
 const SALT_LEN: usize = 16;
+
+/// Why a password could not be hashed or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The hashing threads are too busy (the queue is full, or the wait limit passed): try
+    /// again after `retry_after`.
+    #[error("the password hashing threads are busy")]
+    Overloaded { retry_after: Duration },
+    /// Hashing failed, or the hashing threads are gone: a bug.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
 
 /// Hashes and verifies passwords; cheap to clone.
 #[derive(Clone)]
@@ -105,24 +116,24 @@ impl Passwords {
     /// A PHC string (`$argon2id$v=19$...`) for `password`, with a fresh random salt.
     ///
     /// # Errors
-    /// [`AppError::Overloaded`] when the hashing threads are too busy.
-    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+    /// [`PasswordError::Overloaded`] when the hashing threads are too busy.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         let inner = Arc::clone(&self.inner);
         self.run(move |memory| hash_with(memory, &inner.params, password.as_bytes()))
             .await?
-            .map_err(|e| AppError::internal(anyhow::anyhow!(e)))
+            .map_err(PasswordError::Failed)
     }
 
     /// Whether `password` matches `stored_hash`. With no stored hash (an unknown username) it
     /// verifies against the dummy hash and answers `false`, taking the same time.
     ///
     /// # Errors
-    /// [`AppError::Overloaded`] when the hashing threads are too busy.
+    /// [`PasswordError::Overloaded`] when the hashing threads are too busy.
     pub async fn verify(
         &self,
         password: String,
         stored_hash: Option<String>,
-    ) -> Result<bool, AppError> {
+    ) -> Result<bool, PasswordError> {
         let inner = Arc::clone(&self.inner);
         self.run(move |memory| {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
@@ -165,7 +176,7 @@ impl Passwords {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
-    ) -> Result<T, AppError> {
+    ) -> Result<T, PasswordError> {
         let (done, result) = oneshot::channel();
         let deadline = Instant::now() + WAIT_LIMIT;
         // What the work logs belongs to the request that asked for it (its request id).
@@ -181,9 +192,7 @@ impl Passwords {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(overloaded()),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "the hashing threads are gone"
-                )));
+                return Err(PasswordError::Failed("the hashing threads are gone".into()));
             }
         }
         match actix_web::rt::time::timeout(WAIT_LIMIT, result).await {
@@ -194,10 +203,9 @@ impl Passwords {
     }
 }
 
-fn overloaded() -> AppError {
+fn overloaded() -> PasswordError {
     metrics::password_hash_refusal();
-    AppError::Overloaded {
-        what: "The server",
+    PasswordError::Overloaded {
         retry_after: RETRY_AFTER,
     }
 }
@@ -394,7 +402,7 @@ mod tests {
 
         // Assert
         assert!(
-            matches!(refused, Err(AppError::Overloaded { .. })),
+            matches!(refused, Err(PasswordError::Overloaded { .. })),
             "{refused:?}"
         );
         assert!(after.is_ok(), "{after:?}");

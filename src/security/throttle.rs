@@ -36,7 +36,6 @@ use sha2::{Digest, Sha256};
 use super::proxies::TrustedProxies;
 use crate::{
     cache::{Cache, CacheError, MemoryCache, Outage},
-    error::AppError,
     metrics,
     settings::{CommentThrottle, LoginThrottle},
 };
@@ -45,6 +44,13 @@ use crate::{
 const KEY_PREFIX: &str = "throttle:";
 /// The most counters this instance keeps in its own memory while the shared cache is down.
 const LOCAL_MAX_ENTRIES: u64 = 100_000;
+
+/// An attempt refused by a limit: come back after `retry_after`.
+#[derive(Debug, thiserror::Error)]
+#[error("too many attempts: try again in {retry_after:?}")]
+pub struct Throttled {
+    pub retry_after: Duration,
+}
 
 pub struct Throttle {
     /// The counters every instance shares.
@@ -96,12 +102,12 @@ impl Throttle {
     /// the address's limit, unless a limit refuses it.
     ///
     /// # Errors
-    /// [`AppError::TooManyAttempts`] past a limit (the attempt leaves nothing counted).
+    /// [`Throttled`] past a limit (the attempt leaves nothing counted).
     pub async fn login_attempt(
         &self,
         req: &HttpRequest,
         username: &str,
-    ) -> Result<Attempt<'_>, AppError> {
+    ) -> Result<Attempt<'_>, Throttled> {
         let client = self.client(req);
         let attempt = Attempt {
             throttle: self,
@@ -127,8 +133,8 @@ impl Throttle {
     /// Counts a sign-up attempt from `req`'s client.
     ///
     /// # Errors
-    /// [`AppError::TooManyAttempts`] past the limit (the attempt leaves nothing counted).
-    pub async fn sign_up_attempt(&self, req: &HttpRequest) -> Result<(), AppError> {
+    /// [`Throttled`] past the limit (the attempt leaves nothing counted).
+    pub async fn sign_up_attempt(&self, req: &HttpRequest) -> Result<(), Throttled> {
         let client = self.client(req);
         let key = format!("{KEY_PREFIX}signup:address:{client}");
         let (count, left) = self.hit(&key, self.limits.window).await;
@@ -143,9 +149,9 @@ impl Throttle {
     /// stored. A post refused here takes no place: only comments that get stored count.
     ///
     /// # Errors
-    /// [`AppError::TooManyAttempts`] past the limit (the handler tells the visitor in its own
+    /// [`Throttled`] past the limit (the handler tells the visitor in its own
     /// words).
-    pub async fn comment_attempt(&self, req: &HttpRequest) -> Result<CommentSlot<'_>, AppError> {
+    pub async fn comment_attempt(&self, req: &HttpRequest) -> Result<CommentSlot<'_>, Throttled> {
         if self.comments.per_address == 0 {
             return Ok(CommentSlot {
                 throttle: self,
@@ -159,7 +165,7 @@ impl Throttle {
             self.unhit(&key).await;
             tracing::info!(client = %client, "comment refused: too many from this address");
             metrics::comment_refusal("throttle");
-            return Err(AppError::TooManyAttempts { retry_after: left });
+            return Err(Throttled { retry_after: left });
         }
         Ok(CommentSlot {
             throttle: self,
@@ -214,10 +220,10 @@ impl Throttle {
 }
 
 /// A login or sign-up refused by the limit `kind` (`address`, `user`, `signup`).
-fn refuse(client: &str, kind: &str, retry_after: Duration) -> AppError {
+fn refuse(client: &str, kind: &str, retry_after: Duration) -> Throttled {
     tracing::info!(client = %client, limit = kind, "refused: too many attempts");
     metrics::login_throttle_refusal(kind);
-    AppError::TooManyAttempts { retry_after }
+    Throttled { retry_after }
 }
 
 impl Attempt<'_> {
@@ -321,7 +327,7 @@ mod tests {
         let other_address = throttle.login_attempt(&from("192.0.2.2"), "alice").await;
 
         match third {
-            Err(AppError::TooManyAttempts { retry_after }) => {
+            Err(Throttled { retry_after }) => {
                 assert!(retry_after > Duration::from_secs(890), "{retry_after:?}");
             }
             other => panic!("expected a 429, got {:?}", other.err()),
@@ -340,7 +346,7 @@ mod tests {
 
         let refused = throttle.login_attempt(&req, "d").await;
 
-        assert!(matches!(refused, Err(AppError::TooManyAttempts { .. })));
+        assert!(matches!(refused, Err(Throttled { .. })));
     }
 
     #[actix_web::test]
@@ -357,7 +363,7 @@ mod tests {
             .login_attempt(&from("[2001:db8:1:3::1]"), "x")
             .await;
 
-        assert!(matches!(same_64, Err(AppError::TooManyAttempts { .. })));
+        assert!(matches!(same_64, Err(Throttled { .. })));
         assert!(next_64.is_ok());
     }
 
@@ -427,7 +433,7 @@ mod tests {
         // A flood of new usernames while the address is at its limit.
         for n in 0..200 {
             let refused = throttle.login_attempt(&req, &format!("user{n}")).await;
-            assert!(matches!(refused, Err(AppError::TooManyAttempts { .. })));
+            assert!(matches!(refused, Err(Throttled { .. })));
         }
         let after_the_flood = counters(&throttle).await;
         in_flight.not_made().await;
@@ -508,7 +514,7 @@ mod tests {
 
         assert!(first_comment.is_ok(), "not refused for the cache's sake");
         assert!(second_comment.is_err(), "still limited, by this instance");
-        assert!(matches!(third_login, Err(AppError::TooManyAttempts { .. })));
+        assert!(matches!(third_login, Err(Throttled { .. })));
         assert!(throttle.outage.is_active());
     }
 
@@ -528,15 +534,12 @@ mod tests {
         let after_a_place_came_back = throttle.comment_attempt(&req).await;
 
         match refused {
-            Err(AppError::TooManyAttempts { retry_after }) => {
+            Err(Throttled { retry_after }) => {
                 assert!(retry_after > Duration::from_secs(3590), "{retry_after:?}");
             }
             _ => panic!("expected a 429"),
         }
-        assert!(matches!(
-            refused_again,
-            Err(AppError::TooManyAttempts { .. })
-        ));
+        assert!(matches!(refused_again, Err(Throttled { .. })));
         assert!(elsewhere.is_ok(), "per address");
         assert!(logins.is_ok(), "comments and logins count apart");
         assert!(after_a_place_came_back.is_ok());

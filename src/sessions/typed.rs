@@ -28,10 +28,13 @@ use super::{
     fields::{AUTH_USER_HASH, HAS_COMMENTED, MEMBER_ID, SESSION_INFO, SessionInfo, VISITOR_ID},
     visit::Visit,
 };
-use crate::{
-    error::AppError,
-    security::{csrf::CsrfToken, proxies::TrustedProxies},
-};
+use crate::security::{csrf::CsrfToken, proxies::TrustedProxies};
+
+/// `SESSION_ENGINE=none`: this deployment has no sessions, so the actions that need one
+/// cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("sessions are turned off (SESSION_ENGINE=none)")]
+pub struct SessionsDisabled;
 
 /// How stale a logged-in session's "last seen" may get before a request refreshes it (which
 /// costs a session write, so not on every request).
@@ -78,12 +81,12 @@ impl VisitorSession {
     /// For the actions that need a session.
     ///
     /// # Errors
-    /// [`AppError::SessionsDisabled`] with `SESSION_ENGINE=none`.
-    pub fn require(&self) -> Result<(), AppError> {
+    /// [`SessionsDisabled`] with `SESSION_ENGINE=none`.
+    pub fn require(&self) -> Result<(), SessionsDisabled> {
         if self.is_enabled() {
             Ok(())
         } else {
-            Err(AppError::SessionsDisabled)
+            Err(SessionsDisabled)
         }
     }
 
@@ -96,7 +99,7 @@ impl VisitorSession {
         self.set(HAS_COMMENTED, true);
     }
 
-    /// The member this session says is logged in, unchecked: only `members::signed_in`,
+    /// The member this session says is logged in, unchecked: only `Accounts::refresh_login`,
     /// which checks the session auth hash, should act on it.
     pub fn claimed_member_id(&self) -> Option<i64> {
         self.get(MEMBER_ID)

@@ -417,15 +417,11 @@ async fn a_visitor_edits_and_deletes_their_comment_and_staff_hide_one() {
         );
 
         app.browser().comment("Cheap watches, click here").await;
-        guestbook::members::create_member(
-            &app.state.db,
-            &app.state.passwords,
-            "moderator".into(),
-            PASSWORD.into(),
-            true,
-        )
-        .await
-        .unwrap();
+        app.state
+            .accounts
+            .create_member("moderator".into(), PASSWORD.into(), true)
+            .await
+            .unwrap();
         chrome.forget_cookies().await;
         log_in(&chrome, &app, "moderator").await;
         chrome.open(&app.address, "/").await;

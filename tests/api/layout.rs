@@ -1,7 +1,8 @@
 //! The shape of the code, checked: dependencies point down. No source file imports another
 //! that (directly or around a loop) imports it back, in the application or in the session
 //! crate; the assembled application (`state`, `startup`) is imported only by the entry points;
-//! and the session crate never names the application.
+//! the routes and the command line reach the data through the domain (`src/domain/`), never
+//! through the query modules; and the session crate never names the application.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -13,7 +14,10 @@ const SESSION_CRATE: &str = "crates/actix-session-engines";
 
 #[test]
 fn no_source_file_depends_on_itself_around_a_loop() {
-    for graph in [import_graph(), import_graph_of(&workspace().join(SESSION_CRATE))] {
+    for graph in [
+        import_graph(),
+        import_graph_of(&workspace().join(SESSION_CRATE)),
+    ] {
         let cycles: Vec<Vec<String>> = graph
             .keys()
             .filter_map(|file| loop_through(&graph, file))
@@ -63,10 +67,54 @@ fn only_the_entry_points_import_the_assembled_application() {
             .collect()
     };
 
-    assert_eq!(importers("src/startup.rs"), set(&["src/cli.rs"]));
-    assert_eq!(
-        importers("src/state.rs"),
-        set(&["src/cli.rs", "src/startup.rs"])
+    let startup = importers("src/startup.rs");
+    let state = importers("src/state.rs");
+
+    assert!(!startup.is_empty(), "the command line serves the app");
+    assert!(
+        startup.iter().all(|file| file.starts_with("src/cli/")),
+        "{startup:?}"
+    );
+    assert!(
+        state
+            .iter()
+            .all(|file| file.starts_with("src/cli/") || file == "src/startup.rs"),
+        "{state:?}"
+    );
+}
+
+/// The modules of plain queries, which only the domain (and the pieces below it) may use.
+const QUERY_MODULES: [&str; 3] = [
+    "src/db/comments.rs",
+    "src/db/members.rs",
+    "src/db/changes.rs",
+];
+
+#[test]
+fn routes_and_commands_reach_the_data_through_the_domain_never_the_queries() {
+    let graph = import_graph();
+
+    let offending: Vec<(&String, Vec<&String>)> = graph
+        .iter()
+        .filter(|(file, _)| file.starts_with("src/routes/") || file.starts_with("src/cli/"))
+        .map(|(file, imports)| {
+            let queries = imports
+                .iter()
+                .filter(|target| QUERY_MODULES.contains(&target.as_str()))
+                .collect::<Vec<_>>();
+            (file, queries)
+        })
+        .filter(|(_, queries)| !queries.is_empty())
+        .collect();
+
+    assert!(
+        graph.keys().any(|file| file.starts_with("src/routes/"))
+            && graph.keys().any(|file| file.starts_with("src/cli/")),
+        "the routes and the command line are where this test looks for them"
+    );
+    assert!(
+        offending.is_empty(),
+        "routes or commands importing query modules: {offending:#?}"
     );
 }
 
@@ -247,8 +295,4 @@ fn split_top_level(list: &str) -> Vec<&str> {
     }
     parts.push(&list[start..]);
     parts.into_iter().filter(|p| !p.trim().is_empty()).collect()
-}
-
-fn set(files: &[&str]) -> BTreeSet<String> {
-    files.iter().map(|f| (*f).to_owned()).collect()
 }

@@ -8,15 +8,11 @@ use crate::helpers::{Browser, Flavor, PASSWORD, Server, TestApp, run_cli_with_en
 
 /// Creates staff member `username` (as `guestbook createmember --staff` does).
 async fn create_staff(app: &TestApp, username: &str) {
-    guestbook::members::create_member(
-        &app.state.db,
-        &app.state.passwords,
-        username.to_owned(),
-        PASSWORD.to_owned(),
-        true,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("staff {username} not created: {e}"));
+    app.state
+        .accounts
+        .create_member(username.to_owned(), PASSWORD.to_owned(), true)
+        .await
+        .unwrap_or_else(|e| panic!("staff {username} not created: {e}"));
 }
 
 async fn logged_in_staff(app: &TestApp) -> Browser {

@@ -321,15 +321,11 @@ impl TestApp {
 
     /// Creates a member with [`PASSWORD`] (as `guestbook createmember` does: no session).
     pub async fn create_member(&self, username: &str) {
-        guestbook::members::create_member(
-            &self.state.db,
-            &self.state.passwords,
-            username.to_owned(),
-            PASSWORD.to_owned(),
-            false,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("member {username} not created: {e}"));
+        self.state
+            .accounts
+            .create_member(username.to_owned(), PASSWORD.to_owned(), false)
+            .await
+            .unwrap_or_else(|e| panic!("member {username} not created: {e}"));
     }
 
     /// A `sessionid` cookie value holding `value`, signed as the app signs its own: what a

@@ -1,18 +1,13 @@
-//! Staff moderation: hiding, showing and deleting any comment, from the site or the command
-//! line. Every action is logged with who took it.
+//! Staff moderation: listing, hiding, showing and deleting any comment, from the site or the
+//! command line. Every action is logged with who took it.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::{
-    db::{
-        Database,
-        comments::{self, Moderated},
-        models::now_utc,
-    },
-    error::AppError,
-};
+use super::DomainError;
+pub use crate::db::comments::{ListedComment, Moderated};
+use crate::db::{Database, comments, models::now_utc};
 
 /// Who took a moderation action.
 #[derive(Clone, Copy, Debug)]
@@ -57,36 +52,66 @@ impl Action {
     }
 }
 
-/// Takes `action` on comment `id` for `by`, and logs it.
-///
-/// # Errors
-/// When the database fails.
-pub async fn moderate(
-    db: &Database,
-    id: i64,
-    action: Action,
-    by: Moderator<'_>,
-) -> Result<Moderated, AppError> {
-    let outcome = db
-        .write(move |conn| match action {
-            Action::Hide => comments::set_hidden(conn, id, true, now_utc()),
-            Action::Unhide => comments::set_hidden(conn, id, false, now_utc()),
-            Action::Delete => comments::delete(conn, id, now_utc()),
-        })
-        .await?;
-    let outcome_name = match outcome {
-        Moderated::Done => "done",
-        Moderated::Already => "already so",
-        Moderated::NotFound => "no such comment",
-    };
-    tracing::info!(
-        comment = id,
-        action = action.name(),
-        by = %by,
-        outcome = outcome_name,
-        "comment moderated"
-    );
-    Ok(outcome)
+/// Moderation of every comment; cheap to clone. Who may moderate is the caller's to check
+/// (staff on the site, the operator on the command line); this says who did.
+#[derive(Clone)]
+pub struct Moderation {
+    db: Database,
+}
+
+impl Moderation {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Takes `action` on comment `id` for `by`, and logs it.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn moderate(
+        &self,
+        id: i64,
+        action: Action,
+        by: Moderator<'_>,
+    ) -> Result<Moderated, DomainError> {
+        let outcome = self
+            .db
+            .write(move |conn| match action {
+                Action::Hide => comments::set_hidden(conn, id, true, now_utc()),
+                Action::Unhide => comments::set_hidden(conn, id, false, now_utc()),
+                Action::Delete => comments::delete(conn, id, now_utc()),
+            })
+            .await?;
+        let outcome_name = match outcome {
+            Moderated::Done => "done",
+            Moderated::Already => "already so",
+            Moderated::NotFound => "no such comment",
+        };
+        tracing::info!(
+            comment = id,
+            action = action.name(),
+            by = %by,
+            outcome = outcome_name,
+            "comment moderated"
+        );
+        Ok(outcome)
+    }
+
+    /// The newest `limit` comments not deleted, hidden ones included (only those with
+    /// `hidden_only`), as the moderation list shows them.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list(
+        &self,
+        hidden_only: bool,
+        limit: u32,
+    ) -> Result<Vec<ListedComment>, DomainError> {
+        Ok(self
+            .db
+            .read(move |conn| comments::list(conn, hidden_only, i64::from(limit)))
+            .await?)
+    }
 }
 
 /// A short, stable tag for a visitor id, for the moderation list: enough to see that two

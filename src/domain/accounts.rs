@@ -1,7 +1,8 @@
-//! A member in control of their account: which member a session is logged in as (checked on
-//! every request that acts as them), upgrading a password hash at login, changing the
-//! password, listing and ending sessions, deleting the account. Shared by the pages and the
-//! command line.
+//! Members and their accounts: the membership rules (usernames, passwords) and signing up;
+//! which member a session is logged in as (checked on every request that acts as them,
+//! [`Accounts::refresh_login`]); upgrading a password hash at login, changing the password,
+//! staff status, listing and ending sessions, deleting the account. Shared by the pages and
+//! the command line.
 //!
 //! Every "log the others out" is structural: it bumps the member's session generation in the
 //! same conditional `UPDATE` that makes the change, so every session holding an older session
@@ -12,24 +13,71 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
+use super::DomainError;
+pub use crate::db::models::Member;
 use crate::{
     changes::CurrentMembers,
     db::{
         Database, comments,
         members::{self, Expected},
-        models::Member,
     },
-    error::AppError,
-    members::{MAX_PASSWORD_CHARS, SignupError, validate_password},
     security::{
         passwords::Passwords,
         session_auth::{AuthCheck, SessionAuth},
     },
     sessions::{
-        SessionEngine, StoreError, VisitorSession,
+        SessionEngine, VisitorSession,
         fields::{self, AUTH_USER_HASH, SESSION_INFO, SessionInfo},
     },
 };
+
+pub const USERNAME_RULE: &str = "Usernames are 3 to 32 characters: letters, digits, _ and -.";
+pub const PASSWORD_RULE: &str = "Passwords are 8 to 1024 characters long.";
+/// The longest password a member can have, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+pub const USERNAME_TAKEN: &str = "That username is taken.";
+
+/// Why a member could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    /// The username or password breaks a rule, or the name is taken: say so and let them retry.
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Failed(#[from] DomainError),
+}
+
+/// # Errors
+/// [`USERNAME_RULE`] when `username` is not 3–32 ASCII letters, digits, `_` or `-`.
+pub fn validate_username(username: &str) -> Result<(), &'static str> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    if (3..=32).contains(&username.len()) && username.bytes().all(allowed) {
+        Ok(())
+    } else {
+        Err(USERNAME_RULE)
+    }
+}
+
+/// # Errors
+/// [`PASSWORD_RULE`] when `password` is not 8–1024 characters.
+pub fn validate_password(password: &str) -> Result<(), &'static str> {
+    if (8..=MAX_PASSWORD_CHARS).contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(PASSWORD_RULE)
+    }
+}
+
+/// What became of a request to make a member staff, or no longer staff.
+#[derive(Debug)]
+pub enum StaffChange {
+    /// Their status changed; the member as they are now.
+    Changed(Member),
+    /// They already had that status.
+    Unchanged(Member),
+    /// No member has that username.
+    NoSuchMember,
+}
 
 /// What became of a password change.
 #[derive(Debug)]
@@ -103,7 +151,7 @@ impl Accounts {
         &self,
         username: &str,
         password: String,
-    ) -> Result<Option<Member>, AppError> {
+    ) -> Result<Option<Member>, DomainError> {
         if password.chars().count() > MAX_PASSWORD_CHARS {
             return Ok(None);
         }
@@ -113,23 +161,62 @@ impl Accounts {
         Ok(member.filter(|_| verified))
     }
 
-    /// Signs a member up (see [`members::create_member`]).
+    /// Validates, hashes (off the async workers) and stores a new member (staff with
+    /// `is_staff`): signing up, and `guestbook createmember`.
     ///
     /// # Errors
-    /// As [`members::create_member`].
+    /// [`SignupError::Invalid`] for a broken rule or a taken name (in any case);
+    /// [`SignupError::Failed`] when the database or hashing fails.
     pub async fn create_member(
         &self,
         username: String,
         password: String,
+        is_staff: bool,
     ) -> Result<Member, SignupError> {
-        crate::members::create_member(&self.db, &self.passwords, username, password, false).await
+        validate_username(&username).map_err(SignupError::Invalid)?;
+        validate_password(&password).map_err(SignupError::Invalid)?;
+        let hash = self
+            .passwords
+            .hash(password)
+            .await
+            .map_err(DomainError::from)?;
+        let created = self
+            .db
+            .write(move |conn| members::create(conn, &username, &hash, is_staff))
+            .await
+            .map_err(DomainError::from)?;
+        created.ok_or(SignupError::Invalid(USERNAME_TAKEN))
+    }
+
+    /// Makes the member called `username` (in any case) staff, or with `staff` false no longer
+    /// staff, from their next request on (staff status is read on every request).
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn set_staff(&self, username: &str, staff: bool) -> Result<StaffChange, DomainError> {
+        let name = username.to_owned();
+        Ok(self
+            .db
+            .write(move |conn| {
+                let Some(member) = members::find_by_username(conn, &name)? else {
+                    return Ok(StaffChange::NoSuchMember);
+                };
+                if member.is_staff == staff {
+                    return Ok(StaffChange::Unchanged(member));
+                }
+                Ok(match members::set_staff(conn, &name, staff)? {
+                    Some(member) => StaffChange::Changed(member),
+                    None => StaffChange::NoSuchMember,
+                })
+            })
+            .await?)
     }
 
     /// The member called `username` (in any case), for the command line.
     ///
     /// # Errors
     /// When the database does not answer.
-    pub async fn member_named(&self, username: &str) -> Result<Option<Member>, AppError> {
+    pub async fn member_named(&self, username: &str) -> Result<Option<Member>, DomainError> {
         let username = username.trim().to_owned();
         Ok(self
             .db
@@ -145,10 +232,11 @@ impl Accounts {
         &self,
         member: &Member,
         password: String,
-    ) -> Result<bool, AppError> {
-        self.passwords
+    ) -> Result<bool, DomainError> {
+        Ok(self
+            .passwords
             .verify(password, Some(member.password_hash.clone()))
-            .await
+            .await?)
     }
 
     /// Logs `member` in with `session` (see [`VisitorSession::log_in`]), stamped with the
@@ -173,23 +261,32 @@ impl Accounts {
         }
     }
 
-    /// The member `session` is logged in as, checked against their credentials now: a session
-    /// whose auth hash no longer matches (password changed, logged out everywhere, member
-    /// deleted) is logged out, here.
+    /// The member `session` is logged in as, checked against their credentials now, and the
+    /// session brought up to date with them (this writes to the session): a session whose auth
+    /// hash still matches is noted as seen (and restamped when the hash was carried over from
+    /// a password-hash upgrade); one whose hash no longer matches (password changed, logged
+    /// out everywhere, member deleted) is logged out, here, and `None` comes back.
     ///
     /// # Errors
     /// When the database does not answer.
-    pub async fn signed_in(&self, session: &VisitorSession) -> Result<Option<Member>, AppError> {
+    pub async fn refresh_login(
+        &self,
+        session: &VisitorSession,
+    ) -> Result<Option<Member>, DomainError> {
         let Some(id) = session.claimed_member_id() else {
             return Ok(None);
         };
         let row = self.members.find(id).await?;
-        Ok(self.confirm(session, row))
+        Ok(self.refresh_login_with_row(session, row))
     }
 
-    /// [`signed_in`] for a caller that read the member's row itself (in a read of its own), or
-    /// `None` when there is no such member.
-    pub fn confirm(&self, session: &VisitorSession, row: Option<Member>) -> Option<Member> {
+    /// [`Accounts::refresh_login`] with the member's row as read (`None` when there is no such
+    /// member).
+    fn refresh_login_with_row(
+        &self,
+        session: &VisitorSession,
+        row: Option<Member>,
+    ) -> Option<Member> {
         let claimed = session.claimed_member_id()?;
         let member = row.filter(|member| member.id == claimed);
         let check = member.as_ref().map_or(AuthCheck::Invalid, |member| {
@@ -266,7 +363,7 @@ impl Accounts {
         current_password: Option<String>,
         new_password: String,
         session: Option<&VisitorSession>,
-    ) -> Result<PasswordChange, AppError> {
+    ) -> Result<PasswordChange, DomainError> {
         if let Err(rule) = validate_password(&new_password) {
             return Ok(PasswordChange::Invalid(rule));
         }
@@ -310,7 +407,7 @@ impl Accounts {
         &self,
         member: &Member,
         session: Option<&VisitorSession>,
-    ) -> Result<bool, AppError> {
+    ) -> Result<bool, DomainError> {
         let (id, expected) = (member.id, Expected::from(member));
         let bumped = self
             .db
@@ -340,13 +437,8 @@ impl Accounts {
     pub async fn sessions_of(
         &self,
         member: &Member,
-    ) -> Result<Option<Vec<MemberSession>>, AppError> {
-        let Some(stored) = self
-            .engine
-            .sessions_of(member.id)
-            .await
-            .map_err(storage_unavailable)?
-        else {
+    ) -> Result<Option<Vec<MemberSession>>, DomainError> {
+        let Some(stored) = self.engine.sessions_of(member.id).await? else {
             return Ok(None);
         };
         let mut sessions: Vec<MemberSession> = stored
@@ -377,7 +469,7 @@ impl Accounts {
         member: &Member,
         session_id: &str,
         current_key: Option<&str>,
-    ) -> Result<EndSession, AppError> {
+    ) -> Result<EndSession, DomainError> {
         let sessions = self.sessions_of(member).await?.unwrap_or_default();
         let Some(found) = sessions.into_iter().find(|s| s.info.id == session_id) else {
             return Ok(EndSession::NotFound);
@@ -385,10 +477,7 @@ impl Accounts {
         if Some(found.key.as_str()) == current_key {
             return Ok(EndSession::IsCurrent);
         }
-        self.engine
-            .end_sessions(member.id, &[found.key])
-            .await
-            .map_err(storage_unavailable)?;
+        self.engine.end_sessions(member.id, &[found.key]).await?;
         Ok(EndSession::Ended)
     }
 
@@ -401,7 +490,7 @@ impl Accounts {
         &self,
         member: &Member,
         session: Option<&VisitorSession>,
-    ) -> Result<bool, AppError> {
+    ) -> Result<bool, DomainError> {
         let (id, expected) = (member.id, Expected::from(member));
         let Some(ended_rows) = self
             .db
@@ -457,7 +546,32 @@ fn unrecorded_info(key: &str) -> SessionInfo {
     }
 }
 
-fn storage_unavailable(err: StoreError) -> AppError {
-    tracing::error!(error = %err, "session storage unavailable");
-    AppError::Unavailable("The session storage")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_rule() {
+        for ok in ["abc", "Alice_99", "a-b", &"x".repeat(32)] {
+            assert!(validate_username(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "",
+            "with space",
+            "émile",
+            &"x".repeat(33),
+            "semi;colon",
+        ] {
+            assert!(validate_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_counted_in_characters() {
+        assert!(validate_password("1234567").is_err());
+        assert!(validate_password("12345678").is_ok());
+        assert!(validate_password(&"é".repeat(1024)).is_ok());
+        assert!(validate_password(&"é".repeat(1025)).is_err());
+    }
 }

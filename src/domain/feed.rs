@@ -15,15 +15,16 @@ use std::{
 use askama::Template;
 use diesel::Connection as _;
 
+use super::DomainError;
+pub use crate::db::comments::Cursor;
 use crate::{
     changes::Changes,
     db::{
         DbError, changes,
-        comments::{self, Audience, Cursor},
+        comments::{self, Audience},
         models::{CommentWithAuthor, now_utc},
     },
     display::{format_iso, format_time},
-    error::AppError,
 };
 
 /// Comments per page.
@@ -116,18 +117,13 @@ impl CommentFeed {
         }
     }
 
-    /// `COMMENT_EDIT_WINDOW`.
-    pub fn edit_window(&self) -> Duration {
-        self.edit_window
-    }
-
     /// The page of comments at `cursor` as `viewer` sees it, current as of this call. The
     /// page everyone sees is rendered once per change; it is rendered again for the author
     /// whose comment is on it, and for staff.
     ///
     /// # Errors
     /// When the database fails or the template cannot render.
-    pub async fn page(&self, cursor: Cursor, viewer: &Viewer<'_>) -> Result<ListHtml, AppError> {
+    pub async fn page(&self, cursor: Cursor, viewer: &Viewer<'_>) -> Result<ListHtml, DomainError> {
         if viewer.staff {
             let (_, cursor, rows, more) = self.load(cursor, Audience::Staff).await?;
             return Ok(ListHtml::Viewer(self.render(cursor, &rows, more, viewer)?));
@@ -142,7 +138,7 @@ impl CommentFeed {
     }
 
     /// The page at `cursor` as everyone sees it.
-    async fn shared_page(&self, cursor: Cursor) -> Result<Arc<RenderedList>, AppError> {
+    async fn shared_page(&self, cursor: Cursor) -> Result<Arc<RenderedList>, DomainError> {
         if cursor == Cursor::Newest {
             let version = self.changes.current().await?.comments;
             if let Some(cached) = self.cached_newest()
@@ -171,7 +167,7 @@ impl CommentFeed {
         &self,
         cursor: Cursor,
         audience: Audience,
-    ) -> Result<(i64, Cursor, Vec<CommentWithAuthor>, bool), AppError> {
+    ) -> Result<(i64, Cursor, Vec<CommentWithAuthor>, bool), DomainError> {
         Ok(self
             .changes
             .db()
@@ -220,7 +216,7 @@ impl CommentFeed {
         rows: &[CommentWithAuthor],
         more: bool,
         viewer: &Viewer<'_>,
-    ) -> Result<String, AppError> {
+    ) -> Result<String, DomainError> {
         let (first, last) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id));
         let newer = match cursor {
             Cursor::Newest => None,
