@@ -1,0 +1,195 @@
+//! The rules every engine shares, through the middleware, on the `db` engine over SQLite as an
+//! application mounts it (the same stack as `examples/visits.rs`): a changed session is saved
+//! and read back, a request that fails with a 5xx leaves it as it was, a session left with only
+//! reserved keys is ended (its row and its cookie), and a forged cookie is a new session.
+
+use actix_session_engines::{
+    SessionCookie, SessionEngine, SessionSettings, Storage, TypedSession,
+    caches::{Cache, CacheSettings},
+    database::{Database, DatabaseSettings},
+    finish_session, session_cookie_rules,
+    signing::{SecretKey, Signer},
+};
+use actix_web::{
+    App, HttpResponse,
+    cookie::Cookie,
+    dev::{Service, ServiceResponse},
+    http::StatusCode,
+    middleware::from_fn,
+    test, web,
+};
+
+/// Counts the visit; `?fail` counts it and then fails with a `500`.
+async fn visit(session: TypedSession, query: web::Query<Vec<(String, String)>>) -> HttpResponse {
+    let visits = session.get::<u32>("visits").unwrap_or(0) + 1;
+    session.insert("visits", visits).unwrap();
+    if query.iter().any(|(name, _)| name == "fail") {
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok().body(visits.to_string())
+}
+
+/// Leaves nothing of the visitor's: only a reserved key.
+async fn forget(session: TypedSession) -> HttpResponse {
+    session.remove("visits");
+    session.set_expire_at_browser_close(true);
+    HttpResponse::Ok().finish()
+}
+
+struct Site {
+    database: Database,
+    engine: web::Data<SessionEngine>,
+    cookie: web::Data<SessionCookie>,
+    _dir: tempfile::TempDir,
+}
+
+fn site() -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.sqlite3");
+    let database = Database::connect(&DatabaseSettings::sqlite(path.to_string_lossy())).unwrap();
+    database.create_session_tables().unwrap();
+    let signer = Signer::new(SecretKey::new(vec![9; 32]).unwrap(), vec![]);
+    let cache = Cache::new(&CacheSettings::in_memory()).unwrap();
+    let settings = SessionSettings::default();
+    let storage = Storage {
+        database: &database,
+        cache: &cache,
+        epoch: None,
+        signer: &signer,
+    };
+    Site {
+        engine: web::Data::new(SessionEngine::from_settings(&settings, storage).unwrap()),
+        cookie: web::Data::new(SessionCookie::new(&signer, &settings)),
+        database,
+        _dir: dir,
+    }
+}
+
+macro_rules! app {
+    ($site:expr) => {
+        test::init_service(
+            App::new()
+                .app_data($site.engine.clone())
+                .app_data($site.cookie.clone())
+                .wrap(from_fn(finish_session))
+                .wrap($site.cookie.middleware(SessionEngine::clone(&$site.engine)))
+                .wrap(from_fn(session_cookie_rules))
+                .route("/", web::get().to(visit))
+                .route("/forget", web::post().to(forget)),
+        )
+        .await
+    };
+}
+
+/// The `sessionid` cookie a response sets, if any.
+fn session_cookie<B>(res: &ServiceResponse<B>) -> Option<Cookie<'static>> {
+    res.response()
+        .cookies()
+        .find(|cookie| cookie.name() == "sessionid")
+        .map(Cookie::into_owned)
+}
+
+async fn stored_sessions(site: &Site) -> u64 {
+    site.engine.stored_count().await.unwrap().unwrap()
+}
+
+#[actix_web::test]
+async fn a_changed_session_is_saved_and_read_back() {
+    let site = site();
+    let app = app!(site);
+
+    let first = app
+        .call(test::TestRequest::get().uri("/").to_request())
+        .await
+        .unwrap();
+    let cookie = session_cookie(&first).expect("a new session's cookie");
+    let second = app
+        .call(test::TestRequest::get().uri("/").cookie(cookie).to_request())
+        .await
+        .unwrap();
+
+    assert_eq!(test::read_body(second).await, "2");
+    assert_eq!(stored_sessions(&site).await, 1);
+}
+
+#[actix_web::test]
+async fn a_request_that_fails_leaves_the_session_as_it_was() {
+    let site = site();
+    let app = app!(site);
+    let first = app
+        .call(test::TestRequest::get().uri("/").to_request())
+        .await
+        .unwrap();
+    let cookie = session_cookie(&first).unwrap();
+
+    let failed = app
+        .call(
+            test::TestRequest::get()
+                .uri("/?fail")
+                .cookie(cookie.clone())
+                .to_request(),
+        )
+        .await
+        .unwrap();
+    let after = app
+        .call(test::TestRequest::get().uri("/").cookie(cookie).to_request())
+        .await
+        .unwrap();
+
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        test::read_body(after).await,
+        "2",
+        "the failed request's visit was not kept"
+    );
+}
+
+#[actix_web::test]
+async fn a_session_left_with_only_reserved_keys_is_ended_with_its_cookie() {
+    let site = site();
+    let app = app!(site);
+    let first = app
+        .call(test::TestRequest::get().uri("/").to_request())
+        .await
+        .unwrap();
+    let cookie = session_cookie(&first).unwrap();
+    assert_eq!(stored_sessions(&site).await, 1);
+
+    let forgotten = app
+        .call(
+            test::TestRequest::post()
+                .uri("/forget")
+                .cookie(cookie)
+                .to_request(),
+        )
+        .await
+        .unwrap();
+
+    let removal = session_cookie(&forgotten).expect("the cookie is removed");
+    assert_eq!(removal.value(), "");
+    assert_eq!(stored_sessions(&site).await, 0, "its row is deleted");
+    assert!(site.database.ping().await.is_ok());
+}
+
+#[actix_web::test]
+async fn a_forged_cookie_is_a_new_session_not_an_error() {
+    let site = site();
+    let app = app!(site);
+
+    let res = app
+        .call(
+            test::TestRequest::get()
+                .uri("/")
+                .cookie(Cookie::new("sessionid", "forged-value"))
+                .to_request(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_ne!(
+        session_cookie(&res).map(|c| c.value().to_owned()).as_deref(),
+        Some("forged-value")
+    );
+    assert_eq!(test::read_body(res).await, "1");
+}
