@@ -19,6 +19,3 @@ pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod state;
-
-/// The caches (in process or Redis) are the session framework's; the throttles use them too.
-pub use actix_session_engines::caches as cache;

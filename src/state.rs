@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use actix_session_engines::Storage;
+use actix_session_engines::{Storage, caches::Cache};
 use actix_web::web;
 use anyhow::Context;
 
 use crate::{
-    cache::Cache,
     changes::{Changes, CurrentMembers},
     db::Database,
     domain::{accounts::Accounts, comments::Comments, feed::CommentFeed, moderation::Moderation},

@@ -1,11 +1,11 @@
 //! `guestbook check`: the settings read, and every service they name reached, without
 //! serving.
 
+use actix_session_engines::caches::Cache;
 use anyhow::bail;
 
 use super::{PendingMigrations, open};
 use crate::{
-    cache::Cache,
     db::Migrations,
     settings::{CacheBackend, CacheSettings, Settings, redact_url},
 };

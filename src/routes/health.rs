@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use actix_session_engines::caches::Cache;
 use actix_web::{HttpResponse, http::StatusCode, web};
 
-use crate::{cache::Cache, db::Database};
+use crate::db::Database;
 
 /// The longest a readiness check waits for a dependency.
 pub const CHECK_LIMIT: Duration = Duration::from_secs(1);

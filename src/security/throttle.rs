@@ -29,13 +29,13 @@
 
 use std::{net::IpAddr, time::Duration};
 
+use actix_session_engines::caches::{Cache, CacheError, MemoryCache, Outage};
 use actix_web::HttpRequest;
 use ipnet::Ipv6Net;
 use sha2::{Digest, Sha256};
 
 use super::proxies::TrustedProxies;
 use crate::{
-    cache::{Cache, CacheError, MemoryCache, Outage},
     metrics,
     settings::{CommentThrottle, LoginThrottle},
 };
@@ -270,7 +270,7 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
-    use crate::cache::MemoryCache;
+    use actix_session_engines::caches::MemoryCache;
 
     fn throttle(per_user: u64, per_address: u64) -> Throttle {
         comment_throttle(per_user, per_address, 0)
@@ -489,8 +489,12 @@ mod tests {
             .unwrap()
             .port();
         let shared = Cache::Redis(
-            crate::cache::RedisCache::new(&format!("redis://127.0.0.1:{port}/"), None, "t:".into())
-                .unwrap(),
+            actix_session_engines::caches::RedisCache::new(
+                &format!("redis://127.0.0.1:{port}/"),
+                None,
+                "t:".into(),
+            )
+            .unwrap(),
         );
         let throttle = Throttle::new(
             shared,

@@ -1,12 +1,9 @@
 //! Session lifetime, stored form and cookie settings.
 
-use actix_session_engines::stores::cache::CacheSessions;
+use actix_session_engines::{caches::Cache, stores::cache::CacheSessions};
 use actix_web::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Binary};
-use guestbook::{
-    cache::Cache,
-    sessions::{Backend, SessionEngine},
-};
+use guestbook::sessions::{Backend, SessionEngine};
 
 use crate::helpers::{Engine, PASSWORD, TestApp, run_cli, spawn_app};
 

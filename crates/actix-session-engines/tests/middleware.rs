@@ -104,7 +104,12 @@ async fn a_changed_session_is_saved_and_read_back() {
         .unwrap();
     let cookie = session_cookie(&first).expect("a new session's cookie");
     let second = app
-        .call(test::TestRequest::get().uri("/").cookie(cookie).to_request())
+        .call(
+            test::TestRequest::get()
+                .uri("/")
+                .cookie(cookie)
+                .to_request(),
+        )
         .await
         .unwrap();
 
@@ -132,7 +137,12 @@ async fn a_request_that_fails_leaves_the_session_as_it_was() {
         .await
         .unwrap();
     let after = app
-        .call(test::TestRequest::get().uri("/").cookie(cookie).to_request())
+        .call(
+            test::TestRequest::get()
+                .uri("/")
+                .cookie(cookie)
+                .to_request(),
+        )
         .await
         .unwrap();
 
@@ -188,7 +198,9 @@ async fn a_forged_cookie_is_a_new_session_not_an_error() {
 
     assert_eq!(res.status(), StatusCode::OK);
     assert_ne!(
-        session_cookie(&res).map(|c| c.value().to_owned()).as_deref(),
+        session_cookie(&res)
+            .map(|c| c.value().to_owned())
+            .as_deref(),
         Some("forged-value")
     );
     assert_eq!(test::read_body(res).await, "1");
