@@ -438,7 +438,7 @@ impl SessionEngine {
 
 /// The user a stored session is logged in as, going by `user_key` alone: a number, or a
 /// string of digits as Django's `_auth_user_id` is.
-pub fn user_of(state: &SessionState, user_key: &str) -> Option<i64> {
+fn user_of(state: &SessionState, user_key: &str) -> Option<i64> {
     match serde_json::from_str(state.get(user_key)?).ok()? {
         serde_json::Value::Number(id) => id.as_i64(),
         serde_json::Value::String(id) => id.parse().ok(),
@@ -448,4 +448,23 @@ pub fn user_of(state: &SessionState, user_key: &str) -> Option<i64> {
 
 fn std_duration(ttl: &CookieDuration) -> Duration {
     Duration::try_from(*ttl).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_is_a_number_or_digits_in_a_string_under_the_key_it_was_told() {
+        let state = |key: &str, json: &str| SessionState::from([(key.into(), json.into())]);
+
+        assert_eq!(user_of(&state("member_id", "7"), "member_id"), Some(7));
+        assert_eq!(
+            user_of(&state("_auth_user_id", "\"7\""), "_auth_user_id"),
+            Some(7)
+        );
+        assert_eq!(user_of(&state("member_id", "7"), "_auth_user_id"), None);
+        assert_eq!(user_of(&state("member_id", "\"seven\""), "member_id"), None);
+        assert_eq!(user_of(&state("member_id", "true"), "member_id"), None);
+    }
 }

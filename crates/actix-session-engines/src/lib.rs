@@ -84,7 +84,7 @@ struct ReadmeExample;
 pub use self::{
     backend::{ClearOutcome, ClearRun, SessionBackend, SessionCache, StoreError},
     cookie::{SessionCookie, session_cookie_rules},
-    engine::{Backend, SessionEngine, Storage, StoredSession, user_of},
+    engine::{Backend, SessionEngine, Storage, StoredSession},
     middleware::finish_session,
     serializer::SessionState,
     settings::{SessionEngineKind, SessionSerializer, SessionSettings},
