@@ -66,6 +66,7 @@ pub mod backend;
 pub mod caches;
 pub mod cookie;
 pub mod database;
+pub mod django;
 mod engine;
 pub mod keys;
 pub mod middleware;
