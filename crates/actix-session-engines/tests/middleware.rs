@@ -13,8 +13,8 @@ use actix_session_engines::{
 use actix_web::{
     App, HttpResponse,
     cookie::Cookie,
-    dev::{Service, ServiceResponse},
-    http::StatusCode,
+    dev::ServiceResponse,
+    http::{Method, StatusCode},
     middleware::from_fn,
     test, web,
 };
@@ -81,6 +81,15 @@ macro_rules! app {
     };
 }
 
+/// A request to `uri`, with the session cookie `cookie` if given.
+fn request(method: Method, uri: &str, cookie: Option<Cookie<'static>>) -> test::TestRequest {
+    let req = test::TestRequest::default().method(method).uri(uri);
+    match cookie {
+        Some(cookie) => req.cookie(cookie),
+        None => req,
+    }
+}
+
 /// The `sessionid` cookie a response sets, if any.
 fn session_cookie<B>(res: &ServiceResponse<B>) -> Option<Cookie<'static>> {
     res.response()
@@ -98,20 +107,10 @@ async fn a_changed_session_is_saved_and_read_back() {
     let site = site();
     let app = app!(site);
 
-    let first = app
-        .call(test::TestRequest::get().uri("/").to_request())
-        .await
-        .unwrap();
+    let first = test::call_service(&app, request(Method::GET, "/", None).to_request()).await;
     let cookie = session_cookie(&first).expect("a new session's cookie");
-    let second = app
-        .call(
-            test::TestRequest::get()
-                .uri("/")
-                .cookie(cookie)
-                .to_request(),
-        )
-        .await
-        .unwrap();
+    let second =
+        test::call_service(&app, request(Method::GET, "/", Some(cookie)).to_request()).await;
 
     assert_eq!(test::read_body(second).await, "2");
     assert_eq!(stored_sessions(&site).await, 1);
@@ -121,30 +120,16 @@ async fn a_changed_session_is_saved_and_read_back() {
 async fn a_request_that_fails_leaves_the_session_as_it_was() {
     let site = site();
     let app = app!(site);
-    let first = app
-        .call(test::TestRequest::get().uri("/").to_request())
-        .await
-        .unwrap();
+    let first = test::call_service(&app, request(Method::GET, "/", None).to_request()).await;
     let cookie = session_cookie(&first).unwrap();
 
-    let failed = app
-        .call(
-            test::TestRequest::get()
-                .uri("/?fail")
-                .cookie(cookie.clone())
-                .to_request(),
-        )
-        .await
-        .unwrap();
-    let after = app
-        .call(
-            test::TestRequest::get()
-                .uri("/")
-                .cookie(cookie)
-                .to_request(),
-        )
-        .await
-        .unwrap();
+    let failed = test::call_service(
+        &app,
+        request(Method::GET, "/?fail", Some(cookie.clone())).to_request(),
+    )
+    .await;
+    let after =
+        test::call_service(&app, request(Method::GET, "/", Some(cookie)).to_request()).await;
 
     assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
@@ -158,22 +143,15 @@ async fn a_request_that_fails_leaves_the_session_as_it_was() {
 async fn a_session_left_with_only_reserved_keys_is_ended_with_its_cookie() {
     let site = site();
     let app = app!(site);
-    let first = app
-        .call(test::TestRequest::get().uri("/").to_request())
-        .await
-        .unwrap();
+    let first = test::call_service(&app, request(Method::GET, "/", None).to_request()).await;
     let cookie = session_cookie(&first).unwrap();
     assert_eq!(stored_sessions(&site).await, 1);
 
-    let forgotten = app
-        .call(
-            test::TestRequest::post()
-                .uri("/forget")
-                .cookie(cookie)
-                .to_request(),
-        )
-        .await
-        .unwrap();
+    let forgotten = test::call_service(
+        &app,
+        request(Method::POST, "/forget", Some(cookie)).to_request(),
+    )
+    .await;
 
     let removal = session_cookie(&forgotten).expect("the cookie is removed");
     assert_eq!(removal.value(), "");
@@ -186,15 +164,16 @@ async fn a_forged_cookie_is_a_new_session_not_an_error() {
     let site = site();
     let app = app!(site);
 
-    let res = app
-        .call(
-            test::TestRequest::get()
-                .uri("/")
-                .cookie(Cookie::new("sessionid", "forged-value"))
-                .to_request(),
+    let res = test::call_service(
+        &app,
+        request(
+            Method::GET,
+            "/",
+            Some(Cookie::new("sessionid", "forged-value")),
         )
-        .await
-        .unwrap();
+        .to_request(),
+    )
+    .await;
 
     assert_eq!(res.status(), StatusCode::OK);
     assert_ne!(

@@ -83,3 +83,25 @@ pub fn redact_url(url: &str) -> String {
         .collect();
     format!("{base}?{}", query.join("&"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db/site"),
+            "postgres://app:***@db/site"
+        );
+        assert_eq!(
+            redact_url("postgres://db/site?user=app&password=hunter2&sslmode=require"),
+            "postgres://db/site?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis://:hunter2@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(redact_url("db.sqlite3"), "db.sqlite3");
+    }
+}

@@ -123,7 +123,7 @@ impl CacheEpoch for DatabaseEpoch {
     fn recent(&self, max_age: Duration) -> EpochFuture<'_, i64> {
         Box::pin(async move {
             if let Some((at, epoch)) = *self.remembered()
-                && at.elapsed() <= max_age
+                && at.elapsed() < max_age
             {
                 return Ok(epoch);
             }
@@ -588,6 +588,27 @@ mod tests {
                 .await
                 .unwrap()
         }
+    }
+
+    /// Each instance trusts its last read for `max_age` (a move made elsewhere shows after
+    /// that), sees its own move at once, and reads afresh when asked for no age at all.
+    #[actix_web::test]
+    async fn an_instance_trusts_its_read_of_the_epoch_for_max_age_and_sees_its_own_move_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::sqlite_in(dir.path());
+        db.create_session_tables().unwrap();
+        let (this, other) = (DatabaseEpoch::new(db.clone()), DatabaseEpoch::new(db));
+        let hour = Duration::from_secs(3600);
+
+        let before = this.recent(hour).await.unwrap();
+        other.advance().await.unwrap();
+        let others_own = other.recent(hour).await.unwrap();
+        let within_max_age = this.recent(hour).await.unwrap();
+        let afresh = this.recent(Duration::ZERO).await.unwrap();
+
+        assert_eq!((before, others_own), (0, 1));
+        assert_eq!(within_max_age, 0, "a read younger than max_age is trusted");
+        assert_eq!(afresh, 1);
     }
 
     fn fixture() -> Fixture {
