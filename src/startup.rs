@@ -14,14 +14,14 @@ use actix_web::{
 };
 use anyhow::Context;
 
-use crate::db::Migrations;
 use crate::{
+    db::{Migrations, django_users},
     error::{AppError, render_errors},
     logging::log_request,
     metrics, routes,
     security::{csrf::set_csrf_cookie, hosts::check_host, https::enforce_https},
     sessions::{self, SessionEngine},
-    settings::Settings,
+    settings::{SessionEngineKind, Settings},
     state::AppState,
 };
 
@@ -50,6 +50,17 @@ impl Application {
         if migrate {
             for name in state.db.migrate()? {
                 tracing::info!(migration = %name, "applied migration");
+            }
+        }
+        if state.settings.django.is_some() {
+            let db_sessions = state.settings.session.engine == SessionEngineKind::Db;
+            let missing = django_users::missing_django_tables(&mut *state.db.get()?, db_sessions)?;
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "DJANGO_COMPAT: the database has no {} (run the Django site's `manage.py \
+                     migrate` on it first: Django's migrations make Django's tables)",
+                    missing.join(", ")
+                );
             }
         }
         let bind_addr = state.settings.bind_addr;
@@ -198,6 +209,7 @@ pub fn build_app(
         .app_data(state.feed)
         .app_data(state.comments)
         .app_data(state.moderation)
+        .app_data(state.login_fields)
         .app_data(routes::payload_config())
         // Static files and the health check never touch the session store.
         .service(

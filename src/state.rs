@@ -19,7 +19,7 @@ use crate::{
         csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
         session_auth::SessionAuth, signing::Signer, spam_trap::SpamTrap, throttle::Throttle,
     },
-    sessions::{SessionCookie, SessionEngine},
+    sessions::{SessionCookie, SessionEngine, fields::LoginFields},
     settings::{AllowedHosts, CacheBackend, HttpsSettings, SessionEngineKind, Settings},
 };
 
@@ -42,6 +42,8 @@ pub struct AppState {
     pub feed: web::Data<CommentFeed>,
     pub comments: web::Data<Comments>,
     pub moderation: web::Data<Moderation>,
+    /// Where sessions record the login (Django's keys with `DJANGO_COMPAT`).
+    pub login_fields: web::Data<LoginFields>,
 }
 
 impl AppState {
@@ -60,8 +62,12 @@ impl AppState {
         let passwords = Passwords::new(
             settings.security.password_hash,
             settings.security.password_work,
+            settings
+                .django
+                .as_ref()
+                .map(|django| django.password_hasher),
         )
-        .context("PASSWORD_ARGON2_* settings")?;
+        .context("PASSWORD_ARGON2_* and PASSWORD_HASHERS settings")?;
         // One cache object (one Redis connection) per configured cache: the session cache is
         // the default one itself when SESSION_CACHE_ALIAS names it.
         let default_cache = Cache::new(&settings.cache)?;
@@ -116,14 +122,18 @@ impl AppState {
             CurrentMembers::new(changes.clone()),
             passwords.clone(),
             sessions.clone(),
-            SessionAuth::new(signer.clone()),
+            SessionAuth::new(signer.clone(), settings.session.django_compat),
+            settings.session.django_compat,
         );
         let csrf = CsrfConfig::new(
             signer,
             trusted_proxies.clone(),
             settings.security.csrf_trusted_origins.clone(),
             settings.security.csrf_cookie_secure,
-        );
+        )
+        .with_cookie_domain(settings.security.csrf_cookie_domain.clone())
+        .shared_with_django(settings.session.django_compat);
+        let login_fields = LoginFields::of(settings.session.django_compat);
         let feed = CommentFeed::new(changes, settings.comments.edit_window);
         let comments = Comments::new(db.clone(), settings.comments.edit_window);
         let moderation = Moderation::new(db.clone());
@@ -144,6 +154,7 @@ impl AppState {
             https: web::Data::new(https),
             readiness: web::Data::new(readiness),
             accounts: web::Data::new(accounts),
+            login_fields: web::Data::new(login_fields),
         })
     }
 }

@@ -183,6 +183,23 @@ pub fn rehash_password(
     Ok(updated > 0)
 }
 
+/// What remains of member `id` once they are gone (their row deleted, or about to be): their
+/// comments stay, marked as by a former member and pointing at nobody, and their row goes.
+///
+/// # Errors
+/// Any database failure.
+pub fn retire(conn: &mut Connection, id: i64) -> QueryResult<()> {
+    use super::schema::comments;
+    diesel::update(comments::table.filter(comments::member_id.eq(id)))
+        .set(comments::by_former_member.eq(true))
+        .execute(conn)?;
+    diesel::delete(members::table.find(id)).execute(conn)?;
+    diesel::update(comments::table.filter(comments::member_id.eq(id)))
+        .set(comments::member_id.eq(None::<i64>))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Deletes member `id` (only if nothing changed since `expected`), in one transaction: their
 /// comments stay, marked as by a former member, and the session rows that name them go.
 /// The keys of the session rows that went (a cache in front may still hold them), or `None`
@@ -205,9 +222,7 @@ pub fn delete(
             // Changed or gone meanwhile: undo the marking.
             return Err(DieselError::RollbackTransaction);
         }
-        diesel::update(comments::table.filter(comments::member_id.eq(id)))
-            .set(comments::member_id.eq(None::<i64>))
-            .execute(conn)?;
+        retire(conn, id)?;
         let theirs = sessions::table.filter(sessions::user_id.eq(id));
         let keys = theirs.select(sessions::session_key).load(conn)?;
         diesel::delete(theirs).execute(conn)?;

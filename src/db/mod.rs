@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod comments;
+pub mod django_users;
 pub mod members;
 pub mod models;
 pub mod schema;

@@ -19,6 +19,7 @@ use crate::{
     changes::CurrentMembers,
     db::{
         Database, comments,
+        django_users::{self, Found},
         members::{self, Expected},
     },
     security::{
@@ -123,6 +124,9 @@ pub struct Accounts {
     passwords: Passwords,
     engine: SessionEngine,
     auth: SessionAuth,
+    /// `DJANGO_COMPAT`: members are a Django site's users (`auth_user`, see
+    /// `db::django_users`), not rows of `members`.
+    django: bool,
 }
 
 impl Accounts {
@@ -132,6 +136,7 @@ impl Accounts {
         passwords: Passwords,
         engine: SessionEngine,
         auth: SessionAuth,
+        django: bool,
     ) -> Self {
         Self {
             db,
@@ -139,6 +144,7 @@ impl Accounts {
             passwords,
             engine,
             auth,
+            django,
         }
     }
 
@@ -155,10 +161,44 @@ impl Accounts {
         if password.chars().count() > MAX_PASSWORD_CHARS {
             return Ok(None);
         }
-        let member = self.member_named(username).await?;
+        let (member, active) = self.account_named(username).await?;
         let stored_hash = member.as_ref().map(|m| m.password_hash.clone());
         let verified = self.passwords.verify(password, stored_hash).await?;
-        Ok(member.filter(|_| verified))
+        let Some(member) = member.filter(|_| verified && active) else {
+            return Ok(None);
+        };
+        if !self.django {
+            return Ok(Some(member));
+        }
+        // A Django user's first login here gives them a mirror for their comments to point at.
+        Ok(Some(
+            self.db
+                .write(move |conn| django_users::mirror(conn, member))
+                .await?,
+        ))
+    }
+
+    /// The account called `username` (in any case here; exactly, as Django looks it up, in
+    /// `auth_user`) and whether it may log in (Django's inactive users may not).
+    async fn account_named(&self, username: &str) -> Result<(Option<Member>, bool), DomainError> {
+        if !self.django {
+            let username = username.trim().to_owned();
+            let member = self
+                .db
+                .read(move |conn| members::find_by_username(conn, &username))
+                .await?;
+            return Ok((member, true));
+        }
+        let username = username.trim().to_owned();
+        let found = self
+            .db
+            .read(move |conn| django_users::find_by_username(conn, &username))
+            .await?;
+        Ok(match found {
+            Some(Found::Active(member)) => (Some(member), true),
+            Some(Found::Inactive(member)) => (Some(member), false),
+            None => (None, false),
+        })
     }
 
     /// Validates, hashes (off the async workers) and stores a new member (staff with
@@ -180,9 +220,16 @@ impl Accounts {
             .hash(password)
             .await
             .map_err(DomainError::from)?;
+        let django = self.django;
         let created = self
             .db
-            .write(move |conn| members::create(conn, &username, &hash, is_staff))
+            .write(move |conn| {
+                if django {
+                    django_users::create(conn, &username, &hash, is_staff)
+                } else {
+                    members::create(conn, &username, &hash, is_staff)
+                }
+            })
             .await
             .map_err(DomainError::from)?;
         created.ok_or(SignupError::Invalid(USERNAME_TAKEN))
@@ -194,6 +241,22 @@ impl Accounts {
     /// # Errors
     /// When the database does not answer.
     pub async fn set_staff(&self, username: &str, staff: bool) -> Result<StaffChange, DomainError> {
+        if self.django {
+            let Some(member) = self.account_named(username).await?.0 else {
+                return Ok(StaffChange::NoSuchMember);
+            };
+            if member.is_staff == staff {
+                return Ok(StaffChange::Unchanged(member));
+            }
+            let id = member.id;
+            self.db
+                .write(move |conn| django_users::set_staff(conn, id, staff))
+                .await?;
+            return Ok(StaffChange::Changed(Member {
+                is_staff: staff,
+                ..member
+            }));
+        }
         let name = username.to_owned();
         Ok(self
             .db
@@ -217,11 +280,7 @@ impl Accounts {
     /// # Errors
     /// When the database does not answer.
     pub async fn member_named(&self, username: &str) -> Result<Option<Member>, DomainError> {
-        let username = username.trim().to_owned();
-        Ok(self
-            .db
-            .read(move |conn| members::find_by_username(conn, &username))
-            .await?)
+        Ok(self.account_named(username).await?.0)
     }
 
     /// Whether `password` is `member`'s (on the hashing threads).
@@ -276,8 +335,31 @@ impl Accounts {
         let Some(id) = session.claimed_member_id() else {
             return Ok(None);
         };
-        let row = self.members.find(id).await?;
+        let row = if self.django {
+            // Read on every request, as Django's `get_user` does: the Django site changes
+            // `auth_user` without moving this site's change counters.
+            self.django_user(id).await?
+        } else {
+            self.members.find(id).await?
+        };
         Ok(self.refresh_login_with_row(session, row))
+    }
+
+    /// Active Django user `id`, their mirror brought up to date when it differs.
+    async fn django_user(&self, id: i64) -> Result<Option<Member>, DomainError> {
+        let found = self
+            .db
+            .read(move |conn| django_users::find_active(conn, id))
+            .await?;
+        match found {
+            Some((member, true)) => Ok(Some(
+                self.db
+                    .write(move |conn| django_users::mirror(conn, member))
+                    .await?,
+            )),
+            Some((member, false)) => Ok(Some(member)),
+            None => Ok(None),
+        }
     }
 
     /// [`Accounts::refresh_login`] with the member's row as read (`None` when there is no such
@@ -328,10 +410,17 @@ impl Accounts {
         let carried = self.auth.hash_for(&member);
         let (id, expected) = (member.id, Expected::from(&member));
         let (stored_hash, stored_carried) = (new_hash.clone(), carried.clone());
+        let django = self.django;
         let applied = self
             .db
             .write(move |conn| {
-                members::rehash_password(conn, id, &expected, &stored_hash, &stored_carried)
+                if django {
+                    // As Django's `check_password` setter: the new hash replaces the old, and
+                    // Django's session auth hash changes with it (Django keeps nothing carried).
+                    django_users::set_password(conn, id, &expected.password_hash, &stored_hash)
+                } else {
+                    members::rehash_password(conn, id, &expected, &stored_hash, &stored_carried)
+                }
             })
             .await;
         match applied {
@@ -339,7 +428,7 @@ impl Accounts {
                 tracing::info!(member = id, "password hash upgraded to the current costs");
                 Member {
                     password_hash: new_hash,
-                    carried_session_hash: Some(carried),
+                    carried_session_hash: (!self.django).then_some(carried),
                     ..member
                 }
             }
@@ -374,16 +463,23 @@ impl Accounts {
         }
         let new_hash = self.passwords.hash(new_password).await?;
         let (id, expected, stored_hash) = (member.id, Expected::from(member), new_hash.clone());
+        let django = self.django;
         let applied = self
             .db
-            .write(move |conn| members::change_password(conn, id, &expected, &stored_hash))
+            .write(move |conn| {
+                if django {
+                    django_users::set_password(conn, id, &expected.password_hash, &stored_hash)
+                } else {
+                    members::change_password(conn, id, &expected, &stored_hash)
+                }
+            })
             .await?;
         if !applied {
             return Ok(PasswordChange::ChangedMeanwhile);
         }
         let changed = Member {
             password_hash: new_hash,
-            session_generation: member.session_generation + 1,
+            session_generation: member.session_generation + u8::from(!self.django) as i64,
             carried_session_hash: None,
             ..member.clone()
         };
@@ -408,6 +504,13 @@ impl Accounts {
         member: &Member,
         session: Option<&VisitorSession>,
     ) -> Result<bool, DomainError> {
+        if self.django {
+            // Django's session auth hash has no generation to bump: the sessions this site
+            // indexed are ended on the server; changing the password ends every other one.
+            let keep = session.and_then(VisitorSession::key);
+            self.end_sessions_except(member.id, keep.as_deref()).await;
+            return Ok(true);
+        }
         let (id, expected) = (member.id, Expected::from(member));
         let bumped = self
             .db
@@ -492,9 +595,16 @@ impl Accounts {
         session: Option<&VisitorSession>,
     ) -> Result<bool, DomainError> {
         let (id, expected) = (member.id, Expected::from(member));
+        let django = self.django;
         let Some(ended_rows) = self
             .db
-            .write(move |conn| members::delete(conn, id, &expected))
+            .write(move |conn| {
+                if django {
+                    django_users::delete(conn, id, &expected.password_hash)
+                } else {
+                    members::delete(conn, id, &expected)
+                }
+            })
             .await?
         else {
             return Ok(false);

@@ -121,18 +121,24 @@ struct SessionRow {
 pub struct ChangePasswordForm {
     current_password: Option<String>,
     new_password: Option<String>,
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct EndSessionForm {
     session_id: Option<String>,
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct DeleteForm {
     current_password: Option<String>,
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
 }
 

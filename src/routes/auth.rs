@@ -27,6 +27,8 @@ pub struct CredentialsForm {
     /// "Remember me": present (any value) when ticked. Unticked, the session ends with the
     /// browser.
     remember: Option<String>,
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
 }
 

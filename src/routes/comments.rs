@@ -42,6 +42,8 @@ pub const TOO_MANY_COMMENTS: &str = "You have posted too many comments from this
 #[derive(Deserialize)]
 pub struct CommentForm {
     comment: Option<String>,
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
     /// The spam trap's honeypot: people leave it empty.
     website: Option<String>,

@@ -224,6 +224,8 @@ pub fn see_other(location: &str) -> HttpResponse {
 /// A form that carries nothing but its CSRF token (logging out, "log out everywhere else").
 #[derive(serde::Deserialize)]
 pub struct CsrfOnlyForm {
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
 }
 

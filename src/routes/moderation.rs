@@ -21,6 +21,8 @@ pub const STAFF_ONLY: &str = "Only staff can hide and show comments.";
 
 #[derive(Deserialize)]
 pub struct ModerationForm {
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
     /// The page the button was on, to go back to.
     back: Option<String>,

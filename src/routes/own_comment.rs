@@ -22,6 +22,8 @@ use crate::{
 #[derive(Deserialize)]
 pub struct EditForm {
     comment: Option<String>,
+    /// Django's field name is accepted too, for forms a Django page rendered.
+    #[serde(alias = "csrfmiddlewaretoken")]
     csrf_token: Option<String>,
 }
 

@@ -28,6 +28,8 @@ use actix_web::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use subtle::ConstantTimeEq;
 
+use actix_session_engines::django::{self, csrf::CsrfSecret};
+
 use super::{proxies::TrustedProxies, signing::Signer};
 
 pub const COOKIE_NAME: &str = "csrftoken";
@@ -60,6 +62,12 @@ pub struct CsrfConfig {
     trusted_origins: Vec<String>,
     /// `SESSION_COOKIE_SECURE` makes the CSRF cookie HTTPS-only too.
     cookie_secure: bool,
+    /// `CSRF_COOKIE_DOMAIN`: `None` for the host that set it.
+    cookie_domain: Option<String>,
+    /// `DJANGO_COMPAT`: the cookie holds Django's bare secret and forms carry Django's masked
+    /// tokens, so a token from either site passes on the other (the visitor key is then the
+    /// secret itself: Django's cookie has no room for more).
+    django: bool,
 }
 
 impl CsrfConfig {
@@ -74,7 +82,77 @@ impl CsrfConfig {
             trusted_proxies,
             trusted_origins,
             cookie_secure,
+            cookie_domain: None,
+            django: false,
         }
+    }
+
+    /// The cookie set for `domain` (`CSRF_COOKIE_DOMAIN`), as a site sharing it with others
+    /// under one domain needs.
+    pub fn with_cookie_domain(self, domain: Option<String>) -> Self {
+        Self {
+            cookie_domain: domain,
+            ..self
+        }
+    }
+
+    /// Django's cookie and tokens (`DJANGO_COMPAT`).
+    pub fn shared_with_django(self, django: bool) -> Self {
+        Self { django, ..self }
+    }
+
+    /// A new browser's keys: one random secret, in Django's alphabet when shared with Django.
+    fn fresh_keys(&self) -> CookieKeys {
+        if !self.django {
+            return CookieKeys::new();
+        }
+        let secret: Secret = CsrfSecret::new()
+            .as_str()
+            .as_bytes()
+            .try_into()
+            .expect("Django's secrets are 32 ASCII characters");
+        CookieKeys {
+            secret,
+            visitor: secret,
+        }
+    }
+
+    /// The keys in a `csrftoken` cookie's value, and whether the value is in the current
+    /// format (else the cookie is set again).
+    fn keys_of_cookie(&self, value: &str) -> Option<(CookieKeys, bool)> {
+        if self.django {
+            let secret: Secret = CsrfSecret::from_cookie(value)?
+                .as_str()
+                .as_bytes()
+                .try_into()
+                .ok()?;
+            let keys = CookieKeys {
+                secret,
+                visitor: secret,
+            };
+            return Some((keys, value.len() == SECRET_LEN));
+        }
+        let keys = self
+            .signer
+            .unsign(SALT, value)
+            .and_then(CookieKeys::decode)?;
+        Some((keys, true))
+    }
+
+    /// `secret` masked for a form, in this site's format or Django's.
+    fn masked(&self, secret: &Secret) -> String {
+        match django_secret(secret).filter(|_| self.django) {
+            Some(secret) => secret.mask(),
+            None => masked(secret),
+        }
+    }
+
+    /// Whether `token` (from a form or a header) carries `secret`.
+    fn token_matches(&self, token: &str, secret: &Secret) -> bool {
+        if self.django {
+            return django_secret(secret).is_some_and(|secret| secret.matches(token));
+        }
+        unmask(token).is_some_and(|unmasked| bool::from(unmasked.ct_eq(secret)))
     }
 
     /// Whether a request that says it comes from `origin` comes from this site (as `req`
@@ -97,13 +175,16 @@ impl CsrfConfig {
     /// A new browser's `csrftoken` cookie value and a form token for it: what a load test
     /// needs to stand for many fresh visitors (`examples/bench_seed.rs`).
     pub fn new_visitor(&self) -> (String, String) {
-        let keys = CookieKeys::new();
-        (self.cookie_value(&keys), masked(&keys.secret))
+        let keys = self.fresh_keys();
+        (self.cookie_value(&keys), self.masked(&keys.secret))
     }
 
     /// The signed value: the secret, then the visitor key when it is another (after a
     /// rotation), each in base64, joined by a dot.
     fn cookie_value(&self, keys: &CookieKeys) -> String {
+        if let Some(secret) = django_secret(&keys.secret).filter(|_| self.django) {
+            return secret.as_str().to_owned();
+        }
         let mut value = URL_SAFE_NO_PAD.encode(keys.secret);
         if keys.visitor != keys.secret {
             value.push('.');
@@ -114,14 +195,18 @@ impl CsrfConfig {
 
     /// The `csrftoken` cookie that carries `keys`, signed.
     fn cookie(&self, keys: &CookieKeys) -> Cookie<'static> {
-        Cookie::build(COOKIE_NAME, self.cookie_value(keys))
+        let mut cookie = Cookie::build(COOKIE_NAME, self.cookie_value(keys))
             .path("/")
             .max_age(COOKIE_AGE)
             .same_site(SameSite::Lax)
             .secure(self.cookie_secure)
             // Readable by scripts on purpose, as Django's default: JS sends it as X-CSRF-Token.
             .http_only(false)
-            .finish()
+            .finish();
+        if let Some(domain) = &self.cookie_domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
     }
 }
 
@@ -188,20 +273,22 @@ impl FromRequest for CsrfToken {
         if !decided {
             let cookie = req.cookie(COOKIE_NAME);
             let cookie_sent = cookie.is_some();
-            let from_cookie = cookie.and_then(|cookie| {
-                config
-                    .signer
-                    .unsign(SALT, cookie.value())
-                    .and_then(CookieKeys::decode)
-            });
+            let from_cookie = cookie.and_then(|cookie| config.keys_of_cookie(cookie.value()));
             let decided = match from_cookie {
-                Some(keys) => RequestSecret {
-                    keys,
-                    from_cookie: true,
-                    cookie_sent,
-                },
+                Some((keys, current_format)) => {
+                    if !current_format {
+                        // Django's pre-4.1 cookie: its secret, in today's format from now on.
+                        req.extensions_mut()
+                            .insert(CookieToSet(config.cookie(&keys)));
+                    }
+                    RequestSecret {
+                        keys,
+                        from_cookie: true,
+                        cookie_sent,
+                    }
+                }
                 None => {
-                    let keys = CookieKeys::new();
+                    let keys = config.fresh_keys();
                     req.extensions_mut()
                         .insert(CookieToSet(config.cookie(&keys)));
                     RequestSecret {
@@ -243,7 +330,7 @@ impl CsrfToken {
     /// The token to put in this page's form and `<meta name="csrf-token">`: the secret masked
     /// with a fresh pad.
     pub fn form_token(&self) -> String {
-        masked(&self.state().keys.secret)
+        self.config.masked(&self.state().keys.secret)
     }
 
     /// Checks a state-changing request: its origin, the cookie, and the submitted token
@@ -270,17 +357,16 @@ impl CsrfToken {
             return Err(CsrfError::Failed("CSRF cookie not set."));
         }
         let present = |token: &&str| !token.is_empty();
-        let submitted = self
-            .req
-            .headers()
-            .get(HEADER)
-            .and_then(|value| value.to_str().ok())
-            .filter(present)
+        let headers = self.req.headers();
+        let submitted = [HEADER, django::csrf::HEADER]
+            .into_iter()
+            .find_map(|name| headers.get(name)?.to_str().ok().filter(present))
             .or(form_field.filter(present))
             .ok_or(CsrfError::Failed("CSRF token missing."))?;
-        match unmask(submitted) {
-            Some(secret) if bool::from(secret.ct_eq(&state.keys.secret)) => Ok(()),
-            _ => Err(CsrfError::Failed("CSRF token incorrect.")),
+        if self.config.token_matches(submitted, &state.keys.secret) {
+            Ok(())
+        } else {
+            Err(CsrfError::Failed("CSRF token incorrect."))
         }
     }
 
@@ -290,7 +376,7 @@ impl CsrfToken {
     pub fn rotate(&self) {
         let keys = self.state().keys;
         self.replace_keys(CookieKeys {
-            secret: rand::random(),
+            secret: self.config.fresh_keys().secret,
             ..keys
         });
     }
@@ -298,7 +384,7 @@ impl CsrfToken {
     /// Replaces the secret and the visitor key (a different member logs in on this browser,
     /// which starts afresh): from now on the browser is a visitor nobody was before.
     pub fn rotate_as_new_visitor(&self) {
-        self.replace_keys(CookieKeys::new());
+        self.replace_keys(self.config.fresh_keys());
     }
 
     fn replace_keys(&self, keys: CookieKeys) {
@@ -318,6 +404,11 @@ impl CsrfToken {
             .signer
             .digest(VISITOR_ID_SALT, &URL_SAFE_NO_PAD.encode(visitor))
     }
+}
+
+/// `secret` as Django's, when it is one (32 characters of Django's alphabet).
+fn django_secret(secret: &Secret) -> Option<CsrfSecret> {
+    CsrfSecret::from_cookie(std::str::from_utf8(secret).ok()?)
 }
 
 fn decode_secret(encoded: &str) -> Option<Secret> {

@@ -29,6 +29,9 @@ use argon2::{
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use django_hashers::{self as hashers, Hasher};
+
 use crate::{
     metrics,
     settings::{PasswordHashParams, PasswordWork},
@@ -61,6 +64,8 @@ pub struct Passwords {
 
 struct Inner {
     params: Params,
+    /// `DJANGO_COMPAT`: new hashes in Django's encoding, by the first of `PASSWORD_HASHERS`.
+    django: Option<Hasher>,
     jobs: SyncSender<Job>,
     /// A hash of a random password with the current parameters: verified against when the
     /// username is unknown, so both failures cost the same.
@@ -86,15 +91,23 @@ impl Memory {
 }
 
 impl Passwords {
-    /// Starts the hashing threads.
+    /// Starts the hashing threads. New hashes are argon2id PHC strings, or with `django`
+    /// (`DJANGO_COMPAT`) that Django hasher's encoding; either kind verifies.
     ///
     /// # Errors
     /// When argon2 refuses the parameters or a thread cannot start.
-    pub fn new(params: PasswordHashParams, work: PasswordWork) -> anyhow::Result<Self> {
+    pub fn new(
+        params: PasswordHashParams,
+        work: PasswordWork,
+        django: Option<Hasher>,
+    ) -> anyhow::Result<Self> {
         let params = params.argon2_params().map_err(anyhow::Error::msg)?;
         let random_password: [u8; 32] = rand::random();
-        let dummy_hash = hash_with(&mut Memory::default(), &params, &random_password)
-            .map_err(anyhow::Error::msg)?;
+        let dummy_hash = match django {
+            Some(hasher) => hasher.encode(&URL_SAFE_NO_PAD.encode(random_password))?,
+            None => hash_with(&mut Memory::default(), &params, &random_password)
+                .map_err(anyhow::Error::msg)?,
+        };
         let (jobs, queue) = mpsc::sync_channel::<Job>(work.queue);
         let queue = Arc::new(Mutex::new(queue));
         for n in 0..work.threads {
@@ -106,6 +119,7 @@ impl Passwords {
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
+                django,
                 jobs,
                 dummy_hash,
                 verifications: AtomicU64::new(0),
@@ -113,15 +127,19 @@ impl Passwords {
         })
     }
 
-    /// A PHC string (`$argon2id$v=19$...`) for `password`, with a fresh random salt.
+    /// A PHC string (`$argon2id$v=19$...`) for `password`, with a fresh random salt; with
+    /// `DJANGO_COMPAT`, Django's encoding (`pbkdf2_sha256$1000000$...`), which Django verifies.
     ///
     /// # Errors
     /// [`PasswordError::Overloaded`] when the hashing threads are too busy.
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         let inner = Arc::clone(&self.inner);
-        self.run(move |memory| hash_with(memory, &inner.params, password.as_bytes()))
-            .await?
-            .map_err(PasswordError::Failed)
+        self.run(move |memory| match inner.django {
+            Some(hasher) => hasher.encode(&password).map_err(|e| e.to_string()),
+            None => hash_with(memory, &inner.params, password.as_bytes()),
+        })
+        .await?
+        .map_err(PasswordError::Failed)
     }
 
     /// Whether `password` matches `stored_hash`. With no stored hash (an unknown username) it
@@ -139,10 +157,16 @@ impl Passwords {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
             let real = stored_hash.is_some();
             let hash = stored_hash.as_deref().unwrap_or(&inner.dummy_hash);
-            let matches = verify_with(memory, password.as_bytes(), hash).unwrap_or_else(|err| {
-                tracing::error!(error = %err, "a stored password hash cannot be used");
-                false
-            });
+            let matches = if hash.starts_with('$') {
+                verify_with(memory, password.as_bytes(), hash).unwrap_or_else(|err| {
+                    tracing::error!(error = %err, "a stored password hash cannot be used");
+                    false
+                })
+            } else {
+                // Django's encodings (`pbkdf2_sha256$...`, `argon2$...`, `bcrypt_sha256$...`);
+                // an unusable password (`!...`) never matches.
+                hashers::verify(&password, hash)
+            };
             real && matches
         })
         .await
@@ -151,6 +175,9 @@ impl Passwords {
     /// Whether `phc` was made with other costs (or another algorithm) than new hashes get:
     /// Django's `must_update`. A successful login then hashes the password again.
     pub fn needs_rehash(&self, phc: &str) -> bool {
+        if let Some(preferred) = &self.inner.django {
+            return hashers::must_update(phc, preferred);
+        }
         let Ok(hash) = PasswordHash::new(phc) else {
             // Not a hash we can verify either: no login will get this far with it.
             return false;
@@ -283,6 +310,7 @@ mod tests {
         Passwords::new(
             PasswordHashParams::FAST_FOR_TESTS,
             PasswordWork { threads, queue },
+            None,
         )
         .unwrap()
     }
@@ -341,6 +369,7 @@ mod tests {
                 threads: 1,
                 queue: 4,
             },
+            None,
         )
         .unwrap();
 

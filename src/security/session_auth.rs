@@ -7,6 +7,11 @@
 //! the generation ("log out everywhere"), ends every other session at its next request, on
 //! every engine, signed cookies included, where nothing on the server could be deleted.
 //!
+//! Beside a Django site (`DJANGO_COMPAT`) the digest is Django's own
+//! (`get_session_auth_hash()`: the hex HMAC of the password hash alone), so a session logged in
+//! on either site is checked the same way on both, and a password change on either logs the
+//! other sessions out on both. Django's digest has no session generation in it.
+//!
 //! Two digests are still accepted but replaced at once: one made with a fallback key (so
 //! rotating `SECRET_KEY` logs nobody out), and the member's carried digest, from before their
 //! password was rehashed with new costs (so an upgrade at login logs no other device out).
@@ -33,15 +38,20 @@ pub enum AuthCheck {
 #[derive(Clone)]
 pub struct SessionAuth {
     signer: Signer,
+    /// Django's digest (`DJANGO_COMPAT`) instead of this site's own.
+    django: bool,
 }
 
 impl SessionAuth {
-    pub fn new(signer: Signer) -> Self {
-        Self { signer }
+    pub fn new(signer: Signer, django: bool) -> Self {
+        Self { signer, django }
     }
 
     /// The digest a session logged in as `member` stores now.
     pub fn hash_for(&self, member: &Member) -> String {
+        if self.django {
+            return django_hash(member, self.signer.secrets().next().expect("SECRET_KEY"));
+        }
         self.signer.digest(SALT, &credentials(member))
     }
 
@@ -50,10 +60,28 @@ impl SessionAuth {
         let Some(stored) = stored else {
             return AuthCheck::Invalid;
         };
-        match self
-            .signer
-            .digest_matches(SALT, &credentials(member), stored)
-        {
+        let matched = if self.django {
+            // `get_user()`: the current key's digest, else a fallback's (then replaced).
+            let matches = |secret: &[u8]| {
+                bool::from(
+                    django_hash(member, secret)
+                        .as_bytes()
+                        .ct_eq(stored.as_bytes()),
+                )
+            };
+            let mut secrets = self.signer.secrets();
+            if secrets.next().is_some_and(matches) {
+                DigestMatch::Current
+            } else if secrets.any(matches) {
+                DigestMatch::Fallback
+            } else {
+                DigestMatch::No
+            }
+        } else {
+            self.signer
+                .digest_matches(SALT, &credentials(member), stored)
+        };
+        match matched {
             DigestMatch::Current => AuthCheck::Current,
             DigestMatch::Fallback => AuthCheck::Outdated,
             DigestMatch::No => {
@@ -69,6 +97,11 @@ impl SessionAuth {
             }
         }
     }
+}
+
+/// Django's `get_session_auth_hash()` of `member` under `secret`.
+fn django_hash(member: &Member, secret: &[u8]) -> String {
+    actix_session_engines::django::session_auth_hash(&member.password_hash, secret)
 }
 
 fn credentials(member: &Member) -> String {
@@ -97,10 +130,10 @@ mod tests {
 
     fn auth(current: u8, fallbacks: &[u8]) -> SessionAuth {
         let key = |fill: u8| SecretKey::new(vec![fill; 32]).unwrap();
-        SessionAuth::new(Signer::new(
-            key(current),
-            fallbacks.iter().copied().map(key).collect(),
-        ))
+        SessionAuth::new(
+            Signer::new(key(current), fallbacks.iter().copied().map(key).collect()),
+            false,
+        )
     }
 
     #[test]

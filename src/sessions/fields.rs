@@ -4,8 +4,8 @@
 //! Keys that start with `_` belong to the framework: view code cannot write them (see
 //! [`super::VisitorSession`]).
 
-use actix_session_engines::SessionState;
 pub use actix_session_engines::typed::EXPIRE_AT_BROWSER_CLOSE;
+use actix_session_engines::{SessionState, django::auth_keys};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 pub const HAS_COMMENTED: &str = "has_commented";
@@ -43,7 +43,60 @@ pub fn read<T: DeserializeOwned>(state: &SessionState, key: &str) -> Option<T> {
     serde_json::from_str(state.get(key)?).ok()
 }
 
-/// The member a stored session is logged in as, going by its `member_id` alone.
-pub fn member_of(state: &SessionState) -> Option<i64> {
-    read(state, MEMBER_ID)
+/// Where a session says who is logged in: the tutorial's `member_id` (a number), or, beside a
+/// Django site (`DJANGO_COMPAT`), `django.contrib.auth`'s keys: `_auth_user_id` (the id as a
+/// string) and `_auth_user_backend`. The session auth hash is `_auth_user_hash` either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoginFields {
+    #[default]
+    Native,
+    Django,
+}
+
+impl LoginFields {
+    /// The fields `DJANGO_COMPAT` (`django_compat`) asks for.
+    pub fn of(django_compat: bool) -> Self {
+        if django_compat {
+            Self::Django
+        } else {
+            Self::Native
+        }
+    }
+
+    /// The session key the framework indexes sessions by.
+    pub fn user_key(self) -> &'static str {
+        match self {
+            Self::Native => MEMBER_ID,
+            Self::Django => auth_keys::USER_ID,
+        }
+    }
+
+    /// The keys a login writes, all removed by a logout.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Native => &[MEMBER_ID, AUTH_USER_HASH, SESSION_INFO],
+            Self::Django => &[
+                auth_keys::USER_ID,
+                auth_keys::BACKEND,
+                AUTH_USER_HASH,
+                SESSION_INFO,
+            ],
+        }
+    }
+
+    /// The member a stored session claims to be logged in as. Django's id is a string of
+    /// digits, and counts only when Django's own backend logged it in (as `get_user` checks
+    /// `_auth_user_backend` against `AUTHENTICATION_BACKENDS`).
+    pub fn member_of(self, state: &SessionState) -> Option<i64> {
+        match self {
+            Self::Native => read(state, MEMBER_ID),
+            Self::Django => {
+                let backend: String = read(state, auth_keys::BACKEND)?;
+                if backend != auth_keys::MODEL_BACKEND {
+                    return None;
+                }
+                read::<String>(state, auth_keys::USER_ID)?.parse().ok()
+            }
+        }
+    }
 }

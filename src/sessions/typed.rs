@@ -19,13 +19,16 @@ use std::{
 
 use actix_session::SessionExt;
 pub use actix_session_engines::typed::ReservedKey;
-use actix_session_engines::{SessionCookie, SessionEngine, typed::TypedSession};
+use actix_session_engines::{SessionCookie, SessionEngine, django::auth_keys, typed::TypedSession};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    fields::{AUTH_USER_HASH, HAS_COMMENTED, MEMBER_ID, SESSION_INFO, SessionInfo, VISITOR_ID},
+    fields::{
+        AUTH_USER_HASH, HAS_COMMENTED, LoginFields, MEMBER_ID, SESSION_INFO, SessionInfo,
+        VISITOR_ID,
+    },
     visit::Visit,
 };
 use crate::security::{csrf::CsrfToken, proxies::TrustedProxies};
@@ -49,6 +52,8 @@ pub struct VisitorSession {
     csrf: CsrfToken,
     /// The request, for what "your sessions" shows about where the session is used from.
     req: HttpRequest,
+    /// Where the login is recorded (`DJANGO_COMPAT` records it as Django does).
+    login: LoginFields,
 }
 
 impl FromRequest for VisitorSession {
@@ -66,6 +71,10 @@ impl FromRequest for VisitorSession {
                 enabled: engine.is_enabled(),
                 csrf,
                 req: req.clone(),
+                login: req
+                    .app_data::<web::Data<LoginFields>>()
+                    .map(|fields| *fields.get_ref())
+                    .unwrap_or_default(),
             }),
             (Err(err), _) | (_, Err(err)) => Err(err),
         })
@@ -102,7 +111,16 @@ impl VisitorSession {
     /// The member this session says is logged in, unchecked: only `Accounts::refresh_login`,
     /// which checks the session auth hash, should act on it.
     pub fn claimed_member_id(&self) -> Option<i64> {
-        self.get(MEMBER_ID)
+        match self.login {
+            LoginFields::Native => self.get(MEMBER_ID),
+            LoginFields::Django => {
+                let backend = self.get::<String>(auth_keys::BACKEND)?;
+                if backend != auth_keys::MODEL_BACKEND {
+                    return None;
+                }
+                self.get::<String>(auth_keys::USER_ID)?.parse().ok()
+            }
+        }
     }
 
     /// The session auth hash stored at login.
@@ -127,7 +145,15 @@ impl VisitorSession {
             self.csrf.rotate();
         }
         self.session.renew();
-        self.set(MEMBER_ID, member_id);
+        match self.login {
+            LoginFields::Native => self.set(MEMBER_ID, member_id),
+            LoginFields::Django => {
+                // As `django.contrib.auth.login()` writes them: the id as a string.
+                self.insert_reserved(auth_keys::USER_ID, member_id.to_string());
+                self.insert_reserved(auth_keys::BACKEND, auth_keys::MODEL_BACKEND);
+                self.ensure_visitor_id();
+            }
+        }
         self.insert_reserved(AUTH_USER_HASH, auth_hash);
         self.session.set_expire_at_browser_close(!remember);
         let visit = self.visit();
@@ -159,7 +185,7 @@ impl VisitorSession {
     /// Ending the emptied session is not done here but by the rule every change goes through
     /// ([`super::finish_session`]): a session left with nothing of the visitor's is ended.
     pub fn log_out(&self) {
-        for key in [MEMBER_ID, AUTH_USER_HASH, SESSION_INFO] {
+        for key in self.login.keys() {
             self.session.remove(key);
         }
         self.session.renew();
@@ -309,6 +335,7 @@ mod tests {
             enabled: true,
             csrf: CsrfToken::extract(&req).into_inner().unwrap(),
             req,
+            login: LoginFields::Native,
         }
     }
 

@@ -8,6 +8,7 @@
 mod caches;
 mod comments;
 mod database;
+mod django;
 mod https;
 mod observability;
 mod security;
@@ -29,6 +30,7 @@ pub use actix_session_engines::{
 
 pub use self::{
     comments::{CommentSettings, CommentThrottle},
+    django::DjangoSettings,
     https::HttpsSettings,
     observability::{LogFormat, ObservabilitySettings},
     security::{
@@ -67,6 +69,9 @@ pub struct Settings {
     pub comments: CommentSettings,
     /// `LOG_FORMAT`, `METRICS_ADDR`.
     pub observability: ObservabilitySettings,
+    /// `DJANGO_COMPAT`: `Some` when sessions, users and CSRF tokens are shared with a Django
+    /// site.
+    pub django: Option<DjangoSettings>,
 }
 
 impl Settings {
@@ -94,8 +99,10 @@ impl Settings {
         };
         let bind_addr = vars.parse("BIND_ADDR", default_bind, "an address like 127.0.0.1:8000")?;
         let session = sessions::parse(&vars)?;
+        let security = SecuritySettings::parse(&vars, bind_addr, session.cookie_secure)?;
         Ok(Self {
-            security: SecuritySettings::parse(&vars, bind_addr, session.cookie_secure)?,
+            django: django::parse(&vars, &session, security.secret_key.is_some())?,
+            security,
             session,
             database: database::parse(&vars)?,
             bind_addr,

@@ -34,6 +34,9 @@ pub struct SecuritySettings {
     /// `CSRF_COOKIE_SECURE`: the CSRF cookie only over HTTPS; unset, as
     /// `SESSION_COOKIE_SECURE` (a site that secures one cookie means both).
     pub csrf_cookie_secure: bool,
+    /// `CSRF_COOKIE_DOMAIN`: the CSRF cookie for a whole domain (a site sharing it with a
+    /// Django site on another subdomain); unset, only the host that set it.
+    pub csrf_cookie_domain: Option<String>,
 }
 
 impl SecuritySettings {
@@ -44,6 +47,7 @@ impl SecuritySettings {
     ) -> Result<Self, SettingsError> {
         Ok(Self {
             csrf_cookie_secure: vars.flag("CSRF_COOKIE_SECURE", session_cookie_secure)?,
+            csrf_cookie_domain: vars.get("CSRF_COOKIE_DOMAIN"),
             password_hash: PasswordHashParams::parse(vars)?,
             password_work: PasswordWork::parse(vars)?,
             login_throttle: LoginThrottle::parse(vars)?,

@@ -6,12 +6,14 @@ use actix_session_engines::settings::{
     DEFAULT_SESSION_COOKIE_AGE, SameSite, SessionEngineKind, SessionSerializer, SessionSettings,
 };
 
-use crate::sessions::fields::MEMBER_ID;
+use crate::sessions::fields::LoginFields;
 
 use super::vars::{SettingsError, Vars};
 
 /// The `SESSION_*` settings.
 pub(super) fn parse(vars: &Vars) -> Result<SessionSettings, SettingsError> {
+    let django_compat = vars.flag("DJANGO_COMPAT", false)?;
+    let login = LoginFields::of(django_compat);
     Ok(SessionSettings {
         engine: vars.parse(
             "SESSION_ENGINE",
@@ -45,7 +47,8 @@ pub(super) fn parse(vars: &Vars) -> Result<SessionSettings, SettingsError> {
         cookie_path: cookie_path(vars, "SESSION_COOKIE_PATH")?,
         expire_at_browser_close: vars.flag("SESSION_EXPIRE_AT_BROWSER_CLOSE", false)?,
         save_every_request: vars.flag("SESSION_SAVE_EVERY_REQUEST", false)?,
-        user_key: MEMBER_ID.into(),
+        user_key: login.user_key().into(),
+        django_compat,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use actix_session::storage::SessionStore;
-use actix_session_engines::stores::file::FileSessions;
+use actix_session_engines::stores::file::{FileFormat, FileSessions};
 use actix_web::{cookie::time::Duration as CookieDuration, http::StatusCode};
 use guestbook::{
     sessions::{Backend, SessionBackend, SessionCache, SessionEngine},
@@ -31,7 +31,7 @@ async fn the_file_engine_never_turns_a_foreign_key_into_a_path() {
         .unwrap()
         .join(format!("sessionid{}", "a".repeat(64)));
     std::fs::write(&outside, "4102444800\n{\"member_id\":1}").unwrap();
-    let files = FileSessions::new(sessions_dir.clone(), "sessionid").unwrap();
+    let files = FileSessions::new(sessions_dir.clone(), "sessionid", FileFormat::Native).unwrap();
 
     // Act and assert: none of these is looked up, created or deleted.
     for key in [
@@ -81,7 +81,8 @@ async fn the_file_engine_never_turns_a_foreign_key_into_a_path() {
 #[actix_web::test]
 async fn file_writes_are_atomic_a_reader_never_sees_half_a_session() {
     let dir = tempfile::tempdir().unwrap();
-    let files = FileSessions::new(dir.path().to_path_buf(), "sessionid").unwrap();
+    let files =
+        FileSessions::new(dir.path().to_path_buf(), "sessionid", FileFormat::Native).unwrap();
     let key = "k".repeat(64);
     let small = br#"{"n":"small"}"#.to_vec();
     let large = format!(r#"{{"n":"{}"}}"#, "L".repeat(200_000)).into_bytes();
@@ -136,7 +137,7 @@ async fn a_missing_or_unwritable_file_folder_is_a_start_up_error_naming_the_sett
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
 
-    let err = FileSessions::new(missing.clone(), "sessionid").unwrap_err();
+    let err = FileSessions::new(missing.clone(), "sessionid", FileFormat::Native).unwrap_err();
     let cli = run_cli_with_env(
         &["migrate"],
         "",

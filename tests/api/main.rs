@@ -13,6 +13,7 @@ mod cli;
 mod comments;
 mod deployment;
 mod deployment_files;
+mod django;
 mod engines;
 mod errors;
 mod home;

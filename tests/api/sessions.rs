@@ -1,6 +1,8 @@
 //! Session lifetime, stored form and cookie settings.
 
-use actix_session_engines::{caches::Cache, stores::cache::CacheSessions};
+use actix_session_engines::{
+    caches::Cache, serializer::SessionCodec, stores::cache::CacheSessions,
+};
 use actix_web::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Binary};
 use guestbook::sessions::{Backend, SessionEngine};
@@ -141,9 +143,7 @@ conformance! {
 
         let on_redis = |cache: &CacheSessions| matches!(cache.cache(), Cache::Redis(_));
         let (engine, serializer) = match app.state.sessions.get_ref() {
-            SessionEngine::ServerSide {
-                backend, serializer, ..
-            } => {
+            SessionEngine::ServerSide { backend, codec, .. } => {
                 let engine = match backend {
                     Backend::Db(_) => Engine::Db,
                     Backend::Cache(cache) if on_redis(cache) => Engine::CacheRedis,
@@ -151,6 +151,10 @@ conformance! {
                     Backend::CachedDb(cached) if on_redis(cached.cache()) => Engine::CachedDbRedis,
                     Backend::CachedDb(_) => Engine::CachedDbMemory,
                     Backend::File(_) => Engine::File,
+                    Backend::DjangoDb(_) => panic!("DJANGO_COMPAT is off"),
+                };
+                let SessionCodec::Native(serializer) = codec else {
+                    panic!("DJANGO_COMPAT is off")
                 };
                 (engine, *serializer)
             }

@@ -21,9 +21,14 @@ use actix_session_engines::{
     Backend, SessionEngine, SessionSerializer, SessionSettings, SessionState,
     caches::{Cache, CacheBackend, CacheSettings, MemoryCache},
     database::{Database, DatabaseSettings},
+    keys::KeyFormat,
+    serializer::SessionCodec,
     signing::{SecretKey, Signer},
     stores::{
-        cache::CacheSessions, cached_db::CachedDb, db::DbSessions, file::FileSessions,
+        cache::CacheSessions,
+        cached_db::CachedDb,
+        db::DbSessions,
+        file::{FileFormat, FileSessions},
         signed_cookies::SignedCookieSessions,
     },
 };
@@ -101,7 +106,7 @@ fn engines(c: &mut Criterion) {
         ("file", |r| {
             let dir = r.folder("sessions");
             Ok(Backend::File(
-                FileSessions::new(dir, "sessionid").expect("a writable folder"),
+                FileSessions::new(dir, "sessionid", FileFormat::Native).expect("a writable folder"),
             ))
         }),
     ];
@@ -113,7 +118,8 @@ fn engines(c: &mut Criterion) {
             build(&mut resources).map(|backend| Subject {
                 engine: SessionEngine::ServerSide {
                     backend,
-                    serializer: SessionSerializer::Json,
+                    codec: SessionCodec::Native(SessionSerializer::Json),
+                    keys: KeyFormat::Native,
                     user_key: fields::MEMBER_ID.into(),
                 },
                 server_side: true,

@@ -11,16 +11,17 @@ use crate::{
     backend::{ClearOutcome, ClearRun, Loaded, SessionBackend, StoreError},
     caches::Cache,
     database::Database,
-    keys,
+    keys::KeyFormat,
     observe::observer,
-    serializer::SessionState,
-    settings::{SessionEngineKind, SessionSerializer, SessionSettings},
+    serializer::{SessionCodec, SessionState},
+    settings::{SessionEngineKind, SessionSettings},
     signing::Signer,
     stores::{
         cache::CacheSessions,
         cached_db::{CacheEpoch, CachedDb, DatabaseEpoch},
         db::DbSessions,
-        file::FileSessions,
+        django_db::DjangoDbSessions,
+        file::{FileFormat, FileSessions},
         signed_cookies::{SessionTooLarge, SignedCookieSessions},
     },
 };
@@ -30,6 +31,8 @@ use crate::{
 pub enum Backend {
     /// `db`.
     Db(DbSessions),
+    /// `db` on Django's `django_session` (`DJANGO_COMPAT`).
+    DjangoDb(DjangoDbSessions),
     /// `cache`.
     Cache(CacheSessions),
     /// `cached_db`.
@@ -54,6 +57,7 @@ macro_rules! delegate {
     ($self:ident, $backend:ident => $call:expr) => {
         match $self {
             Backend::Db($backend) => $call,
+            Backend::DjangoDb($backend) => $call,
             Backend::Cache($backend) => $call,
             Backend::CachedDb($backend) => $call,
             Backend::File($backend) => $call,
@@ -128,7 +132,9 @@ pub enum SessionEngine {
         /// Where they are stored.
         backend: Backend,
         /// In what form.
-        serializer: SessionSerializer,
+        codec: SessionCodec,
+        /// Which keys it makes and looks up.
+        keys: KeyFormat,
         /// The session key holding the logged-in user's id, which the index goes by.
         user_key: Arc<str>,
     },
@@ -146,6 +152,15 @@ impl SessionEngine {
     /// When the engine's storage cannot be used (a file folder that is not writable).
     pub fn from_settings(settings: &SessionSettings, storage: Storage<'_>) -> anyhow::Result<Self> {
         let sessions_in_cache = || CacheSessions::new(storage.cache.clone());
+        let django = settings.django_compat;
+        if django && !settings.engine.shares_with_django() {
+            anyhow::bail!(
+                "SESSION_ENGINE={} cannot share sessions with Django (DJANGO_COMPAT): Django's \
+                 cache engines store pickled data, which this site never unpickles; use db, file \
+                 or signed_cookies",
+                settings.engine.name()
+            );
+        }
         let backend = match settings.engine {
             SessionEngineKind::None => return Ok(Self::Disabled),
             SessionEngineKind::SignedCookies => {
@@ -155,6 +170,9 @@ impl SessionEngine {
                     settings,
                 );
                 return Ok(Self::SignedCookies(engine));
+            }
+            SessionEngineKind::Db if django => {
+                Backend::DjangoDb(DjangoDbSessions::new(storage.database.clone()))
             }
             SessionEngineKind::Db => Backend::Db(DbSessions::new(storage.database.clone())),
             SessionEngineKind::Cache => Backend::Cache(sessions_in_cache()),
@@ -171,11 +189,24 @@ impl SessionEngine {
             SessionEngineKind::File => Backend::File(FileSessions::new(
                 settings.file_path.clone(),
                 &settings.cookie_name,
+                if django {
+                    FileFormat::Django {
+                        age: Duration::from_secs(settings.cookie_age.unsigned_abs()),
+                    }
+                } else {
+                    FileFormat::Native
+                },
             )?),
+        };
+        let (codec, keys) = if django {
+            (SessionCodec::django(storage.signer), KeyFormat::Django)
+        } else {
+            (SessionCodec::Native(settings.serializer), KeyFormat::Native)
         };
         Ok(Self::ServerSide {
             backend,
-            serializer: settings.serializer,
+            codec,
+            keys,
             user_key: settings.user_key.as_str().into(),
         })
     }
@@ -219,7 +250,10 @@ impl SessionEngine {
     /// When the storage does not answer.
     pub async fn sessions_of(&self, user: i64) -> Result<Option<Vec<StoredSession>>, StoreError> {
         let Self::ServerSide {
-            backend, user_key, ..
+            backend,
+            codec,
+            user_key,
+            ..
         } = self
         else {
             return Ok(None);
@@ -230,7 +264,7 @@ impl SessionEngine {
             let state = backend
                 .load(&key)
                 .await?
-                .and_then(|loaded| SessionSerializer::decode(&loaded.data).ok());
+                .and_then(|loaded| codec.decode(&loaded.data).ok());
             match state {
                 Some(state) if user_of(&state, user_key) == Some(user) => {
                     sessions.push(StoredSession { key, state });
@@ -261,7 +295,7 @@ impl SessionEngine {
     fn metrics_label(&self) -> Option<&'static str> {
         match self {
             Self::ServerSide { backend, .. } => Some(match backend {
-                Backend::Db(_) => "db",
+                Backend::Db(_) | Backend::DjangoDb(_) => "db",
                 Backend::Cache(_) => "cache",
                 Backend::CachedDb(_) => "cached_db",
                 Backend::File(_) => "file",
@@ -333,8 +367,13 @@ impl SessionStore for SessionEngine {
 impl SessionEngine {
     async fn load_uncounted(&self, key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
         match self {
-            Self::ServerSide { backend, .. } => {
-                if !keys::is_well_formed(key.as_ref()) {
+            Self::ServerSide {
+                backend,
+                codec,
+                keys,
+                ..
+            } => {
+                if !keys.accepts(key.as_ref()) {
                     return Ok(None);
                 }
                 let loaded = backend
@@ -342,7 +381,7 @@ impl SessionEngine {
                     .await
                     .map_err(|e| LoadError::Other(e.into()))?;
                 loaded
-                    .map(|loaded| SessionSerializer::decode(&loaded.data))
+                    .map(|loaded| codec.decode(&loaded.data))
                     .transpose()
                     .map_err(LoadError::Deserialization)
             }
@@ -359,18 +398,17 @@ impl SessionEngine {
         match self {
             Self::ServerSide {
                 backend,
-                serializer,
+                codec,
+                keys,
                 user_key,
             } => {
-                let data = serializer
-                    .encode(&state)
-                    .map_err(SaveError::Serialization)?;
+                let data = codec.encode(&state).map_err(SaveError::Serialization)?;
                 let ttl = std_duration(ttl);
                 let user = user_of(&state, user_key);
                 // A collision of 381-bit random keys will not happen; if it ever did, the
                 // store refuses to overwrite and we draw again.
                 loop {
-                    let key = keys::generate();
+                    let key = keys.generate();
                     let created = backend
                         .create(key.as_ref(), &data, user, ttl)
                         .await
@@ -394,12 +432,11 @@ impl SessionEngine {
         match self {
             Self::ServerSide {
                 backend,
-                serializer,
+                codec,
                 user_key,
+                ..
             } => {
-                let data = serializer
-                    .encode(&state)
-                    .map_err(UpdateError::Serialization)?;
+                let data = codec.encode(&state).map_err(UpdateError::Serialization)?;
                 let user = user_of(&state, user_key);
                 let updated = backend
                     .update(key.as_ref(), &data, user, std_duration(ttl))

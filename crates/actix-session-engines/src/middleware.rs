@@ -22,8 +22,8 @@ use crate::{
 ///   and the request fails with [`SessionTooLarge`](crate::stores::signed_cookies::SessionTooLarge)
 ///   (a `500`; the application may render it as it likes);
 /// - a request that failed on our side (any 5xx) leaves the stored session as it was;
-/// - a changed session left with nothing but reserved (`_`) keys is ended: its record deleted
-///   and its cookie removed;
+/// - a changed session left with nothing but reserved (`_`) keys (but for a Django login,
+///   `_auth_user_id`) is ended: its record deleted and its cookie removed;
 /// - the session's choice of cookie lifetime is passed out to
 ///   [`session_cookie_rules`](crate::cookie::session_cookie_rules).
 ///

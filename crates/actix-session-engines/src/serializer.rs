@@ -13,7 +13,11 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::settings::SessionSerializer;
+use crate::{
+    django::{SESSION_STORE_SALT, signing::DjangoSigner},
+    settings::SessionSerializer,
+    signing::Signer,
+};
 
 /// The session state as actix-session represents it.
 pub type SessionState = HashMap<String, String>;
@@ -24,10 +28,7 @@ impl SessionSerializer {
     /// # Errors
     /// When a value is not valid JSON text (actix-session always produces valid JSON).
     pub fn encode(self, state: &SessionState) -> anyhow::Result<Vec<u8>> {
-        let object = state
-            .iter()
-            .map(|(key, json)| Ok((key.clone(), serde_json::from_str::<Value>(json)?)))
-            .collect::<Result<Map<String, Value>, serde_json::Error>>()?;
+        let object = to_object(state)?;
         Ok(match self {
             Self::Json => serde_json::to_vec(&object)?,
             Self::MessagePack => rmp_serde::to_vec(&object)?,
@@ -46,11 +47,82 @@ impl SessionSerializer {
             Some(0x80..=0x8f | 0xde | 0xdf) => rmp_serde::from_slice(bytes)?,
             _ => anyhow::bail!("not a stored session"),
         };
-        Ok(object
-            .into_iter()
-            .map(|(key, value)| (key, value.to_string()))
-            .collect())
+        Ok(from_object(object))
     }
+}
+
+/// How the server-side engines turn a session into stored bytes and back.
+#[derive(Clone)]
+pub enum SessionCodec {
+    /// `SESSION_SERIALIZER`'s form: the values themselves, as JSON or MessagePack.
+    Native(SessionSerializer),
+    /// Django's (`DJANGO_COMPAT`): `SessionBase.encode`, the JSON object signed with the session
+    /// salt and compressed when that makes it shorter, so a Django site reads it and writes what
+    /// this reads. Data whose signature fails is no session, as in Django.
+    Django(DjangoSigner),
+}
+
+impl SessionCodec {
+    /// Django's codec for server-side sessions, signed with `signer`'s keys.
+    pub fn django(signer: &Signer) -> Self {
+        Self::Django(signer.django(SESSION_STORE_SALT))
+    }
+
+    /// The stored form of `state`.
+    ///
+    /// # Errors
+    /// When a value is not valid JSON text.
+    pub fn encode(&self, state: &SessionState) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Self::Native(serializer) => serializer.encode(state),
+            Self::Django(signer) => Ok(signer
+                .dumps(&Value::Object(to_object(state)?), true, unix_now())
+                .into_bytes()),
+        }
+    }
+
+    /// The state stored as `bytes`.
+    ///
+    /// # Errors
+    /// When `bytes` is not a stored session (corrupt, tampered, or written by something else);
+    /// the caller treats that as "no session", never as a server error.
+    pub fn decode(&self, bytes: &[u8]) -> anyhow::Result<SessionState> {
+        match self {
+            Self::Native(_) => SessionSerializer::decode(bytes),
+            Self::Django(signer) => {
+                let text = std::str::from_utf8(bytes)?;
+                match signer.loads(text, None, unix_now()) {
+                    Some(Value::Object(object)) => Ok(from_object(object)),
+                    _ => anyhow::bail!("session data corrupted (bad signature or not an object)"),
+                }
+            }
+        }
+    }
+}
+
+/// The session's values as one JSON object.
+pub(crate) fn to_object(state: &SessionState) -> Result<Map<String, Value>, serde_json::Error> {
+    state
+        .iter()
+        .map(|(key, json)| Ok((key.clone(), serde_json::from_str::<Value>(json)?)))
+        .collect()
+}
+
+/// A JSON object's values as actix-session holds them: JSON text.
+pub(crate) fn from_object(object: Map<String, Value>) -> SessionState {
+    object
+        .into_iter()
+        .map(|(key, value)| (key, value.to_string()))
+        .collect()
+}
+
+/// Seconds since the Unix epoch, for signed timestamps.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]

@@ -37,6 +37,12 @@ pub struct SessionSettings {
     /// The session key holding the logged-in user's id (a number, or digits in a string), which
     /// the server-side engines index sessions by so a user's sessions can be listed and ended.
     pub user_key: String,
+    /// `DJANGO_COMPAT`: sessions in Django's own formats, shared with a Django site that has the
+    /// same `SECRET_KEY`, database (or folder) and cookie: Django's table `django_session`, its
+    /// file names, its signed cookie and its session keys, the cookie holding what Django's
+    /// holds. Only the `db`, `file` and `signed_cookies` engines can be shared (Django's cache
+    /// engines pickle their values).
+    pub django_compat: bool,
 }
 
 impl Default for SessionSettings {
@@ -57,6 +63,7 @@ impl Default for SessionSettings {
             expire_at_browser_close: false,
             save_every_request: false,
             user_key: "_auth_user_id".into(),
+            django_compat: false,
         }
     }
 }
@@ -81,6 +88,27 @@ pub enum SessionEngineKind {
 impl SessionEngineKind {
     /// What the setting accepts, for error messages.
     pub const ACCEPTED: &'static str = "db, cache, cached_db, file, signed_cookies or none";
+
+    /// The setting's value for this engine.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Db => "db",
+            Self::Cache => "cache",
+            Self::CachedDb => "cached_db",
+            Self::File => "file",
+            Self::SignedCookies => "signed_cookies",
+            Self::None => "none",
+        }
+    }
+
+    /// Whether a Django site can share this engine's sessions (`DJANGO_COMPAT`): Django's cache
+    /// engines pickle their values, which this framework never unpickles.
+    pub fn shares_with_django(self) -> bool {
+        matches!(
+            self,
+            Self::Db | Self::File | Self::SignedCookies | Self::None
+        )
+    }
 
     /// Whether the engine keeps sessions in the cache `SESSION_CACHE_ALIAS` names.
     pub fn uses_cache(self) -> bool {

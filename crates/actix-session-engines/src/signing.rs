@@ -108,6 +108,19 @@ impl Signer {
         }
     }
 
+    /// Django's signer for `salt` (`django.core.signing`) with the same keys: `SECRET_KEY` signs,
+    /// `SECRET_KEY_FALLBACKS` verify too, as on a Django site configured alike.
+    pub fn django(&self, salt: &str) -> crate::django::signing::DjangoSigner {
+        let fallbacks: Vec<&[u8]> = self.keys[1..].iter().map(SecretKey::as_bytes).collect();
+        crate::django::signing::DjangoSigner::new(self.keys[0].as_bytes(), &fallbacks, salt)
+    }
+
+    /// The raw bytes of `SECRET_KEY` and then of each fallback, for formats keyed with them
+    /// directly (Django's session auth hash).
+    pub fn secrets(&self) -> impl Iterator<Item = &[u8]> {
+        self.keys.iter().map(SecretKey::as_bytes)
+    }
+
     /// A 32-byte key for `purpose` derived from each key, the current one first, for APIs
     /// that want raw key material (the session cookie's signing keys).
     pub fn derive_keys(&self, purpose: &str) -> Vec<[u8; 32]> {

@@ -19,9 +19,14 @@ pub const EXPIRE_AT_BROWSER_CLOSE: &str = "_expire_at_browser_close";
 #[error("session keys starting with '_' are reserved for the framework: {0:?}")]
 pub struct ReservedKey(pub String);
 
-/// Whether `session` holds anything but reserved keys.
+/// Whether `session` holds anything but reserved keys. A login recorded as Django records it
+/// (`_auth_user_id`) counts as data: it is what a Django session that holds nothing else is
+/// for.
 pub fn holds_unreserved_data(session: &Session) -> bool {
-    session.entries().keys().any(|key| !key.starts_with('_'))
+    session
+        .entries()
+        .keys()
+        .any(|key| !key.starts_with('_') || key == crate::django::auth_keys::USER_ID)
 }
 
 /// The request's session, typed. Extract it in a handler (`session: TypedSession`), or wrap a
@@ -87,7 +92,7 @@ impl TypedSession {
         self.0.entries().is_empty()
     }
 
-    /// Whether the session holds anything but reserved keys.
+    /// Whether the session holds anything but reserved keys (a Django login counts).
     pub fn holds_unreserved_data(&self) -> bool {
         holds_unreserved_data(&self.0)
     }

@@ -13,9 +13,16 @@ use actix_session_engines::{
     Backend, ClearOutcome, ClearRun, SessionBackend,
     caches::{Cache, CacheBackend, CacheSettings, MemoryCache},
     database::{Database, DatabaseSettings},
-    keys,
-    stores::{cache::CacheSessions, cached_db::CachedDb, db::DbSessions, file::FileSessions},
+    keys::KeyFormat,
+    stores::{
+        cache::CacheSessions,
+        cached_db::CachedDb,
+        db::DbSessions,
+        django_db::DjangoDbSessions,
+        file::{FileFormat, FileSessions},
+    },
 };
+use diesel::connection::SimpleConnection as _;
 use futures_util::future::join_all;
 use tokio::sync::Barrier;
 
@@ -39,7 +46,8 @@ macro_rules! contracts {
         )*
         contracts!(@backends [$($name)*]
             db_sqlite, db_postgres, cache_memory, cache_redis, cached_db_memory_sqlite,
-            cached_db_redis_sqlite, cached_db_redis_postgres, file,
+            cached_db_redis_sqlite, cached_db_redis_postgres, file, django_db_sqlite,
+            django_db_postgres, django_file,
         );
     };
     (@backends [$($name:ident)*] $backend:ident, $($rest:tt)*) => {
@@ -60,11 +68,11 @@ macro_rules! contracts {
 
 contracts! {
     async fn an_unknown_key_loads_nothing(store) {
-        assert!(store.load(&new_key()).await.unwrap().is_none());
+        assert!(store.load(&store.new_key()).await.unwrap().is_none());
     }
 
     async fn a_created_session_loads_with_no_more_time_than_it_was_given(store) {
-        let key = new_key();
+        let key = store.new_key();
 
         let created = store.create(&key, b"data", None, HOUR).await.unwrap();
         let loaded = store.load(&key).await.unwrap().expect("the session");
@@ -78,7 +86,7 @@ contracts! {
     }
 
     async fn create_refuses_a_taken_key_and_keeps_the_first_data(store) {
-        let key = new_key();
+        let key = store.new_key();
         store.create(&key, b"first", None, HOUR).await.unwrap();
 
         let second = store.create(&key, b"second", None, HOUR).await.unwrap();
@@ -88,7 +96,7 @@ contracts! {
     }
 
     async fn when_creates_of_one_key_race_exactly_one_wins(store) {
-        let key = new_key();
+        let key = store.new_key();
         let data: Vec<Vec<u8>> = (0..16).map(|i| format!("writer {i}").into_bytes()).collect();
 
         let created = join_all(data.iter().map(|data| store.create(&key, data, None, HOUR))).await;
@@ -107,7 +115,7 @@ contracts! {
     async fn a_delete_racing_updates_touches_and_loads_always_wins(store) {
         let started = std::time::Instant::now();
         for round in (0..).take_while(|&r| r < RACE_ROUNDS || started.elapsed() < RACE_TIME) {
-            let key = new_key();
+            let key = store.new_key();
             store.create(&key, b"member", None, HOUR).await.unwrap();
 
             // A logout, and the same session's other requests still writing it back.
@@ -130,7 +138,7 @@ contracts! {
     }
 
     async fn update_replaces_the_data_of_a_live_session(store) {
-        let key = new_key();
+        let key = store.new_key();
         store.create(&key, b"before", None, HOUR).await.unwrap();
 
         let updated = store.update(&key, b"after", None, HOUR).await.unwrap();
@@ -141,7 +149,7 @@ contracts! {
     }
 
     async fn update_and_touch_of_a_key_never_stored_write_nothing(store) {
-        let key = new_key();
+        let key = store.new_key();
 
         let updated = store.update(&key, b"data", None, HOUR).await.unwrap();
         store.touch(&key, HOUR).await.unwrap();
@@ -152,7 +160,7 @@ contracts! {
     }
 
     async fn update_and_touch_after_delete_never_resurrect(store) {
-        let key = new_key();
+        let key = store.new_key();
         store.create(&key, b"member", None, HOUR).await.unwrap();
         store.delete(&key).await.unwrap();
 
@@ -165,13 +173,13 @@ contracts! {
     }
 
     async fn delete_removes_one_session_and_is_harmless_when_repeated(store) {
-        let (key, other) = (new_key(), new_key());
+        let (key, other) = (store.new_key(), store.new_key());
         store.create(&key, b"one", None, HOUR).await.unwrap();
         store.create(&other, b"other", None, HOUR).await.unwrap();
 
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
-        store.delete(&new_key()).await.unwrap();
+        store.delete(&store.new_key()).await.unwrap();
 
         assert!(store.load(&key).await.unwrap().is_none());
         assert!(store.load(&other).await.unwrap().is_some());
@@ -179,7 +187,7 @@ contracts! {
     }
 
     async fn an_expired_session_is_never_loaded_nor_brought_back(store) {
-        let (loaded, updated, touched) = (new_key(), new_key(), new_key());
+        let (loaded, updated, touched) = (store.new_key(), store.new_key(), store.new_key());
         for key in [&loaded, &updated, &touched] {
             store.create(key, b"short", None, Duration::from_millis(1)).await.unwrap();
         }
@@ -196,7 +204,7 @@ contracts! {
 
     async fn update_and_touch_restart_the_time_to_live(store) {
         let ttl = store.shortest_reliable_ttl;
-        let (untouched, touched, updated) = (new_key(), new_key(), new_key());
+        let (untouched, touched, updated) = (store.new_key(), store.new_key(), store.new_key());
         for key in [&untouched, &touched, &updated] {
             store.create(key, b"before", None, ttl).await.unwrap();
         }
@@ -211,7 +219,7 @@ contracts! {
     }
 
     async fn clear_expired_removes_what_expired_and_nothing_else(store) {
-        let (expired, live) = (new_key(), new_key());
+        let (expired, live) = (store.new_key(), store.new_key());
         store.create(&expired, b"old", None, Duration::from_millis(1)).await.unwrap();
         store.create(&live, b"live", None, HOUR).await.unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
@@ -229,7 +237,7 @@ contracts! {
 
     async fn clear_expired_works_in_batches_and_reports_its_progress(store) {
         for _ in 0..5 {
-            store.create(&new_key(), b"old", None, Duration::from_millis(1)).await.unwrap();
+            store.create(&store.new_key(), b"old", None, Duration::from_millis(1)).await.unwrap();
         }
         actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
         let reported = std::sync::Mutex::new(Vec::new());
@@ -251,7 +259,7 @@ contracts! {
     }
 
     async fn keys_of_finds_every_session_stored_with_the_member_and_forget_drops_them(store) {
-        let [mine, became_mine, theirs, anonymous, ended] = [(); 5].map(|()| new_key());
+        let [mine, became_mine, theirs, anonymous, ended] = [(); 5].map(|()| store.new_key());
         store.create(&mine, b"m", Some(1), HOUR).await.unwrap();
         store.create(&became_mine, b"a", None, HOUR).await.unwrap();
         store.update(&became_mine, b"m", Some(1), HOUR).await.unwrap();
@@ -272,7 +280,7 @@ contracts! {
     }
 
     async fn after_clear_expired_the_index_names_no_expired_session(store) {
-        let (expired, live) = (new_key(), new_key());
+        let (expired, live) = (store.new_key(), store.new_key());
         store.create(&expired, b"old", Some(1), Duration::from_millis(1)).await.unwrap();
         store.create(&live, b"live", Some(1), HOUR).await.unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
@@ -293,6 +301,8 @@ pub struct TestStore {
     /// The shortest time to live this backend keeps at least that long: the file engine
     /// stores expiry in whole seconds.
     shortest_reliable_ttl: Duration,
+    /// The keys this backend is given: Django's, for the engines on Django's formats.
+    keys: KeyFormat,
     _resources: TestResources,
 }
 
@@ -305,6 +315,10 @@ impl Deref for TestStore {
 }
 
 impl TestStore {
+    fn new_key(&self) -> String {
+        new_key(self.keys)
+    }
+
     fn db_sqlite(_test: &str) -> Option<Self> {
         Some(Self::build(|resources| {
             Backend::Db(db(resources, TestDatabase::Sqlite))
@@ -352,10 +366,52 @@ impl TestStore {
 
     fn file(_test: &str) -> Option<Self> {
         let mut store = Self::build(|resources| {
-            Backend::File(FileSessions::new(resources.folder("sessions"), "sessionid").unwrap())
+            Backend::File(
+                FileSessions::new(
+                    resources.folder("sessions"),
+                    "sessionid",
+                    FileFormat::Native,
+                )
+                .unwrap(),
+            )
         });
         store.shortest_reliable_ttl = Duration::from_secs(2);
         Some(store)
+    }
+
+    /// `db` on Django's `django_session`: expiry in whole seconds, Django's keys.
+    fn django_db_sqlite(_test: &str) -> Option<Self> {
+        Some(Self::django(|resources| {
+            Backend::DjangoDb(django_db(resources, TestDatabase::Sqlite))
+        }))
+    }
+
+    fn django_db_postgres(test: &str) -> Option<Self> {
+        postgres_available(test).then(|| {
+            Self::django(|resources| {
+                Backend::DjangoDb(django_db(resources, TestDatabase::Postgres))
+            })
+        })
+    }
+
+    /// `file` in Django's format: the expiry is the file's modification time.
+    fn django_file(_test: &str) -> Option<Self> {
+        Some(Self::django(|resources| {
+            let format = FileFormat::Django {
+                age: Duration::from_secs(1_209_600),
+            };
+            Backend::File(
+                FileSessions::new(resources.folder("sessions"), "sessionid", format).unwrap(),
+            )
+        }))
+    }
+
+    fn django(backend: impl FnOnce(&mut TestResources) -> Backend) -> Self {
+        Self {
+            shortest_reliable_ttl: Duration::from_secs(2),
+            keys: KeyFormat::Django,
+            ..Self::build(backend)
+        }
     }
 
     fn build(backend: impl FnOnce(&mut TestResources) -> Backend) -> Self {
@@ -363,13 +419,14 @@ impl TestStore {
         Self {
             backend: backend(&mut resources),
             shortest_reliable_ttl: Duration::from_millis(500),
+            keys: KeyFormat::Native,
             _resources: resources,
         }
     }
 }
 
-/// The database engine on a fresh database with the session tables.
-fn db(resources: &mut TestResources, database: TestDatabase) -> DbSessions {
+/// A fresh database with the session tables.
+fn database(resources: &mut TestResources, database: TestDatabase) -> Database {
     let db = Database::connect(&DatabaseSettings {
         url: resources.database_url(database),
         pool_size: 4,
@@ -379,7 +436,26 @@ fn db(resources: &mut TestResources, database: TestDatabase) -> DbSessions {
     .expect("the test database opens");
     db.create_session_tables()
         .expect("the session tables are made");
-    DbSessions::new(db)
+    db
+}
+
+/// The database engine on a fresh database with the session tables.
+fn db(resources: &mut TestResources, kind: TestDatabase) -> DbSessions {
+    DbSessions::new(database(resources, kind))
+}
+
+/// The database engine on Django's table, made as Django 5.2's `migrate` makes it.
+fn django_db(resources: &mut TestResources, kind: TestDatabase) -> DjangoDbSessions {
+    let db = database(resources, kind);
+    let ddl = match kind {
+        TestDatabase::Sqlite => support::DJANGO_SESSION_SQLITE,
+        TestDatabase::Postgres => support::DJANGO_SESSION_POSTGRES,
+    };
+    db.get()
+        .unwrap()
+        .batch_execute(ddl)
+        .expect("django_session is made");
+    DjangoDbSessions::new(db)
 }
 
 fn memory_cache() -> CacheSessions {
@@ -426,8 +502,8 @@ where
     }
 }
 
-fn new_key() -> String {
-    keys::generate().as_ref().to_owned()
+fn new_key(format: KeyFormat) -> String {
+    format.generate().as_ref().to_owned()
 }
 
 /// The data stored under `key`, if it loads.

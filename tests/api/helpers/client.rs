@@ -39,6 +39,11 @@ impl Page {
         self.attribute_of("input", ("name", "csrf_token"), "value")
     }
 
+    /// The CSRF token of a form Django rendered (`{% csrf_token %}`).
+    pub fn django_csrf_token(&self) -> Option<String> {
+        self.attribute_of("input", ("name", "csrfmiddlewaretoken"), "value")
+    }
+
     /// The CSRF token for scripts (`<meta name="csrf-token" content="...">`).
     pub fn meta_csrf_token(&self) -> Option<String> {
         self.attribute_of("meta", ("name", "csrf-token"), "content")

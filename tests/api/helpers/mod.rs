@@ -8,6 +8,7 @@ mod conformance;
 pub mod app;
 pub mod browser;
 pub mod client;
+pub mod django;
 pub mod process;
 pub mod services;
 

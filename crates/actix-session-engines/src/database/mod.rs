@@ -50,6 +50,10 @@ const SESSION_TABLES_SQLITE: &str = "\
         user_id BIGINT);\
     CREATE INDEX IF NOT EXISTS sessions_expire_date ON sessions (expire_date);\
     CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);\
+    CREATE TABLE IF NOT EXISTS session_user_index (\
+        session_key TEXT PRIMARY KEY NOT NULL,\
+        user_id BIGINT NOT NULL);\
+    CREATE INDEX IF NOT EXISTS session_user_index_user_id ON session_user_index (user_id);\
     CREATE TABLE IF NOT EXISTS session_cache_epoch (epoch BIGINT NOT NULL);\
     INSERT INTO session_cache_epoch SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM session_cache_epoch);";
 const SESSION_TABLES_POSTGRES: &str = "\
@@ -60,6 +64,10 @@ const SESSION_TABLES_POSTGRES: &str = "\
         user_id BIGINT);\
     CREATE INDEX IF NOT EXISTS sessions_expire_date ON sessions (expire_date);\
     CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);\
+    CREATE TABLE IF NOT EXISTS session_user_index (\
+        session_key TEXT PRIMARY KEY NOT NULL,\
+        user_id BIGINT NOT NULL);\
+    CREATE INDEX IF NOT EXISTS session_user_index_user_id ON session_user_index (user_id);\
     CREATE TABLE IF NOT EXISTS session_cache_epoch (epoch BIGINT NOT NULL);\
     INSERT INTO session_cache_epoch SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM session_cache_epoch);";
 
@@ -232,8 +240,9 @@ impl Database {
     }
 
     /// Creates the tables the session engines use, where they do not exist yet: `sessions`
-    /// (the `db` and `cached_db` engines) and `session_cache_epoch` (`cached_db`'s
-    /// `DatabaseEpoch`). An application with
+    /// (the `db` and `cached_db` engines), `session_cache_epoch` (`cached_db`'s
+    /// `DatabaseEpoch`) and `session_user_index` (the `db` engine's index beside Django's
+    /// `django_session`, which Django's own migrations make). An application with
     /// migrations of its own creates them there instead.
     ///
     /// # Errors

@@ -1,11 +1,15 @@
-//! Django's own formats, byte for byte, for sharing sessions with a running Django site.
+//! Django's own formats, byte for byte, for sharing sessions, users and forms with a running
+//! Django site.
 //!
 //! [`signing`] is `django.core.signing` (`dumps`, `loads`, the salted HMAC, base62
 //! timestamps, zlib compression, `SECRET_KEY_FALLBACKS`); [`SESSION_STORE_SALT`] and
 //! [`SIGNED_COOKIES_SALT`] are the salts Django's session backends sign their data with.
-//! The tests check it against vectors Django itself produced
+//! [`csrf`] is `django.middleware.csrf`'s secret and masked tokens. (Django's password hashers
+//! are a crate of their own, `django-hashers`: users, not sessions.)
+//! The tests check them against vectors Django itself produced
 //! (`tests/fixtures/django/make_vectors.py`).
 
+pub mod csrf;
 pub mod signing;
 
 /// The salt `django.contrib.sessions` signs the data of its database, file and cached-database

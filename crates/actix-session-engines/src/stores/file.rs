@@ -27,7 +27,7 @@ use std::{
 
 use crate::{
     backend::{ClearOutcome, ClearRun, Loaded, SessionBackend, StoreError},
-    keys,
+    keys::KeyFormat,
 };
 
 /// Temporary files start with this; a crash can leave one behind, and `clearsessions`
@@ -35,10 +35,64 @@ use crate::{
 const TEMP_PREFIX: &str = ".guestbook-tmp-";
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
+/// What a session file holds, and so how long it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// The expiry (Unix seconds) on the first line, then the data: each session's own time to
+    /// live, whatever the file's times say.
+    Native,
+    /// Django's (`DJANGO_COMPAT`): the data alone, the session living `age`
+    /// (`SESSION_COOKIE_AGE`) from the file's last modification, as Django's file engine reads
+    /// it; keys are Django's. A session given another time to live gets its file's
+    /// modification time set so that both sides read that expiry.
+    Django {
+        /// `SESSION_COOKIE_AGE`.
+        age: Duration,
+    },
+}
+
+impl FileFormat {
+    fn keys(self) -> KeyFormat {
+        match self {
+            Self::Native => KeyFormat::Native,
+            Self::Django { .. } => KeyFormat::Django,
+        }
+    }
+
+    /// The file's contents for `data` living `ttl` from now, and the modification time the
+    /// file must have for it (where that is how expiry is kept).
+    fn encode(self, data: &[u8], ttl: Duration) -> (Vec<u8>, Option<SystemTime>) {
+        match self {
+            Self::Native => (encode(data, ttl), None),
+            Self::Django { age } => {
+                let now = SystemTime::now();
+                let modified = (now + ttl).checked_sub(age).unwrap_or(now);
+                (data.to_vec(), Some(modified))
+            }
+        }
+    }
+
+    /// The data and time left in a file last modified at `modified`, or `None` when it is
+    /// expired or not one of ours.
+    fn decode(self, contents: Vec<u8>, modified: SystemTime) -> Option<Loaded> {
+        match self {
+            Self::Native => decode(contents),
+            Self::Django { age } => {
+                let left = (modified + age).duration_since(SystemTime::now()).ok()?;
+                (!contents.is_empty() && !left.is_zero()).then_some(Loaded {
+                    data: contents,
+                    expires_in: Some(left),
+                })
+            }
+        }
+    }
+}
+
 /// The `file` engine: a file per session in one folder.
 #[derive(Clone, Debug)]
 pub struct FileSessions {
     dir: PathBuf,
+    format: FileFormat,
     /// File names are this (the cookie name) followed by the key, as Django names them.
     prefix: String,
 }
@@ -47,7 +101,7 @@ impl FileSessions {
     /// # Errors
     /// When `dir` is missing, not a folder or not writable; the message names
     /// `SESSION_FILE_PATH`.
-    pub fn new(dir: PathBuf, cookie_name: &str) -> anyhow::Result<Self> {
+    pub fn new(dir: PathBuf, cookie_name: &str, format: FileFormat) -> anyhow::Result<Self> {
         let probe = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir);
@@ -63,6 +117,7 @@ impl FileSessions {
         }
         Ok(Self {
             dir,
+            format,
             prefix: cookie_name.to_owned(),
         })
     }
@@ -117,7 +172,10 @@ impl FileSessions {
 
     /// The file of session `key`, or `None` when `key` is not a key we could have made.
     fn path(&self, key: &str) -> Option<PathBuf> {
-        keys::is_well_formed(key).then(|| self.dir.join(format!("{}{key}", self.prefix)))
+        self.format
+            .keys()
+            .accepts(key)
+            .then(|| self.dir.join(format!("{}{key}", self.prefix)))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -161,22 +219,32 @@ fn decode(contents: Vec<u8>) -> Option<Loaded> {
 }
 
 /// Writes `contents` to a temporary file beside `path`; the caller renames it into place.
-fn temp_file(path: &Path, contents: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+fn temp_file(
+    path: &Path,
+    (contents, modified): &(Vec<u8>, Option<SystemTime>),
+) -> io::Result<tempfile::NamedTempFile> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .tempfile_in(dir)?;
     temp.write_all(contents)?;
+    if let Some(modified) = modified {
+        temp.as_file().set_modified(*modified)?;
+    }
     temp.as_file().sync_data()?;
     Ok(temp)
 }
 
-fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(contents) => Ok(Some(contents)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err),
-    }
+/// The session file at `path` and when it was last modified, if there is one.
+fn read(path: &Path) -> io::Result<Option<(Vec<u8>, SystemTime)>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let mut contents = Vec::new();
+    file.read_to_end(&mut contents)?;
+    Ok(Some((contents, file.metadata()?.modified()?)))
 }
 
 fn remove(path: &Path) -> io::Result<()> {
@@ -225,16 +293,16 @@ fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
 }
 
 /// The live session in an open session file, or `None` when it has expired.
-fn live(file: &mut File) -> io::Result<Option<Loaded>> {
+fn live(file: &mut File, format: FileFormat) -> io::Result<Option<Loaded>> {
     let mut contents = Vec::new();
     file.read_to_end(&mut contents)?;
-    Ok(decode(contents))
+    Ok(format.decode(contents, file.metadata()?.modified()?))
 }
 
 /// Removes the file at `path` if its session has expired (under the lock: a session that was
 /// rewritten meanwhile is live and stays).
-fn remove_if_expired(path: &Path) -> io::Result<bool> {
-    let removed = locked(path, |file| match live(file)? {
+fn remove_if_expired(path: &Path, format: FileFormat) -> io::Result<bool> {
+    let removed = locked(path, |file| match live(file, format)? {
         Some(_) => Ok(false),
         None => remove(path).map(|()| true),
     })?;
@@ -246,14 +314,14 @@ impl SessionBackend for FileSessions {
         let Some(path) = self.path(key) else {
             return Ok(None);
         };
-        self.blocking(move |_| {
-            let Some(contents) = read(&path)? else {
+        self.blocking(move |this| {
+            let Some((contents, modified)) = read(&path)? else {
                 return Ok(None);
             };
-            let loaded = decode(contents);
+            let loaded = this.format.decode(contents, modified);
             if loaded.is_none() {
                 // Expired (or not ours): forget it now rather than at the next clearsessions.
-                remove_if_expired(&path)?;
+                remove_if_expired(&path, this.format)?;
             }
             Ok(loaded)
         })
@@ -270,7 +338,7 @@ impl SessionBackend for FileSessions {
         let Some(path) = self.path(key) else {
             return Ok(false);
         };
-        let (key, contents) = (key.to_owned(), encode(data, ttl));
+        let (key, contents) = (key.to_owned(), self.format.encode(data, ttl));
         self.blocking(move |this| {
             // Linking into place refuses an existing file: a session is never overwritten.
             let created = match temp_file(&path, &contents)?.persist_noclobber(&path) {
@@ -293,11 +361,11 @@ impl SessionBackend for FileSessions {
         let Some(path) = self.path(key) else {
             return Ok(false);
         };
-        let (key, contents) = (key.to_owned(), encode(data, ttl));
+        let (key, contents) = (key.to_owned(), self.format.encode(data, ttl));
         self.blocking(move |this| {
             let updated = locked(&path, |file| {
                 // Only a live session is replaced: one that expired stays gone.
-                if live(file)?.is_none() {
+                if live(file, this.format)?.is_none() {
                     return Ok(false);
                 }
                 temp_file(&path, &contents)?
@@ -314,10 +382,10 @@ impl SessionBackend for FileSessions {
         let Some(path) = self.path(key) else {
             return Ok(());
         };
-        self.blocking(move |_| {
+        self.blocking(move |this| {
             locked(&path, |file| {
-                if let Some(loaded) = live(file)? {
-                    temp_file(&path, &encode(&loaded.data, ttl))?
+                if let Some(loaded) = live(file, this.format)? {
+                    temp_file(&path, &this.format.encode(&loaded.data, ttl))?
                         .persist(&path)
                         .map_err(|e| e.error)?;
                 }
@@ -349,7 +417,8 @@ impl SessionBackend for FileSessions {
                     let name = name.to_string_lossy();
                     let path = entry.path();
                     if let Some(key) = name.strip_prefix(&this.prefix) {
-                        if keys::is_well_formed(key) && remove_if_expired(&path)? {
+                        if this.format.keys().accepts(key) && remove_if_expired(&path, this.format)?
+                        {
                             removed += 1;
                         }
                     } else if name.starts_with(TEMP_PREFIX) {
@@ -378,7 +447,7 @@ impl SessionBackend for FileSessions {
                 if name
                     .to_string_lossy()
                     .strip_prefix(&this.prefix)
-                    .is_some_and(keys::is_well_formed)
+                    .is_some_and(|key| this.format.keys().accepts(key))
                 {
                     count += 1;
                 }
@@ -397,7 +466,7 @@ impl SessionBackend for FileSessions {
             let mut keys = Vec::new();
             for marker in markers {
                 let key = marker?.file_name().to_string_lossy().into_owned();
-                if keys::is_well_formed(&key) {
+                if this.format.keys().accepts(&key) {
                     keys.push(key);
                 }
             }
@@ -410,7 +479,7 @@ impl SessionBackend for FileSessions {
         let keys = keys.to_vec();
         self.blocking(move |this| {
             let dir = this.user_dir(user);
-            for key in keys.iter().filter(|key| keys::is_well_formed(key)) {
+            for key in keys.iter().filter(|key| this.format.keys().accepts(key)) {
                 remove(&dir.join(key))?;
             }
             Ok(())

@@ -22,7 +22,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use flate2::{Compression, write::ZlibEncoder};
 
 use crate::{
-    serializer::SessionState,
+    django::{SIGNED_COOKIES_SALT, signing::DjangoSigner},
+    serializer::{SessionState, from_object, to_object, unix_now},
     settings::{SessionSerializer, SessionSettings},
     signing::Signer,
 };
@@ -66,6 +67,9 @@ impl actix_web::ResponseError for SessionTooLarge {
 pub struct SignedCookieSessions {
     signer: Signer,
     serializer: SessionSerializer,
+    /// With `DJANGO_COMPAT`, Django's own cookie (`signing.dumps` with its salt, compressed
+    /// whenever that is shorter, a base62 timestamp), which a Django site reads and writes.
+    django: Option<DjangoSigner>,
     max_age: Duration,
     /// Bytes of the `Set-Cookie` value besides our value: name, the middleware's own
     /// signature, attributes.
@@ -80,9 +84,13 @@ impl SignedCookieSessions {
         let attributes = 100
             + settings.cookie_path.len()
             + settings.cookie_domain.as_ref().map_or(0, |d| d.len() + 9);
+        let django = settings
+            .django_compat
+            .then(|| signer.django(SIGNED_COOKIES_SALT));
         Self {
             signer,
             serializer,
+            django,
             max_age: Duration::from_secs(settings.cookie_age.unsigned_abs()),
             overhead: settings.cookie_name.len() + 1 + 46 + attributes,
         }
@@ -93,6 +101,10 @@ impl SignedCookieSessions {
     /// # Errors
     /// [`SessionTooLarge`] when the cookie would not fit in a browser.
     pub fn encode(&self, state: &SessionState) -> anyhow::Result<String> {
+        if let Some(django) = &self.django {
+            let object = serde_json::Value::Object(to_object(state)?);
+            return self.fits(django.dumps(&object, true, unix_now()));
+        }
         let data = self.serializer.encode(state)?;
         let payload = match compressed(&data)? {
             Some(compressed) => format!(".{}", URL_SAFE_NO_PAD.encode(compressed)),
@@ -102,7 +114,11 @@ impl SignedCookieSessions {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let value = self.signer.sign(SALT, &format!("{payload}:{now}"));
+        self.fits(self.signer.sign(SALT, &format!("{payload}:{now}")))
+    }
+
+    /// `value`, unless its cookie would be too large for a browser.
+    fn fits(&self, value: String) -> anyhow::Result<String> {
         let cookie_len = value.len() + self.overhead;
         if cookie_len > MAX_COOKIE_BYTES {
             return Err(SessionTooLarge(cookie_len).into());
@@ -113,6 +129,12 @@ impl SignedCookieSessions {
     /// The state in a cookie value; `None` for anything tampered, truncated, expired or
     /// unreadable: a fresh session, never an error.
     pub fn decode(&self, value: &str) -> Option<SessionState> {
+        if let Some(django) = &self.django {
+            return match django.loads(value, Some(self.max_age), unix_now())? {
+                serde_json::Value::Object(object) => Some(from_object(object)),
+                _ => None,
+            };
+        }
         let signed = self.signer.unsign(SALT, value)?;
         let (payload, timestamp) = signed.rsplit_once(':')?;
         let signed_at: u64 = timestamp.parse().ok()?;

@@ -146,3 +146,15 @@ fn delete_redis_keys(url: &str, prefix: &str) -> redis::RedisResult<()> {
     }
     Ok(())
 }
+
+/// `django_session` as Django 5.2's `migrate` makes it on SQLite (`sqlmigrate sessions 0001`).
+pub const DJANGO_SESSION_SQLITE: &str = "\
+    CREATE TABLE \"django_session\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+    \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL); \
+    CREATE INDEX \"django_session_expire_date_a5c62663\" ON \"django_session\" (\"expire_date\");";
+
+/// `django_session` as Django 5.2's `migrate` makes it on PostgreSQL.
+pub const DJANGO_SESSION_POSTGRES: &str = "\
+    CREATE TABLE \"django_session\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \
+    \"session_data\" text NOT NULL, \"expire_date\" timestamp with time zone NOT NULL); \
+    CREATE INDEX \"django_session_expire_date_a5c62663\" ON \"django_session\" (\"expire_date\");";

@@ -1,0 +1,158 @@
+//! `DJANGO_COMPAT`: sharing sessions, users and CSRF tokens with a Django site (see the
+//! README's "Beside a Django site"), and what goes with it: `PASSWORD_HASHERS`.
+
+use actix_session_engines::settings::{SessionSerializer, SessionSettings};
+use django_hashers::Hasher;
+
+use super::vars::{SettingsError, Vars};
+
+/// What sharing with a Django site needs beyond the session settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DjangoSettings {
+    /// The first of `PASSWORD_HASHERS`: how new and upgraded password hashes are written (every
+    /// hasher this site knows verifies, whatever the list says).
+    pub password_hasher: Hasher,
+}
+
+/// What `PASSWORD_HASHERS` accepts, for error messages.
+const HASHERS_ACCEPTED: &str = "Django's hasher paths or names, the first of them \
+    django.contrib.auth.hashers.PBKDF2PasswordHasher, Argon2PasswordHasher or \
+    BCryptSHA256PasswordHasher (or pbkdf2_sha256, argon2, bcrypt_sha256)";
+
+/// The Django settings when `DJANGO_COMPAT` is on (`session` holds it), `None` otherwise; and
+/// the session settings checked against what a Django site can share.
+pub(super) fn parse(
+    vars: &Vars,
+    session: &SessionSettings,
+    secret_key_set: bool,
+) -> Result<Option<DjangoSettings>, SettingsError> {
+    let hashers = vars.list("PASSWORD_HASHERS");
+    if !session.django_compat {
+        if let Some(first) = hashers.first() {
+            return Err(SettingsError {
+                name: "PASSWORD_HASHERS",
+                value: first.clone(),
+                reason: "only used with DJANGO_COMPAT=true (otherwise passwords are argon2id, \
+                         tuned by PASSWORD_ARGON2_*)"
+                    .into(),
+            });
+        }
+        return Ok(None);
+    }
+    if !session.engine.shares_with_django() {
+        return Err(SettingsError {
+            name: "SESSION_ENGINE",
+            value: session.engine.name().into(),
+            reason: "DJANGO_COMPAT shares sessions with Django only through db, file or \
+                     signed_cookies: Django's cache engines store pickled data, which this \
+                     site never unpickles"
+                .into(),
+        });
+    }
+    if session.serializer != SessionSerializer::Json {
+        return Err(SettingsError {
+            name: "SESSION_SERIALIZER",
+            value: "msgpack".into(),
+            reason: "DJANGO_COMPAT needs json, the only serializer Django reads".into(),
+        });
+    }
+    if !secret_key_set {
+        return Err(SettingsError {
+            name: "SECRET_KEY",
+            value: String::new(),
+            reason: "DJANGO_COMPAT needs the Django site's SECRET_KEY (the key generated \
+                     beside the database would sign nothing Django can read)"
+                .into(),
+        });
+    }
+    let password_hasher = match hashers.first() {
+        None => Hasher::django_default(),
+        Some(first) => Hasher::from_django_path(first).ok_or_else(|| SettingsError {
+            name: "PASSWORD_HASHERS",
+            value: first.clone(),
+            reason: format!("expected {HASHERS_ACCEPTED}"),
+        })?,
+    };
+    Ok(Some(DjangoSettings { password_hasher }))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_session_engines::settings::SessionEngineKind as Kind;
+
+    use super::{super::tests::settings, *};
+
+    const KEY: &str = "a Django site's secret key, long enough to use";
+    /// The engines `DJANGO_COMPAT` refuses.
+    const UNSHAREABLE_ENGINES: [Kind; 2] = [Kind::Cache, Kind::CachedDb];
+
+    #[test]
+    fn django_compat_is_off_by_default_and_then_takes_no_hashers() {
+        let s = settings(&[]).unwrap();
+        assert!(s.django.is_none());
+        assert!(!s.session.django_compat);
+        assert_eq!(s.session.user_key, "member_id");
+
+        let err = settings(&[("PASSWORD_HASHERS", "argon2")]).unwrap_err();
+        assert_eq!(err.name, "PASSWORD_HASHERS");
+    }
+
+    #[test]
+    fn django_compat_writes_djangos_default_hash_and_records_djangos_login_keys() {
+        let s = settings(&[("DJANGO_COMPAT", "true"), ("SECRET_KEY", KEY)]).unwrap();
+
+        assert!(s.session.django_compat);
+        assert_eq!(s.session.user_key, "_auth_user_id");
+        assert_eq!(
+            s.django,
+            Some(DjangoSettings {
+                password_hasher: Hasher::PBKDF2_SHA256
+            })
+        );
+        let pasted = settings(&[
+            ("DJANGO_COMPAT", "true"),
+            ("SECRET_KEY", KEY),
+            (
+                "PASSWORD_HASHERS",
+                "django.contrib.auth.hashers.Argon2PasswordHasher, \
+                 django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(pasted.django.unwrap().password_hasher, Hasher::ARGON2);
+    }
+
+    #[test]
+    fn django_compat_refuses_what_django_cannot_share_naming_the_setting() {
+        for engine in UNSHAREABLE_ENGINES {
+            let err = settings(&[
+                ("DJANGO_COMPAT", "true"),
+                ("SECRET_KEY", KEY),
+                ("SESSION_ENGINE", engine.name()),
+            ])
+            .unwrap_err();
+            assert_eq!(err.name, "SESSION_ENGINE");
+            assert!(err.to_string().contains("pickled"), "{err}");
+        }
+        let err = settings(&[
+            ("DJANGO_COMPAT", "true"),
+            ("SECRET_KEY", KEY),
+            ("SESSION_SERIALIZER", "msgpack"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "SESSION_SERIALIZER");
+        let err = settings(&[("DJANGO_COMPAT", "true")]).unwrap_err();
+        assert_eq!(err.name, "SECRET_KEY");
+        let err = settings(&[
+            ("DJANGO_COMPAT", "true"),
+            ("SECRET_KEY", KEY),
+            (
+                "PASSWORD_HASHERS",
+                "django.contrib.auth.hashers.MD5PasswordHasher",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "PASSWORD_HASHERS");
+        assert!(err.to_string().contains("pbkdf2_sha256"), "{err}");
+    }
+}
