@@ -15,13 +15,13 @@ use actix_web::{
 use anyhow::Context;
 
 use crate::{
-    db::{Migrations, django_users},
+    db::Migrations,
     error::{AppError, render_errors},
     logging::log_request,
     metrics, routes,
     security::{csrf::set_csrf_cookie, hosts::check_host, https::enforce_https},
     sessions::{self, SessionEngine},
-    settings::{SessionEngineKind, Settings},
+    settings::Settings,
     state::AppState,
 };
 
@@ -52,16 +52,14 @@ impl Application {
                 tracing::info!(migration = %name, "applied migration");
             }
         }
-        if state.settings.django.is_some() {
-            let db_sessions = state.settings.session.engine == SessionEngineKind::Db;
-            let missing = django_users::missing_django_tables(&mut *state.db.get()?, db_sessions)?;
-            if !missing.is_empty() {
-                anyhow::bail!(
-                    "DJANGO_COMPAT: the database has no {} (run the Django site's `manage.py \
-                     migrate` on it first: Django's migrations make Django's tables)",
-                    missing.join(", ")
-                );
-            }
+        if let Some(tables) = state.accounts.django_tables()?
+            && !tables.missing.is_empty()
+        {
+            anyhow::bail!(
+                "DJANGO_COMPAT: the database has no {} (run the Django site's `manage.py \
+                 migrate` on it first: Django's migrations make Django's tables)",
+                tables.missing.join(", ")
+            );
         }
         let bind_addr = state.settings.bind_addr;
         let listener = TcpListener::bind(bind_addr)

@@ -6,9 +6,11 @@ use anyhow::bail;
 
 use super::{PendingMigrations, open};
 use crate::{
-    db::{Migrations, django_users},
-    settings::{CacheBackend, CacheSettings, SessionEngineKind, Settings, redact_url},
+    db::Migrations,
+    settings::{CacheBackend, CacheSettings, Settings, redact_url},
 };
+
+const DJANGO_TABLES: &str = "Django's tables (DJANGO_COMPAT)";
 
 /// `guestbook check`: what `serve` would need, tried without serving. Prints a line per
 /// check and fails with the number of problems.
@@ -34,30 +36,20 @@ pub async fn check(settings: Settings) -> anyhow::Result<()> {
                 "start-up".into(),
                 Ok("secret key, password hashing, session engine".into()),
             );
-            if state.settings.django.is_some() {
-                let db_sessions = state.settings.session.engine == SessionEngineKind::Db;
-                let tables = django_users::django_tables(db_sessions);
-                let missing = state
-                    .db
-                    .get()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|mut conn| {
-                        Ok(django_users::missing_django_tables(&mut conn, db_sessions)?)
-                    });
-                report(
-                    "Django's tables (DJANGO_COMPAT)".into(),
-                    missing.and_then(|missing| {
-                        if missing.is_empty() {
-                            Ok(format!("found {}", tables.join(", ")))
-                        } else {
-                            bail!(
-                                "missing {} (run the Django site's manage.py migrate on this \
-                                 database)",
-                                missing.join(", ")
-                            )
-                        }
-                    }),
-                );
+            match state.accounts.django_tables() {
+                Ok(None) => {}
+                Ok(Some(tables)) if tables.missing.is_empty() => report(
+                    DJANGO_TABLES.into(),
+                    Ok(format!("found {}", tables.used.join(", "))),
+                ),
+                Ok(Some(tables)) => report(
+                    DJANGO_TABLES.into(),
+                    Err(anyhow::anyhow!(
+                        "missing {} (run the Django site's manage.py migrate on this database)",
+                        tables.missing.join(", ")
+                    )),
+                ),
+                Err(err) => report(DJANGO_TABLES.into(), Err(err.into())),
             }
             let status = state.db.migration_status();
             report(

@@ -27,7 +27,7 @@ use crate::{
         session_auth::{AuthCheck, SessionAuth},
     },
     sessions::{
-        SessionEngine, VisitorSession,
+        Backend, SessionEngine, VisitorSession,
         fields::{self, AUTH_USER_HASH, SESSION_INFO, SessionInfo},
     },
 };
@@ -113,6 +113,15 @@ pub enum EndSession {
     NotFound,
     /// That is the session asking: logging out is the way to end it.
     IsCurrent,
+}
+
+/// Django's tables as `guestbook check` reports them (`DJANGO_COMPAT`).
+#[derive(Debug)]
+pub struct DjangoTables {
+    /// The tables of Django's this site uses.
+    pub used: Vec<&'static str>,
+    /// Those the database lacks: Django's `migrate` has not run on it.
+    pub missing: Vec<&'static str>,
 }
 
 /// The pieces account actions need; cheap to clone.
@@ -273,6 +282,30 @@ impl Accounts {
                 })
             })
             .await?)
+    }
+
+    /// With `DJANGO_COMPAT`, the tables of Django's this site uses, and which of them the
+    /// database lacks (Django's `migrate` has not run on it); `None` without it. Blocking: for
+    /// start-up and the command line.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub fn django_tables(&self) -> Result<Option<DjangoTables>, DomainError> {
+        if !self.django {
+            return Ok(None);
+        }
+        let db_sessions = matches!(
+            &self.engine,
+            SessionEngine::ServerSide {
+                backend: Backend::DjangoDb(_),
+                ..
+            }
+        );
+        let missing = django_users::missing_django_tables(&mut *self.db.get()?, db_sessions)?;
+        Ok(Some(DjangoTables {
+            used: django_users::django_tables(db_sessions),
+            missing,
+        }))
     }
 
     /// The member called `username` (in any case), for the command line.

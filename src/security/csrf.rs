@@ -482,6 +482,62 @@ mod tests {
     }
 
     #[test]
+    fn with_django_compat_the_cookie_and_tokens_are_djangos() {
+        let vectors: serde_json::Value = serde_json::from_str(include_str!(
+            "../../crates/actix-session-engines/tests/fixtures/django/vectors.json"
+        ))
+        .unwrap();
+        let config = web::Data::new(config().shared_with_django(true));
+
+        // A new browser: the cookie is Django's bare 32-character secret, the form's token
+        // Django's 64-character masked one.
+        let fresh = TestRequest::default()
+            .app_data(config.clone())
+            .to_http_request();
+        let token = CsrfToken::extract(&fresh).into_inner().unwrap();
+        let cookie = cookie_set(&token);
+        assert_eq!(cookie.value().len(), 32);
+        assert!(CsrfSecret::from_cookie(cookie.value()).is_some());
+        assert_eq!(token.form_token().len(), 64);
+
+        // Django's secret and the tokens Django masked it into pass, in the form and in
+        // Django's header; another secret's do not.
+        let secret = vectors["csrf"]["secret"].as_str().unwrap();
+        let token = token_with_cookie(&config, Cookie::new(COOKIE_NAME, secret.to_owned()));
+        for django_token in vectors["csrf"]["tokens"].as_array().unwrap() {
+            assert_eq!(token.verify(django_token.as_str()), Ok(()));
+        }
+        assert_eq!(
+            token.verify(Some(secret)),
+            Ok(()),
+            "the bare secret, as Django takes"
+        );
+        let rendered = token.form_token();
+        assert!(
+            CsrfSecret::from_cookie(secret).unwrap().matches(&rendered),
+            "Django takes ours"
+        );
+        let other = token_with_cookie(&config, Cookie::new(COOKIE_NAME, "x".repeat(32)));
+        assert_eq!(
+            other.verify(Some(&rendered)),
+            Err(CsrfError::Failed("CSRF token incorrect."))
+        );
+        let header = TestRequest::default()
+            .app_data(config.clone())
+            .cookie(Cookie::new(COOKIE_NAME, secret.to_owned()))
+            .insert_header(("X-CSRFToken", rendered.clone()))
+            .to_http_request();
+        let by_header = CsrfToken::extract(&header).into_inner().unwrap();
+        assert_eq!(by_header.verify(None), Ok(()));
+
+        // A rotation (login) keeps the browser one visitor for the rest of the request.
+        let visitor = token.visitor_id();
+        token.rotate();
+        assert_eq!(token.visitor_id(), visitor);
+        assert_ne!(cookie_set(&token).value(), secret);
+    }
+
+    #[test]
     fn one_browser_is_one_visitor_and_its_id_gives_nothing_away() {
         let config = web::Data::new(config());
         let (one, other): (Secret, Secret) = (rand::random(), rand::random());

@@ -316,6 +316,38 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn with_django_compat_hashes_are_djangos_and_both_kinds_verify() {
+        let bcrypt = Hasher::BcryptSha256 { rounds: 4 };
+        let django = Passwords::new(
+            PasswordHashParams::FAST_FOR_TESTS,
+            PasswordWork {
+                threads: 1,
+                queue: 4,
+            },
+            Some(bcrypt),
+        )
+        .unwrap();
+        let argon2id = passwords(1, 4).hash("correct horse".into()).await.unwrap();
+
+        let hash = django.hash("correct horse".into()).await.unwrap();
+
+        assert!(hash.starts_with("bcrypt_sha256$$2b$04$"), "{hash}");
+        for stored in [&hash, &argon2id] {
+            let right = django.verify("correct horse".into(), Some(stored.clone()));
+            let wrong = django.verify("wrong horse".into(), Some(stored.clone()));
+            assert!(right.await.unwrap(), "{stored}");
+            assert!(!wrong.await.unwrap(), "{stored}");
+        }
+        assert!(!django.needs_rehash(&hash));
+        assert!(
+            django.needs_rehash(&argon2id),
+            "written again in the preferred hasher"
+        );
+        let unusable = django.verify(String::new(), Some("!unusable".into()));
+        assert!(!unusable.await.unwrap());
+    }
+
+    #[actix_web::test]
     async fn a_hash_verifies_its_password_only() {
         let passwords = passwords(1, 4);
         let hash = passwords.hash("correct horse".into()).await.unwrap();

@@ -166,6 +166,47 @@ mod tests {
     }
 
     #[test]
+    fn with_django_compat_the_digest_is_djangos_and_a_fallback_keys_is_outdated() {
+        let key = |fill: u8| SecretKey::new(vec![fill; 32]).unwrap();
+        let django = |current: u8, fallbacks: Vec<SecretKey>| {
+            SessionAuth::new(Signer::new(key(current), fallbacks), true)
+        };
+        let member = member();
+        let stored = django(1, vec![]).hash_for(&member);
+
+        assert_eq!(
+            stored,
+            actix_session_engines::django::session_auth_hash(&member.password_hash, &[1; 32]),
+            "get_session_auth_hash()"
+        );
+        assert_eq!(
+            django(1, vec![]).check(Some(&stored), &member),
+            AuthCheck::Current
+        );
+        assert_eq!(
+            django(2, vec![key(1)]).check(Some(&stored), &member),
+            AuthCheck::Outdated
+        );
+        let logged_out_everywhere = Member {
+            session_generation: 1,
+            ..member.clone()
+        };
+        assert_eq!(
+            django(1, vec![]).check(Some(&stored), &logged_out_everywhere),
+            AuthCheck::Current,
+            "Django's digest has no generation in it"
+        );
+        let new_password = Member {
+            password_hash: "pbkdf2_sha256$1000000$salt$other".into(),
+            ..member
+        };
+        assert_eq!(
+            django(1, vec![]).check(Some(&stored), &new_password),
+            AuthCheck::Invalid
+        );
+    }
+
+    #[test]
     fn a_fallback_keys_digest_and_the_carried_one_are_outdated_not_invalid() {
         let member = member();
         let before_rotation = auth(1, &[]).hash_for(&member);

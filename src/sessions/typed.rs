@@ -111,16 +111,7 @@ impl VisitorSession {
     /// The member this session says is logged in, unchecked: only `Accounts::refresh_login`,
     /// which checks the session auth hash, should act on it.
     pub fn claimed_member_id(&self) -> Option<i64> {
-        match self.login {
-            LoginFields::Native => self.get(MEMBER_ID),
-            LoginFields::Django => {
-                let backend = self.get::<String>(auth_keys::BACKEND)?;
-                if backend != auth_keys::MODEL_BACKEND {
-                    return None;
-                }
-                self.get::<String>(auth_keys::USER_ID)?.parse().ok()
-            }
-        }
+        self.login.member_of(&self.session.session().entries())
     }
 
     /// The session auth hash stored at login.
@@ -337,6 +328,42 @@ mod tests {
             req,
             login: LoginFields::Native,
         }
+    }
+
+    #[test]
+    fn with_django_compat_a_login_is_recorded_as_djangos_and_a_logout_removes_it() {
+        let session = VisitorSession {
+            login: LoginFields::Django,
+            ..session()
+        };
+
+        session.log_in(42, "hash".into(), true);
+
+        assert_eq!(
+            session.get::<String>("_auth_user_id").as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            session.get::<String>("_auth_user_backend").as_deref(),
+            Some("django.contrib.auth.backends.ModelBackend")
+        );
+        assert_eq!(
+            session.get::<i64>(MEMBER_ID),
+            None,
+            "not the tutorial's key"
+        );
+        assert_eq!(session.claimed_member_id(), Some(42));
+        session.insert_reserved(auth_keys::BACKEND, "myapp.backends.EmailBackend");
+        assert_eq!(
+            session.claimed_member_id(),
+            None,
+            "another backend's login is not one this site can check"
+        );
+
+        session.log_out();
+        assert_eq!(session.get::<String>("_auth_user_id"), None);
+        assert_eq!(session.get::<String>("_auth_user_backend"), None);
+        assert_eq!(session.auth_hash(), None);
     }
 
     #[test]

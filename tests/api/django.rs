@@ -511,6 +511,33 @@ async fn djangos_users_are_the_members_here_with_their_rules() {
         );
         assert_eq!(sites.django_whoami().await["user"]["is_staff"], false);
 
+        // A hash made with another hasher is rewritten at login in the preferred one (Django's
+        // `must_update`), and Django still verifies it.
+        let pbkdf2 = django_hashers::Hasher::Pbkdf2Sha256 { iterations: 1_000 }
+            .encode(PASSWORD)
+            .unwrap();
+        diesel::sql_query("UPDATE auth_user SET password = $1 WHERE username = 'eve'")
+            .bind::<Text, _>(&pbkdf2)
+            .execute(&mut sites.guestbook.db())
+            .unwrap();
+        new_device(&mut sites);
+        let logged_in = sites.on_guestbook().log_in("eve", PASSWORD).await;
+        assert_eq!(
+            logged_in.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            logged_in.body
+        );
+        assert!(
+            stored_hash(&sites, "eve").starts_with("argon2$argon2id$"),
+            "upgraded"
+        );
+        assert_eq!(
+            sites.django_user().await.as_deref(),
+            Some("eve"),
+            "Django verifies it"
+        );
+
         // Deleting the account here deletes Django's user: Django logs them out too.
         let deleted = sites
             .on_guestbook()
@@ -557,4 +584,58 @@ async fn a_database_django_never_migrated_is_named_by_check_and_refused_at_start
         stderr.contains("run the Django site's `manage.py migrate`"),
         "{stderr}"
     );
+}
+
+/// Two devices change a Django user's password at once: exactly one change applies (the
+/// `UPDATE` is conditional on the hash both read), and both sites go by the winner's.
+#[actix_web::test]
+async fn two_password_changes_at_once_apply_exactly_one_on_both_sites() {
+    let Some(python) = django_python("django_password_race") else {
+        return;
+    };
+    for database in databases("django_password_race") {
+        let shared = Shared::new(SessionEngineKind::Db).with_argon2();
+        let mut sites = Sites::start(&python, database, shared).await;
+        sites.django.create_superuser("ada", PASSWORD);
+        let mut devices = Vec::new();
+        for _ in 0..2 {
+            sites.on_guestbook().log_in("ada", PASSWORD).await;
+            sites.on_guestbook().csrf().await;
+            devices.push(new_device(&mut sites));
+        }
+        let [laptop, phone] = &mut devices[..] else {
+            unreachable!()
+        };
+        let change = |new: &'static str| [("current_password", PASSWORD), ("new_password", new)];
+
+        let (to_laptops, to_phones) = (
+            change("laptop's new password"),
+            change("phone's new password"),
+        );
+
+        let (a, b) = futures_util::join!(
+            laptop.post("/account/password", &to_laptops),
+            phone.post("/account/password", &to_phones),
+        );
+
+        let winners: Vec<&str> = [(&a, "laptop's new password"), (&b, "phone's new password")]
+            .into_iter()
+            .filter(|(page, _)| page.status == StatusCode::SEE_OTHER)
+            .map(|(_, password)| password)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{database:?}: {} / {}",
+            a.status,
+            b.status
+        );
+        let logged_in = sites.django_log_in("ada", winners[0]).await;
+        assert_eq!(
+            logged_in.status,
+            StatusCode::FOUND,
+            "Django takes the winner's"
+        );
+        assert_eq!(sites.guestbook_user().await.as_deref(), Some("ada"));
+    }
 }

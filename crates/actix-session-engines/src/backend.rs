@@ -40,6 +40,32 @@ pub struct ClearRun<'a> {
     pub progress: &'a dyn Fn(u64),
 }
 
+impl ClearRun<'_> {
+    /// Runs `delete_batch(batch_size)` until a batch removes less than a full batch, telling
+    /// `progress` the running total after each; how many were removed in all.
+    ///
+    /// # Errors
+    /// The first batch's failure (the batches before it stay removed).
+    pub async fn in_batches<Batch>(
+        &self,
+        mut delete_batch: impl FnMut(i64) -> Batch,
+    ) -> Result<u64, StoreError>
+    where
+        Batch: Future<Output = Result<usize, StoreError>>,
+    {
+        let batch_size = i64::try_from(self.batch_size).unwrap_or(i64::MAX).max(1);
+        let mut removed = 0;
+        loop {
+            let batch = delete_batch(batch_size).await?;
+            removed += batch as u64;
+            (self.progress)(removed);
+            if (batch as i64) < batch_size {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
 impl ClearRun<'static> {
     /// Batches of 1,000, nobody told.
     pub const DEFAULT: Self = Self {

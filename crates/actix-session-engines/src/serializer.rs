@@ -159,6 +159,52 @@ mod tests {
     }
 
     #[test]
+    fn djangos_codec_reads_what_django_wrote_and_writes_what_it_reads() {
+        use crate::signing::SecretKey;
+        let vectors: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/django/vectors.json")).unwrap();
+        let key = |name: &str| SecretKey::new(vectors[name].as_str().unwrap()).unwrap();
+        let codec = SessionCodec::django(&Signer::new(key("secret_key"), vec![]));
+        let as_a_fallback =
+            SessionCodec::django(&Signer::new(key("old_secret_key"), vec![key("secret_key")]));
+        let stored: Vec<&Value> = vectors["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|vector| vector["salt"] == SESSION_STORE_SALT)
+            .collect();
+        assert!(stored.len() >= 2, "a visitor's session and a logged-in one");
+
+        for vector in stored {
+            let written_by_django = vector["signed"].as_str().unwrap().as_bytes();
+            let expected = from_object(vector["session"].as_object().unwrap().clone());
+
+            assert_eq!(codec.decode(written_by_django).unwrap(), expected);
+            let through_fallback = as_a_fallback.decode(written_by_django).unwrap();
+            assert_eq!(through_fallback, expected, "verified by a fallback key");
+            let mut tampered = written_by_django.to_vec();
+            tampered[3] ^= 1;
+            assert!(
+                codec.decode(&tampered).is_err(),
+                "tampered data is no session"
+            );
+            let written_here = codec.encode(&expected).unwrap();
+            assert_eq!(codec.decode(&written_here).unwrap(), expected);
+        }
+        let other_salt = SessionCodec::Django(
+            Signer::new(key("secret_key"), vec![])
+                .django("django.contrib.sessions.backends.signed_cookies"),
+        );
+        let written = codec
+            .encode(&SessionState::from([("a".into(), "1".into())]))
+            .unwrap();
+        assert!(
+            other_salt.decode(&written).is_err(),
+            "the salt is part of the signature"
+        );
+    }
+
+    #[test]
     fn garbage_does_not_decode() {
         assert!(SessionSerializer::decode(b"\xff\x00garbage").is_err());
         assert!(SessionSerializer::decode(b"[1,2]").is_err());

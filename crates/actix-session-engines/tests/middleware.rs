@@ -1,10 +1,11 @@
 //! The rules every engine shares, through the middleware, on the `db` engine over SQLite as an
 //! application mounts it (the same stack as `examples/visits.rs`): a changed session is saved
 //! and read back, a request that fails with a 5xx leaves it as it was, a session left with only
-//! reserved keys is ended (its row and its cookie), and a forged cookie is a new session.
+//! reserved keys is ended (its row and its cookie), and a forged cookie is a new session; and,
+//! beside a Django site (`django_compat`), the cookie is Django's.
 
 use actix_session_engines::{
-    SessionCookie, SessionEngine, SessionSettings, Storage, TypedSession,
+    SessionCookie, SessionEngine, SessionEngineKind, SessionSettings, Storage, TypedSession,
     caches::{Cache, CacheSettings},
     database::{Database, DatabaseSettings},
     finish_session, session_cookie_rules,
@@ -44,13 +45,20 @@ struct Site {
 }
 
 fn site() -> Site {
+    site_with(SessionSettings::default())
+}
+
+fn site_with(settings: SessionSettings) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.sqlite3");
     let database = Database::connect(&DatabaseSettings::sqlite(path.to_string_lossy())).unwrap();
     database.create_session_tables().unwrap();
     let signer = Signer::new(SecretKey::new(vec![9; 32]).unwrap(), vec![]);
     let cache = Cache::new(&CacheSettings::in_memory()).unwrap();
-    let settings = SessionSettings::default();
+    let settings = SessionSettings {
+        file_path: dir.path().to_owned(),
+        ..settings
+    };
     let storage = Storage {
         database: &database,
         cache: &cache,
@@ -183,4 +191,53 @@ async fn a_forged_cookie_is_a_new_session_not_an_error() {
         Some("forged-value")
     );
     assert_eq!(test::read_body(res).await, "1");
+}
+
+#[actix_web::test]
+async fn with_django_compat_the_cookie_holds_djangos_bare_session_key() {
+    let site = site_with(SessionSettings {
+        engine: SessionEngineKind::File,
+        django_compat: true,
+        ..SessionSettings::default()
+    });
+    let app = app!(site);
+
+    let first = test::call_service(&app, request(Method::GET, "/", None).to_request()).await;
+    let cookie = session_cookie(&first).expect("a new session's cookie");
+    let key = cookie.value().to_owned();
+    let second =
+        test::call_service(&app, request(Method::GET, "/", Some(cookie)).to_request()).await;
+
+    assert!(
+        key.len() == 32
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "Django's key, unsigned: {key}"
+    );
+    let file = std::fs::read_to_string(site._dir.path().join(format!("sessionid{key}"))).unwrap();
+    assert_eq!(file.matches(':').count(), 2, "Django's signed data: {file}");
+    assert_eq!(test::read_body(second).await, "2");
+
+    // What could not be a Django key, or is the key signed as the native cookie is, is a new
+    // session.
+    for value in [
+        "not-a-key",
+        "../../../../etc/passwd",
+        &format!("{}{key}", "A".repeat(44)),
+    ] {
+        let res = test::call_service(
+            &app,
+            request(
+                Method::GET,
+                "/",
+                Some(Cookie::new("sessionid", value.to_owned())),
+            )
+            .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{value}");
+        assert_ne!(session_cookie(&res).unwrap().value(), key);
+        assert_eq!(test::read_body(res).await, "1", "{value}");
+    }
 }

@@ -146,29 +146,26 @@ impl SessionBackend for DbSessions {
     }
 
     async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
-        let batch_size = i64::try_from(run.batch_size).unwrap_or(i64::MAX).max(1);
-        let mut removed = 0;
-        loop {
-            let batch = self
-                .db
-                .write(move |conn| {
-                    // Diesel's DSL has no DELETE ... LIMIT; a keyed sub-select does the same
-                    // job on every backend.
-                    Ok(diesel::sql_query(
-                        "DELETE FROM sessions WHERE session_key IN \
-                         (SELECT session_key FROM sessions WHERE expire_date <= $1 LIMIT $2)",
-                    )
-                    .bind::<diesel::sql_types::Timestamp, _>(now_utc())
-                    .bind::<diesel::sql_types::BigInt, _>(batch_size)
-                    .execute(conn)?)
-                })
-                .await?;
-            removed += batch as u64;
-            (run.progress)(removed);
-            if (batch as i64) < batch_size {
-                return Ok(ClearOutcome::Removed(removed));
-            }
-        }
+        let removed = run
+            .in_batches(|batch_size| async move {
+                let removed = self
+                    .db
+                    .write(move |conn| {
+                        // Diesel's DSL has no DELETE ... LIMIT; a keyed sub-select does the
+                        // same job on every backend.
+                        Ok(diesel::sql_query(
+                            "DELETE FROM sessions WHERE session_key IN \
+                             (SELECT session_key FROM sessions WHERE expire_date <= $1 LIMIT $2)",
+                        )
+                        .bind::<diesel::sql_types::Timestamp, _>(now_utc())
+                        .bind::<diesel::sql_types::BigInt, _>(batch_size)
+                        .execute(conn)?)
+                    })
+                    .await?;
+                Ok(removed)
+            })
+            .await?;
+        Ok(ClearOutcome::Removed(removed))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

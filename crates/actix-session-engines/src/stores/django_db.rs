@@ -235,32 +235,28 @@ impl SessionBackend for DjangoDbSessions {
     }
 
     async fn clear_expired(&self, run: ClearRun<'_>) -> Result<ClearOutcome, StoreError> {
-        let batch_size = i64::try_from(run.batch_size).unwrap_or(i64::MAX).max(1);
-        let mut removed = 0;
-        loop {
-            let batch = self
-                .db
-                .write(move |conn| {
-                    Ok(diesel::sql_query(sql(
-                        conn,
-                        "DELETE FROM django_session WHERE session_key IN \
-                         (SELECT session_key FROM django_session \
-                          WHERE expire_date <= datetime(?, 'unixepoch') LIMIT ?)",
-                        "DELETE FROM django_session WHERE session_key IN \
-                         (SELECT session_key FROM django_session \
-                          WHERE expire_date <= to_timestamp($1) LIMIT $2)",
-                    ))
-                    .bind::<BigInt, _>(unix_now())
-                    .bind::<BigInt, _>(batch_size)
-                    .execute(conn)?)
-                })
-                .await?;
-            removed += batch as u64;
-            (run.progress)(removed);
-            if (batch as i64) < batch_size {
-                break;
-            }
-        }
+        let removed = run
+            .in_batches(|batch_size| async move {
+                let removed = self
+                    .db
+                    .write(move |conn| {
+                        Ok(diesel::sql_query(sql(
+                            conn,
+                            "DELETE FROM django_session WHERE session_key IN \
+                             (SELECT session_key FROM django_session \
+                              WHERE expire_date <= datetime(?, 'unixepoch') LIMIT ?)",
+                            "DELETE FROM django_session WHERE session_key IN \
+                             (SELECT session_key FROM django_session \
+                              WHERE expire_date <= to_timestamp($1) LIMIT $2)",
+                        ))
+                        .bind::<BigInt, _>(unix_now())
+                        .bind::<BigInt, _>(batch_size)
+                        .execute(conn)?)
+                    })
+                    .await?;
+                Ok(removed)
+            })
+            .await?;
         // The index entries of sessions gone by any route (expired, or deleted by Django).
         self.db
             .write(|conn| {

@@ -255,6 +255,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn with_django_compat_the_cookie_is_djangos() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/django/vectors.json")).unwrap();
+        let key = |name: &str| SecretKey::new(vectors[name].as_str().unwrap()).unwrap();
+        let settings = |age: i64| SessionSettings {
+            django_compat: true,
+            cookie_age: age,
+            ..SessionSettings::default()
+        };
+        let engine = |age: i64| {
+            let signer = Signer::new(key("secret_key"), vec![]);
+            SignedCookieSessions::new(signer, SessionSerializer::Json, &settings(age))
+        };
+        let cookies: Vec<&serde_json::Value> = vectors["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|vector| vector["salt"] == SIGNED_COOKIES_SALT)
+            .collect();
+        assert!(!cookies.is_empty());
+
+        for vector in cookies {
+            let made_by_django = vector["signed"].as_str().unwrap();
+            let expected = from_object(vector["session"].as_object().unwrap().clone());
+            // The vectors were signed when they were made: a long age still takes them.
+            let ten_years = 10 * 365 * 86_400;
+            assert_eq!(
+                engine(ten_years).decode(made_by_django),
+                Some(expected.clone())
+            );
+            assert_eq!(
+                engine(1).decode(made_by_django),
+                None,
+                "older than SESSION_COOKIE_AGE"
+            );
+            let made_here = engine(ten_years).encode(&expected).unwrap();
+            assert_eq!(engine(ten_years).decode(&made_here), Some(expected));
+            assert_eq!(
+                made_here.matches(':').count(),
+                2,
+                "value:timestamp:signature"
+            );
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn any_cookie_value_is_a_fresh_session_or_a_signed_one_never_a_panic(value: String) {
