@@ -20,6 +20,8 @@ pub enum Flash {
     PasswordChanged,
     SessionEnded,
     OtherSessionsEnded,
+    /// Beside a Django site: not every other session could be ended.
+    SessionsThisSiteWroteEnded,
     AccountDeleted,
     CommentUpdated,
     CommentDeleted,
@@ -36,6 +38,10 @@ impl Flash {
             Self::PasswordChanged => "Your password was changed.",
             Self::SessionEnded => "That session is logged out.",
             Self::OtherSessionsEnded => "Your other sessions are logged out.",
+            Self::SessionsThisSiteWroteEnded => {
+                "The sessions this site started are logged out. Sessions started on the Django \
+                 site, and those kept in cookies, end when you change your password."
+            }
             Self::AccountDeleted => "Your account was deleted.",
             Self::CommentUpdated => "Your comment was updated.",
             Self::CommentDeleted => "Your comment was deleted.",
@@ -52,6 +58,7 @@ impl Flash {
             Self::PasswordChanged => "password_changed",
             Self::SessionEnded => "session_ended",
             Self::OtherSessionsEnded => "other_sessions_ended",
+            Self::SessionsThisSiteWroteEnded => "sessions_this_site_wrote_ended",
             Self::AccountDeleted => "account_deleted",
             Self::CommentUpdated => "comment_updated",
             Self::CommentDeleted => "comment_deleted",
@@ -68,6 +75,7 @@ impl Flash {
             Self::PasswordChanged,
             Self::SessionEnded,
             Self::OtherSessionsEnded,
+            Self::SessionsThisSiteWroteEnded,
             Self::AccountDeleted,
             Self::CommentUpdated,
             Self::CommentDeleted,

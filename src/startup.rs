@@ -52,14 +52,12 @@ impl Application {
                 tracing::info!(migration = %name, "applied migration");
             }
         }
-        if let Some(tables) = state.accounts.django_tables()?
-            && !tables.missing.is_empty()
+        if let Some(problem) = state
+            .accounts
+            .django_tables()?
+            .and_then(|tables| tables.problem())
         {
-            anyhow::bail!(
-                "DJANGO_COMPAT: the database has no {} (run the Django site's `manage.py \
-                 migrate` on it first: Django's migrations make Django's tables)",
-                tables.missing.join(", ")
-            );
+            anyhow::bail!("DJANGO_COMPAT: {problem}");
         }
         let bind_addr = state.settings.bind_addr;
         let listener = TcpListener::bind(bind_addr)

@@ -38,16 +38,12 @@ pub async fn check(settings: Settings) -> anyhow::Result<()> {
             );
             match state.accounts.django_tables() {
                 Ok(None) => {}
-                Ok(Some(tables)) if tables.missing.is_empty() => report(
-                    DJANGO_TABLES.into(),
-                    Ok(format!("found {}", tables.used.join(", "))),
-                ),
                 Ok(Some(tables)) => report(
                     DJANGO_TABLES.into(),
-                    Err(anyhow::anyhow!(
-                        "missing {} (run the Django site's manage.py migrate on this database)",
-                        tables.missing.join(", ")
-                    )),
+                    match tables.problem() {
+                        None => Ok(format!("found {}", tables.used.join(", "))),
+                        Some(problem) => Err(anyhow::anyhow!(problem)),
+                    },
                 ),
                 Err(err) => report(DJANGO_TABLES.into(), Err(err.into())),
             }

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 
 use crate::{
-    domain::accounts::{Member, PasswordChange, SignupError, StaffChange},
+    domain::accounts::{Member, OthersLoggedOut, PasswordChange, SignupError, StaffChange},
     state::AppState,
 };
 
@@ -113,11 +113,22 @@ pub async fn sessions(state: &AppState, username: &str, revoke_all: bool) -> any
             .log_out_other_sessions(&member, None)
             .await
             .context("the sessions were not logged out")?;
-        if !done {
-            bail!("the member's account changed meanwhile: run the command again");
+        match done {
+            OthersLoggedOut::All => {
+                println!("Logged out every session of {}.", member.username);
+                return Ok(());
+            }
+            OthersLoggedOut::ChangedMeanwhile => {
+                bail!("the member's account changed meanwhile: run the command again")
+            }
+            // Not what was asked: a script must notice.
+            OthersLoggedOut::OnlyThoseThisSiteWrote => bail!(
+                "ended the sessions of {name} this site wrote; those logged in on the Django \
+                 site, or kept in signed cookies, end only with a new password: run guestbook \
+                 changepassword {name}",
+                name = member.username
+            ),
         }
-        println!("Logged out every session of {}.", member.username);
-        return Ok(());
     }
     let sessions = accounts
         .sessions_of(&member)

@@ -136,26 +136,34 @@ pub fn mirror(conn: &mut Connection, member: Member) -> Result<Member, DbError> 
         .bind::<Text, _>(&member.username)
         .bind::<BigInt, _>(member.id)
         .execute(conn)?;
-        // The mirror takes Django's id: PostgreSQL's identity column must be told to.
-        let overriding = match conn {
-            Connection::Sqlite(_) => "",
-            Connection::Postgresql(_) => "OVERRIDING SYSTEM VALUE",
-        };
-        diesel::sql_query(format!(
-            "INSERT INTO members (id, username, password_hash, created_at, is_staff) \
-             {overriding} VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
-             password_hash = excluded.password_hash, is_staff = excluded.is_staff"
-        ))
-        .bind::<BigInt, _>(member.id)
-        .bind::<Text, _>(&member.username)
-        .bind::<Text, _>(&member.password_hash)
-        .bind::<Timestamp, _>(member.created_at)
-        .bind::<Bool, _>(member.is_staff)
-        .execute(conn)?;
-        Ok::<_, DieselError>(())
+        upsert_mirror(conn, &member)
     })?;
     Ok(member)
+}
+
+/// Writes `member`'s mirror under its id, marked as a Django user's.
+fn upsert_mirror(conn: &mut Connection, member: &Member) -> QueryResult<()> {
+    // The mirror takes Django's id: PostgreSQL's identity column must be told to.
+    let overriding = match conn {
+        Connection::Sqlite(_) => "",
+        Connection::Postgresql(_) => "OVERRIDING SYSTEM VALUE",
+    };
+    // A stale read may write an older copy over a newer one: the copy is never trusted, and
+    // the next request that reads `auth_user` puts it right.
+    diesel::sql_query(format!(
+        "INSERT INTO members \
+         (id, username, password_hash, created_at, is_staff, mirrors_django_user) \
+         {overriding} VALUES ($1, $2, $3, $4, $5, TRUE) \
+         ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+         password_hash = excluded.password_hash, is_staff = excluded.is_staff"
+    ))
+    .bind::<BigInt, _>(member.id)
+    .bind::<Text, _>(&member.username)
+    .bind::<Text, _>(&member.password_hash)
+    .bind::<Timestamp, _>(member.created_at)
+    .bind::<Bool, _>(member.is_staff)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Creates an active user as Django's `create_user` does (no email, no names; staff with
@@ -170,34 +178,44 @@ pub fn create(
     password_hash: &str,
     is_staff: bool,
 ) -> Result<Option<Member>, DbError> {
-    let taken = diesel::sql_query(format!("{SELECT_USER} WHERE lower(u.username) = lower($1)"))
-        .bind::<Text, _>(username)
-        .get_result::<UserRow>(conn)
-        .optional()?;
-    if taken.is_some() {
-        return Ok(None);
-    }
     let now = match conn {
         Connection::Sqlite(_) => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         Connection::Postgresql(_) => "now()",
     };
-    let inserted = diesel::sql_query(format!(
-        "INSERT INTO auth_user (password, last_login, is_superuser, username, first_name, \
-         last_name, email, is_staff, is_active, date_joined) \
-         VALUES ($1, NULL, FALSE, $2, '', '', '', $3, TRUE, {now})"
-    ))
-    .bind::<Text, _>(password_hash)
-    .bind::<Text, _>(username)
-    .bind::<Bool, _>(is_staff)
-    .execute(conn);
-    match inserted {
-        Ok(_) => {}
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Ok(None),
-        Err(err) => return Err(err.into()),
-    }
-    match find_by_username(conn, username)? {
-        Some(Found::Active(member)) => Ok(Some(mirror(conn, member)?)),
-        _ => Ok(None),
+    // One transaction with the mirror, whose unique index on the name in any case refuses a
+    // second "Alice" signing up beside "alice" at the same moment (Django's table has no such
+    // index, and is not this site's to change).
+    let outcome = conn.transaction(|conn| {
+        let taken = diesel::sql_query(format!("{SELECT_USER} WHERE lower(u.username) = lower($1)"))
+            .bind::<Text, _>(username)
+            .get_result::<UserRow>(conn)
+            .optional()?;
+        if taken.is_some() {
+            return Err(DieselError::RollbackTransaction);
+        }
+        diesel::sql_query(format!(
+            "INSERT INTO auth_user (password, last_login, is_superuser, username, first_name, \
+             last_name, email, is_staff, is_active, date_joined) \
+             VALUES ($1, NULL, FALSE, $2, '', '', '', $3, TRUE, {now})"
+        ))
+        .bind::<Text, _>(password_hash)
+        .bind::<Text, _>(username)
+        .bind::<Bool, _>(is_staff)
+        .execute(conn)?;
+        let member = diesel::sql_query(format!("{SELECT_USER} WHERE u.username = $1"))
+            .bind::<Text, _>(username)
+            .get_result::<UserRow>(conn)?
+            .member();
+        upsert_mirror(conn, &member)?;
+        Ok(member)
+    });
+    match outcome {
+        Ok(member) => Ok(Some(member)),
+        Err(
+            DieselError::RollbackTransaction
+            | DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _),
+        ) => Ok(None),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -328,6 +346,23 @@ pub fn missing_django_tables(
         }
     }
     Ok(missing)
+}
+
+/// How many rows of `members` are this site's own members, not Django users' mirrors: with
+/// `DJANGO_COMPAT` their ids would be taken for Django users' (and their comments with them).
+///
+/// # Errors
+/// Any database failure.
+pub fn own_members(conn: &mut Connection) -> Result<i64, DbError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    let found: Count =
+        diesel::sql_query("SELECT COUNT(*) AS count FROM members WHERE NOT mirrors_django_user")
+            .get_result(conn)?;
+    Ok(found.count)
 }
 
 /// Whether the database has a table called `name`.

@@ -183,20 +183,36 @@ pub fn rehash_password(
     Ok(updated > 0)
 }
 
-/// What remains of member `id` once they are gone (their row deleted, or about to be): their
-/// comments stay, marked as by a former member and pointing at nobody, and their row goes.
-///
-/// # Errors
-/// Any database failure.
-pub fn retire(conn: &mut Connection, id: i64) -> QueryResult<()> {
+/// Deletes member `id`'s row with `delete_row` (in the caller's transaction), their comments
+/// kept: marked as by a former member first (the foreign key then sets `member_id` to NULL),
+/// pointing at nobody after. Whether `delete_row` deleted the row.
+fn delete_keeping_comments(
+    conn: &mut Connection,
+    id: i64,
+    delete_row: impl FnOnce(&mut Connection) -> QueryResult<usize>,
+) -> QueryResult<bool> {
     use super::schema::comments;
     diesel::update(comments::table.filter(comments::member_id.eq(id)))
         .set(comments::by_former_member.eq(true))
         .execute(conn)?;
-    diesel::delete(members::table.find(id)).execute(conn)?;
+    if delete_row(conn)? == 0 {
+        return Ok(false);
+    }
     diesel::update(comments::table.filter(comments::member_id.eq(id)))
         .set(comments::member_id.eq(None::<i64>))
         .execute(conn)?;
+    Ok(true)
+}
+
+/// What remains of member `id` once they are gone (a Django user deleted: their mirror): their
+/// comments stay, marked as by a former member, and their row goes.
+///
+/// # Errors
+/// Any database failure.
+pub fn retire(conn: &mut Connection, id: i64) -> QueryResult<()> {
+    delete_keeping_comments(conn, id, |conn| {
+        diesel::delete(members::table.find(id)).execute(conn)
+    })?;
     Ok(())
 }
 
@@ -212,17 +228,15 @@ pub fn delete(
     id: i64,
     expected: &Expected,
 ) -> Result<Option<Vec<String>>, DbError> {
-    use super::schema::{comments, sessions};
+    use super::schema::sessions;
     let outcome = conn.transaction(|conn| {
-        // Marked first: deleting the member sets `member_id` to NULL (the foreign key).
-        diesel::update(comments::table.filter(comments::member_id.eq(id)))
-            .set(comments::by_former_member.eq(true))
-            .execute(conn)?;
-        if diesel::delete(unchanged(id, expected)).execute(conn)? == 0 {
+        let deleted = delete_keeping_comments(conn, id, |conn| {
+            diesel::delete(unchanged(id, expected)).execute(conn)
+        })?;
+        if !deleted {
             // Changed or gone meanwhile: undo the marking.
             return Err(DieselError::RollbackTransaction);
         }
-        retire(conn, id)?;
         let theirs = sessions::table.filter(sessions::user_id.eq(id));
         let keys = theirs.select(sessions::session_key).load(conn)?;
         diesel::delete(theirs).execute(conn)?;

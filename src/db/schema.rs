@@ -23,6 +23,8 @@ diesel::table! {
         session_generation -> BigInt,
         carried_session_hash -> Nullable<Text>,
         is_staff -> Bool,
+        /// A Django user's mirror (`DJANGO_COMPAT`; see `db::django_users`).
+        mirrors_django_user -> Bool,
     }
 }
 

@@ -98,6 +98,20 @@ pub const WRONG_CURRENT_PASSWORD: &str = "Your current password is wrong.";
 pub const CHANGED_MEANWHILE: &str =
     "Your account was changed from another session meanwhile. Please log in again.";
 
+/// What "log out everywhere else" did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OthersLoggedOut {
+    /// Every other session is logged out, on every engine.
+    All,
+    /// Beside a Django site (`DJANGO_COMPAT`): the sessions this site wrote are ended on the
+    /// server. Django's session auth hash has no generation to bump, so the sessions logged in
+    /// only on the Django site, and signed-cookie sessions, end only with a password change.
+    OnlyThoseThisSiteWrote,
+    /// The member's credentials changed meanwhile: nothing was done, and the session asking no
+    /// longer counts.
+    ChangedMeanwhile,
+}
+
 /// One of a member's sessions, as "your sessions" lists it.
 #[derive(Clone, Debug)]
 pub struct MemberSession {
@@ -122,6 +136,29 @@ pub struct DjangoTables {
     pub used: Vec<&'static str>,
     /// Those the database lacks: Django's `migrate` has not run on it.
     pub missing: Vec<&'static str>,
+    /// Members of this site's own in `members` (not Django users' mirrors), whose ids Django's
+    /// users would take over: such a database cannot be shared.
+    pub own_members: i64,
+}
+
+impl DjangoTables {
+    /// What stops sharing this database with Django, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if !self.missing.is_empty() {
+            return Some(format!(
+                "the database has no {} (run the Django site's manage.py migrate on it first: \
+                 Django's migrations make Django's tables)",
+                self.missing.join(", ")
+            ));
+        }
+        (self.own_members > 0).then(|| {
+            format!(
+                "the database holds {} member(s) of this site's own; beside a Django site members \
+                 are Django's users, and Django's ids would take over theirs (and their comments)",
+                self.own_members
+            )
+        })
+    }
 }
 
 /// The pieces account actions need; cheap to clone.
@@ -301,14 +338,16 @@ impl Accounts {
                 ..
             }
         );
-        let missing = django_users::missing_django_tables(&mut *self.db.get()?, db_sessions)?;
+        let mut conn = self.db.get()?;
         Ok(Some(DjangoTables {
             used: django_users::django_tables(db_sessions),
-            missing,
+            missing: django_users::missing_django_tables(&mut conn, db_sessions)?,
+            own_members: django_users::own_members(&mut conn)?,
         }))
     }
 
-    /// The member called `username` (in any case), for the command line.
+    /// The member called `username` (in any case; exactly, as Django looks it up, beside a
+    /// Django site), for the command line.
     ///
     /// # Errors
     /// When the database does not answer.
@@ -413,6 +452,10 @@ impl Accounts {
                 Some(member)
             }
             (AuthCheck::Outdated, Some(member)) => {
+                if self.django {
+                    // Django's `get_user()` cycles the key when only a fallback key verifies.
+                    session.rotate_key();
+                }
                 session.restamp(self.auth.hash_for(&member));
                 session.note_seen();
                 Some(member)
@@ -527,8 +570,8 @@ impl Accounts {
 
     /// Logs every session of `member` out but `session` (all of them from the command line):
     /// bumps the session generation, which works on every engine, and ends the sessions on the
-    /// server where the engine keeps them. `false` when the member's credentials changed
-    /// meanwhile (nothing was done; `session` no longer counts).
+    /// server where the engine keeps them. Beside a Django site only the second is possible
+    /// (see [`OthersLoggedOut::OnlyThoseThisSiteWrote`]).
     ///
     /// # Errors
     /// When the database does not answer.
@@ -536,13 +579,13 @@ impl Accounts {
         &self,
         member: &Member,
         session: Option<&VisitorSession>,
-    ) -> Result<bool, DomainError> {
+    ) -> Result<OthersLoggedOut, DomainError> {
         if self.django {
             // Django's session auth hash has no generation to bump: the sessions this site
             // indexed are ended on the server; changing the password ends every other one.
             let keep = session.and_then(VisitorSession::key);
             self.end_sessions_except(member.id, keep.as_deref()).await;
-            return Ok(true);
+            return Ok(OthersLoggedOut::OnlyThoseThisSiteWrote);
         }
         let (id, expected) = (member.id, Expected::from(member));
         let bumped = self
@@ -550,7 +593,7 @@ impl Accounts {
             .write(move |conn| members::bump_session_generation(conn, id, &expected))
             .await?;
         if !bumped {
-            return Ok(false);
+            return Ok(OthersLoggedOut::ChangedMeanwhile);
         }
         let bumped = Member {
             session_generation: member.session_generation + 1,
@@ -562,7 +605,7 @@ impl Accounts {
             session.restamp(self.auth.hash_for(&bumped));
         }
         self.end_sessions_except(member.id, keep.as_deref()).await;
-        Ok(true)
+        Ok(OthersLoggedOut::All)
     }
 
     /// `member`'s logged-in sessions, most recently used first: those stored with their id whose

@@ -13,7 +13,8 @@ use super::{
 use crate::{
     display::{format_iso, format_time},
     domain::accounts::{
-        Accounts, CHANGED_MEANWHILE, EndSession, Member, PasswordChange, WRONG_CURRENT_PASSWORD,
+        Accounts, CHANGED_MEANWHILE, EndSession, Member, OthersLoggedOut, PasswordChange,
+        WRONG_CURRENT_PASSWORD,
     },
     error::AppError,
     flash::Flash,
@@ -342,13 +343,15 @@ pub async fn end_other_sessions(
 ) -> Result<HttpResponse, AppError> {
     csrf.verify(form.csrf_token.as_deref())?;
     let member = member(&accounts, &session).await?;
-    if !accounts
+    let flash = match accounts
         .log_out_other_sessions(&member, Some(&session))
         .await?
     {
-        return changed_meanwhile(&session);
-    }
-    Ok(Reply::to(&req).done(Flash::OtherSessionsEnded, "/account/sessions"))
+        OthersLoggedOut::All => Flash::OtherSessionsEnded,
+        OthersLoggedOut::OnlyThoseThisSiteWrote => Flash::SessionsThisSiteWroteEnded,
+        OthersLoggedOut::ChangedMeanwhile => return changed_meanwhile(&session),
+    };
+    Ok(Reply::to(&req).done(flash, "/account/sessions"))
 }
 
 pub async fn delete_page(

@@ -32,7 +32,8 @@ use actix_session_engines::django::{self, csrf::CsrfSecret};
 
 use super::{proxies::TrustedProxies, signing::Signer};
 
-pub const COOKIE_NAME: &str = "csrftoken";
+/// Django's name, and, beside a Django site, Django's very cookie.
+pub const COOKIE_NAME: &str = django::csrf::COOKIE_NAME;
 pub const HEADER: &str = "X-CSRF-Token";
 /// Django's `CSRF_COOKIE_AGE`: about a year.
 const COOKIE_AGE: Duration = Duration::seconds(31_449_600);

@@ -155,8 +155,11 @@ impl Passwords {
         let inner = Arc::clone(&self.inner);
         self.run(move |memory| {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
-            let real = stored_hash.is_some();
-            let hash = stored_hash.as_deref().unwrap_or(&inner.dummy_hash);
+            // A hash that cannot match (an unknown username; a Django user with an unusable
+            // password or a hasher this site does not know) costs the dummy hash's time all
+            // the same, so the time taken tells nothing about the account.
+            let usable = stored_hash.as_deref().filter(|hash| can_match(hash));
+            let hash = usable.unwrap_or(&inner.dummy_hash);
             let matches = if hash.starts_with('$') {
                 verify_with(memory, password.as_bytes(), hash).unwrap_or_else(|err| {
                     tracing::error!(error = %err, "a stored password hash cannot be used");
@@ -167,7 +170,7 @@ impl Passwords {
                 // an unusable password (`!...`) never matches.
                 hashers::verify(&password, hash)
             };
-            real && matches
+            usable.is_some() && matches
         })
         .await
     }
@@ -228,6 +231,15 @@ impl Passwords {
             Ok(Err(_)) | Err(_) => Err(overloaded()),
         }
     }
+}
+
+/// Whether a password could match `hash`: one of this site's own (argon2 PHC strings), or one of
+/// the Django hashers it knows.
+fn can_match(hash: &str) -> bool {
+    hash.starts_with('$')
+        || (hashers::is_usable(hash)
+            && hashers::algorithm_of(hash)
+                .is_some_and(|name| Hasher::from_django_path(name).is_some()))
 }
 
 fn overloaded() -> PasswordError {
@@ -345,6 +357,11 @@ mod tests {
         );
         let unusable = django.verify(String::new(), Some("!unusable".into()));
         assert!(!unusable.await.unwrap());
+        // Those that cannot match are verified against the dummy hash instead: the same time.
+        assert!(!can_match("!unusable"));
+        assert!(!can_match("md5$salt$5f4dcc3b5aa765d61d8327deb882cf99"));
+        assert!(!can_match("scrypt$16384$salt$8$1$hash"));
+        assert!(can_match(&hash) && can_match(&argon2id));
     }
 
     #[actix_web::test]

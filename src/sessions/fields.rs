@@ -17,7 +17,7 @@ pub const MEMBER_ID: &str = "member_id";
 pub const VISITOR_ID: &str = "_visitor_id";
 /// Django's name: a digest of the logged-in member's credentials (see
 /// `security::session_auth`); a session whose digest no longer matches is logged out.
-pub const AUTH_USER_HASH: &str = "_auth_user_hash";
+pub const AUTH_USER_HASH: &str = auth_keys::HASH;
 /// What "your sessions" shows about a logged-in session.
 pub const SESSION_INFO: &str = "_session_info";
 

@@ -19,7 +19,11 @@ use std::{
 
 use actix_session::SessionExt;
 pub use actix_session_engines::typed::ReservedKey;
-use actix_session_engines::{SessionCookie, SessionEngine, django::auth_keys, typed::TypedSession};
+use actix_session_engines::{
+    SessionCookie, SessionEngine,
+    django::auth_keys,
+    typed::{DJANGO_SESSION_EXPIRY, TypedSession},
+};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
@@ -114,6 +118,15 @@ impl VisitorSession {
         self.login.member_of(&self.session.session().entries())
     }
 
+    /// Who the session says is logged in, whoever logged them in: Django's `login()` flushes a
+    /// session logged in as someone else even through another backend.
+    fn previous_login(&self) -> Option<i64> {
+        match self.login {
+            LoginFields::Native => self.get(MEMBER_ID),
+            LoginFields::Django => self.get::<String>(auth_keys::USER_ID)?.parse().ok(),
+        }
+    }
+
     /// The session auth hash stored at login.
     pub fn auth_hash(&self) -> Option<String> {
         self.get(AUTH_USER_HASH)
@@ -127,11 +140,18 @@ impl VisitorSession {
     /// outlives the browser.
     pub fn log_in(&self, member_id: i64, auth_hash: String, remember: bool) {
         if self
-            .claimed_member_id()
+            .previous_login()
             .is_some_and(|current| current != member_id)
         {
             self.session.clear();
             self.csrf.rotate_as_new_visitor();
+        } else if self.login == LoginFields::Django
+            && self.previous_login().is_some()
+            && self.auth_hash().as_deref() != Some(auth_hash.as_str())
+        {
+            // Django's `login()` flushes a session of the same user whose hash is stale too.
+            self.session.clear();
+            self.csrf.rotate();
         } else {
             self.csrf.rotate();
         }
@@ -147,6 +167,15 @@ impl VisitorSession {
         }
         self.insert_reserved(AUTH_USER_HASH, auth_hash);
         self.session.set_expire_at_browser_close(!remember);
+        if self.login == LoginFields::Django {
+            // Django's own record of the choice (`set_expiry(0)`), which a Django site saving
+            // this session goes by.
+            if remember {
+                self.session.remove(DJANGO_SESSION_EXPIRY);
+            } else {
+                self.insert_reserved(DJANGO_SESSION_EXPIRY, 0);
+            }
+        }
         let visit = self.visit();
         let info = SessionInfo {
             device: visit.device,

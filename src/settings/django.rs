@@ -1,7 +1,7 @@
 //! `DJANGO_COMPAT`: sharing sessions, users and CSRF tokens with a Django site (see the
 //! README's "Beside a Django site"), and what goes with it: `PASSWORD_HASHERS`.
 
-use actix_session_engines::settings::{SessionSerializer, SessionSettings};
+use actix_session_engines::settings::{SessionEngineKind, SessionSerializer, SessionSettings};
 use django_hashers::Hasher;
 
 use super::vars::{SettingsError, Vars};
@@ -43,10 +43,10 @@ pub(super) fn parse(
         return Err(SettingsError {
             name: "SESSION_ENGINE",
             value: session.engine.name().into(),
-            reason: "DJANGO_COMPAT shares sessions with Django only through db, file or \
-                     signed_cookies: Django's cache engines store pickled data, which this \
-                     site never unpickles"
-                .into(),
+            reason: format!(
+                "with DJANGO_COMPAT, {}",
+                SessionEngineKind::NOT_SHARED_WITH_DJANGO
+            ),
         });
     }
     if session.serializer != SessionSerializer::Json {
@@ -73,18 +73,35 @@ pub(super) fn parse(
             reason: format!("expected {HASHERS_ACCEPTED}"),
         })?,
     };
+    // The rest may name Django's other hashers (their hashes do not verify here), not typos.
+    let djangos = |path: &str| {
+        path.strip_prefix("django.contrib.auth.hashers.")
+            .is_some_and(|name| name.ends_with("PasswordHasher"))
+    };
+    if let Some(unknown) = hashers
+        .iter()
+        .skip(1)
+        .find(|path| Hasher::from_django_path(path).is_none() && !djangos(path))
+    {
+        return Err(SettingsError {
+            name: "PASSWORD_HASHERS",
+            value: unknown.clone(),
+            reason: "expected Django's hasher paths (django.contrib.auth.hashers.*PasswordHasher) \
+                     or pbkdf2_sha256, argon2, bcrypt_sha256"
+                .into(),
+        });
+    }
     Ok(Some(DjangoSettings { password_hasher }))
 }
 
 #[cfg(test)]
 mod tests {
-    use actix_session_engines::settings::SessionEngineKind as Kind;
-
     use super::{super::tests::settings, *};
 
     const KEY: &str = "a Django site's secret key, long enough to use";
     /// The engines `DJANGO_COMPAT` refuses.
-    const UNSHAREABLE_ENGINES: [Kind; 2] = [Kind::Cache, Kind::CachedDb];
+    const UNSHAREABLE_ENGINES: [SessionEngineKind; 2] =
+        [SessionEngineKind::Cache, SessionEngineKind::CachedDb];
 
     #[test]
     fn django_compat_is_off_by_default_and_then_takes_no_hashers() {
@@ -143,6 +160,29 @@ mod tests {
         assert_eq!(err.name, "SESSION_SERIALIZER");
         let err = settings(&[("DJANGO_COMPAT", "true")]).unwrap_err();
         assert_eq!(err.name, "SECRET_KEY");
+        let djangos_default_list = "django.contrib.auth.hashers.PBKDF2PasswordHasher, \
+            django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher, \
+            django.contrib.auth.hashers.Argon2PasswordHasher, \
+            django.contrib.auth.hashers.BCryptSHA256PasswordHasher, \
+            django.contrib.auth.hashers.ScryptPasswordHasher";
+        let pasted = settings(&[
+            ("DJANGO_COMPAT", "true"),
+            ("SECRET_KEY", KEY),
+            ("PASSWORD_HASHERS", djangos_default_list),
+        ]);
+        assert_eq!(
+            pasted.unwrap().django.unwrap().password_hasher,
+            Hasher::PBKDF2_SHA256
+        );
+        let typo = settings(&[
+            ("DJANGO_COMPAT", "true"),
+            ("SECRET_KEY", KEY),
+            (
+                "PASSWORD_HASHERS",
+                "argon2, django.contrib.auth.hashers.Argon2Hasher",
+            ),
+        ]);
+        assert_eq!(typo.unwrap_err().name, "PASSWORD_HASHERS");
         let err = settings(&[
             ("DJANGO_COMPAT", "true"),
             ("SECRET_KEY", KEY),

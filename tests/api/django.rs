@@ -116,7 +116,12 @@ async fn logins_comments_logouts_and_passwords_are_shared_with_django_on_the_db_
             logged_in.body
         );
         assert_ne!(sites.browser.session_cookie(), before, "a new key at login");
-        assert_eq!(sites.django_user().await.as_deref(), Some("ada"));
+        let state = sites.django_whoami().await;
+        assert_eq!(state["user"]["username"], "ada", "{state}");
+        assert_eq!(
+            state["session"]["_session_expiry"], 0,
+            "\"Remember me\" unticked, as Django's set_expiry(0) records it"
+        );
         assert_eq!(sites.guestbook_user().await.as_deref(), Some("ada"));
 
         // A logout here ends it on both, the old cookie included.
@@ -538,6 +543,46 @@ async fn djangos_users_are_the_members_here_with_their_rules() {
             "Django verifies it"
         );
 
+        // "Log out everywhere else" ends what this site wrote, and says what it cannot end: a
+        // session logged in only on Django stays until the password changes.
+        let here = new_device(&mut sites);
+        sites.django_log_in("eve", PASSWORD).await;
+        let on_django = switch_browser(&mut sites, here);
+        let ended = sites
+            .on_guestbook()
+            .post("/account/sessions/end-others", &[])
+            .await;
+        assert_eq!(ended.status, StatusCode::SEE_OTHER, "{}", ended.body);
+        let page = sites.on_guestbook().get("/account/sessions").await;
+        assert!(
+            page.body.contains("Sessions started on the Django site"),
+            "{}",
+            page.body
+        );
+        let revoked = run(&sites, &["sessions", "eve", "--revoke-all"], "");
+        assert!(
+            !revoked.status.success(),
+            "not every session could be ended"
+        );
+        assert!(
+            String::from_utf8_lossy(&revoked.stderr).contains("guestbook changepassword eve"),
+            "{}",
+            String::from_utf8_lossy(&revoked.stderr)
+        );
+        let here = switch_browser(&mut sites, on_django);
+        assert_eq!(
+            sites.django_user().await.as_deref(),
+            Some("eve"),
+            "as the page said"
+        );
+        switch_browser(&mut sites, here);
+        assert_eq!(
+            sites.guestbook_user().await,
+            None,
+            "--revoke-all ended this one"
+        );
+        sites.on_guestbook().log_in("eve", PASSWORD).await;
+
         // Deleting the account here deletes Django's user: Django logs them out too.
         let deleted = sites
             .on_guestbook()
@@ -574,14 +619,18 @@ async fn a_database_django_never_migrated_is_named_by_check_and_refused_at_start
 
     assert!(!checked.status.success());
     assert!(
-        report.contains("FAIL  Django's tables (DJANGO_COMPAT): missing auth_user, auth_user_groups, auth_user_user_permissions, django_session (run the Django site's manage.py migrate on this database)"),
+        report.contains(
+            "FAIL  Django's tables (DJANGO_COMPAT): the database has no auth_user, \
+             auth_user_groups, auth_user_user_permissions, django_session (run the Django \
+             site's manage.py migrate on it first"
+        ),
         "{report}"
     );
     let served = crate::helpers::run_cli_with_env(&["serve", "--bind", "127.0.0.1:0"], "", &env);
     let stderr = String::from_utf8_lossy(&served.stderr);
     assert!(!served.status.success());
     assert!(
-        stderr.contains("run the Django site's `manage.py migrate`"),
+        stderr.contains("run the Django site's manage.py migrate on it first"),
         "{stderr}"
     );
 }
@@ -638,4 +687,49 @@ async fn two_password_changes_at_once_apply_exactly_one_on_both_sites() {
         );
         assert_eq!(sites.guestbook_user().await.as_deref(), Some("ada"));
     }
+}
+
+#[actix_web::test]
+async fn a_guestbook_with_members_of_its_own_is_not_shared_with_django() {
+    let Some(python) = django_python("django_own_members") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("db.sqlite3").display().to_string();
+    let key = "a Django site's secret key, long enough to use";
+    // A guestbook that had members of its own, then Django's tables beside them.
+    let own = [("SECRET_KEY", key), ("DATABASE_URL", database.as_str())];
+    let made = crate::helpers::run_cli_with_env(
+        &["createmember", "olga", "--password-stdin"],
+        PASSWORD,
+        &own,
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let migrated = std::process::Command::new(&python)
+        .args(["manage.py", "migrate", "-v0"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/django_site"))
+        .env("SECRET_KEY", key)
+        .env("DJANGO_DATABASE_URL", format!("sqlite://{database}"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .status()
+        .unwrap();
+    assert!(migrated.success());
+
+    let shared = [
+        ("DJANGO_COMPAT", "true"),
+        ("SECRET_KEY", key),
+        ("DATABASE_URL", database.as_str()),
+    ];
+    let checked = crate::helpers::run_cli_with_env(&["check"], "", &shared);
+    let report = String::from_utf8_lossy(&checked.stdout);
+
+    assert!(!checked.status.success());
+    assert!(
+        report.contains("the database holds 1 member(s) of this site's own"),
+        "{report}"
+    );
 }

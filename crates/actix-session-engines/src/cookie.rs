@@ -32,10 +32,6 @@ pub struct SessionCookie {
     /// derivation (HKDF) is too slow for every request.
     keys: Vec<Key>,
     settings: SessionSettings,
-    /// `DJANGO_COMPAT`: the browser sees Django's cookie (see [`session_cookie_rules`]).
-    django_compat: bool,
-    /// Whether the cookie holds the session itself.
-    signed_cookies: bool,
 }
 
 impl SessionCookie {
@@ -49,8 +45,6 @@ impl SessionCookie {
         Self {
             keys,
             settings: settings.clone(),
-            django_compat: settings.django_compat,
-            signed_cookies: settings.engine == SessionEngineKind::SignedCookies,
         }
     }
 
@@ -126,7 +120,7 @@ impl SessionCookie {
     /// Rewrites the request's session cookie when only a fallback key verifies it; returns the
     /// re-signed cookie to send back.
     fn resign_with_current_key(&self, req: &mut ServiceRequest) -> Option<Cookie<'static>> {
-        if self.keys.len() < 2 || self.django_compat {
+        if self.keys.len() < 2 || self.settings.django_compat {
             return None;
         }
         let settings = &self.settings;
@@ -173,7 +167,8 @@ impl SessionCookie {
     /// Whether `value` could be a Django session cookie for this engine: a session key, or for
     /// signed cookies a signed value's characters. Anything else never reaches the engine.
     fn is_django_value(&self, value: &str) -> bool {
-        if self.signed_cookies {
+        // Signed cookies hold the session itself.
+        if self.settings.engine == SessionEngineKind::SignedCookies {
             value.len() <= MAX_SIGNED_COOKIE_VALUE
                 && value
                     .bytes()
@@ -324,11 +319,13 @@ pub async fn session_cookie_rules(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let resigned = cookie.resign_with_current_key(&mut req);
-    if cookie.django_compat {
+    // DJANGO_COMPAT: the browser sees Django's cookie.
+    let django_compat = cookie.settings.django_compat;
+    if django_compat {
         cookie.sign_django_cookie(&mut req);
     }
     let mut res = next.call(req).await?;
-    if cookie.django_compat {
+    if django_compat {
         cookie.unsign_django_cookie(&mut res);
     }
     if let Some(cookie) = resigned {

@@ -24,6 +24,7 @@ use crate::{
         file::{FileFormat, FileSessions},
         signed_cookies::{SessionTooLarge, SignedCookieSessions},
     },
+    typed::DJANGO_SESSION_EXPIRY,
 };
 
 /// The server-side engine `SESSION_ENGINE` chose.
@@ -155,10 +156,9 @@ impl SessionEngine {
         let django = settings.django_compat;
         if django && !settings.engine.shares_with_django() {
             anyhow::bail!(
-                "SESSION_ENGINE={} cannot share sessions with Django (DJANGO_COMPAT): Django's \
-                 cache engines store pickled data, which this site never unpickles; use db, file \
-                 or signed_cookies",
-                settings.engine.name()
+                "SESSION_ENGINE={} with DJANGO_COMPAT: {}",
+                settings.engine.name(),
+                SessionEngineKind::NOT_SHARED_WITH_DJANGO
             );
         }
         let backend = match settings.engine {
@@ -403,10 +403,10 @@ impl SessionEngine {
                 user_key,
             } => {
                 let data = codec.encode(&state).map_err(SaveError::Serialization)?;
-                let ttl = std_duration(ttl);
+                let ttl = lifetime(codec, &state, ttl);
                 let user = user_of(&state, user_key);
-                // A collision of 381-bit random keys will not happen; if it ever did, the
-                // store refuses to overwrite and we draw again.
+                // A collision of random keys (381 bits, or Django's 165) will not happen; if it
+                // ever did, the store refuses to overwrite and we draw again.
                 loop {
                     let key = keys.generate();
                     let created = backend
@@ -439,7 +439,7 @@ impl SessionEngine {
                 let data = codec.encode(&state).map_err(UpdateError::Serialization)?;
                 let user = user_of(&state, user_key);
                 let updated = backend
-                    .update(key.as_ref(), &data, user, std_duration(ttl))
+                    .update(key.as_ref(), &data, user, lifetime(codec, &state, ttl))
                     .await
                     .map_err(|e| UpdateError::Other(e.into()))?;
                 if !updated {
@@ -483,6 +483,39 @@ fn user_of(state: &SessionState, user_key: &str) -> Option<i64> {
     }
 }
 
+/// How long a session saved now lives: `ttl` (`SESSION_COOKIE_AGE`), or beside a Django site
+/// the lifetime Django's `set_expiry()` gave it (`_session_expiry`: seconds, or a date), as
+/// Django's `get_expiry_age()` reads it.
+fn lifetime(codec: &SessionCodec, state: &SessionState, ttl: &CookieDuration) -> Duration {
+    let default = std_duration(ttl);
+    if !matches!(codec, SessionCodec::Django(_)) {
+        return default;
+    }
+    let Some(expiry) = state
+        .get(DJANGO_SESSION_EXPIRY)
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+    else {
+        return default;
+    };
+    match expiry {
+        serde_json::Value::Number(seconds) => match seconds.as_u64() {
+            Some(0) | None => default,
+            Some(seconds) => Duration::from_secs(seconds),
+        },
+        serde_json::Value::String(date) => {
+            use time::{OffsetDateTime, format_description::well_known::Iso8601};
+            OffsetDateTime::parse(&date, &Iso8601::DEFAULT)
+                .ok()
+                .map_or(default, |date| {
+                    (date - OffsetDateTime::now_utc())
+                        .try_into()
+                        .unwrap_or_default()
+                })
+        }
+        _ => default,
+    }
+}
+
 fn std_duration(ttl: &CookieDuration) -> Duration {
     Duration::try_from(*ttl).unwrap_or_default()
 }
@@ -490,6 +523,42 @@ fn std_duration(ttl: &CookieDuration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beside_django_a_session_lives_as_long_as_djangos_set_expiry_said() {
+        let signer = Signer::new(crate::signing::SecretKey::new(vec![1; 32]).unwrap(), vec![]);
+        let (django, native) = (
+            SessionCodec::django(&signer),
+            SessionCodec::Native(crate::settings::SessionSerializer::Json),
+        );
+        let age = CookieDuration::seconds(1_209_600);
+        let expiring = |json: String| SessionState::from([(DJANGO_SESSION_EXPIRY.into(), json)]);
+        let in_an_hour = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+
+        assert_eq!(
+            lifetime(&django, &expiring("300".into()), &age),
+            Duration::from_secs(300)
+        );
+        let until = lifetime(&django, &expiring(format!("\"{in_an_hour}\"")), &age);
+        assert!((3590..=3600).contains(&until.as_secs()), "{until:?}");
+        let browser_session = lifetime(&django, &expiring("0".into()), &age);
+        assert_eq!(
+            browser_session,
+            Duration::from_secs(1_209_600),
+            "the cookie age"
+        );
+        assert_eq!(
+            lifetime(&django, &SessionState::new(), &age).as_secs(),
+            1_209_600
+        );
+        assert_eq!(
+            lifetime(&native, &expiring("300".into()), &age).as_secs(),
+            1_209_600,
+            "only beside Django"
+        );
+    }
 
     #[test]
     fn the_user_is_a_number_or_digits_in_a_string_under_the_key_it_was_told() {

@@ -13,7 +13,7 @@ use actix_web::{
 use crate::{
     cookie::ExpireAtBrowserClose,
     engine::SessionEngine,
-    typed::{EXPIRE_AT_BROWSER_CLOSE, holds_unreserved_data},
+    typed::{browser_close_choice, holds_unreserved_data},
 };
 
 /// Middleware inside the session middleware, applying the rules every engine shares:
@@ -50,8 +50,7 @@ pub async fn finish_session(
         }
         None => res.map_into_left_body(),
     };
-    let lifetime =
-        ExpireAtBrowserClose(session.get::<bool>(EXPIRE_AT_BROWSER_CLOSE).ok().flatten());
+    let lifetime = ExpireAtBrowserClose(browser_close_choice(&session));
     if res.status().is_server_error() {
         // actix-session reads the pending changes from the request's extensions; without
         // them it sees an unchanged session and writes nothing.

@@ -101,6 +101,11 @@ impl SessionEngineKind {
         }
     }
 
+    /// Why the `cache` and `cached_db` engines cannot share sessions with Django.
+    pub const NOT_SHARED_WITH_DJANGO: &'static str = "a Django site shares sessions only through \
+        db, file or signed_cookies: Django's cache engines store pickled data, which this \
+        framework never unpickles";
+
     /// Whether a Django site can share this engine's sessions (`DJANGO_COMPAT`): Django's cache
     /// engines pickle their values, which this framework never unpickles.
     pub fn shares_with_django(self) -> bool {

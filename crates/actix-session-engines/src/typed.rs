@@ -19,6 +19,26 @@ pub const EXPIRE_AT_BROWSER_CLOSE: &str = "_expire_at_browser_close";
 #[error("session keys starting with '_' are reserved for the framework: {0:?}")]
 pub struct ReservedKey(pub String);
 
+/// Django's record of a session's lifetime (`set_expiry()`): `0` for "ends with the browser",
+/// seconds or a date for a lifetime of its own, absent for `SESSION_EXPIRE_AT_BROWSER_CLOSE`.
+pub const DJANGO_SESSION_EXPIRY: &str = "_session_expiry";
+
+/// `session`'s choice between ending with the browser (`true`) and lasting (`false`), if it
+/// made one: its own, or else Django's (`_session_expiry`, a session a Django site saved).
+pub fn browser_close_choice(session: &Session) -> Option<bool> {
+    if let Ok(Some(choice)) = session.get::<bool>(EXPIRE_AT_BROWSER_CLOSE) {
+        return Some(choice);
+    }
+    match session
+        .get::<serde_json::Value>(DJANGO_SESSION_EXPIRY)
+        .ok()??
+    {
+        serde_json::Value::Number(seconds) => Some(seconds.as_f64() == Some(0.0)),
+        serde_json::Value::String(_) => Some(false),
+        _ => None,
+    }
+}
+
 /// Whether `session` holds anything but reserved keys. A login recorded as Django records it
 /// (`_auth_user_id`) counts as data: it is what a Django session that holds nothing else is
 /// for.
@@ -104,9 +124,9 @@ impl TypedSession {
     }
 
     /// This session's choice between ending with the browser (`true`) and lasting
-    /// `SESSION_COOKIE_AGE`, if it made one.
+    /// `SESSION_COOKIE_AGE`, if it made one (or a Django site made it: [`browser_close_choice`]).
     pub fn expire_at_browser_close(&self) -> Option<bool> {
-        self.get(EXPIRE_AT_BROWSER_CLOSE)
+        browser_close_choice(&self.0)
     }
 
     /// Keeps the data under a new key (Django's `cycle_key()`): do it whenever the session

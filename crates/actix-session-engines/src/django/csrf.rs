@@ -1,6 +1,6 @@
-//! `django.middleware.csrf`: the CSRF secret Django keeps in its `csrftoken` cookie (or in the
-//! session, under `_csrftoken`, with `CSRF_USE_SESSIONS`) and the masked tokens it puts in forms,
-//! so a form rendered by one side is accepted by the other.
+//! `django.middleware.csrf`: the CSRF secret Django keeps in its `csrftoken` cookie and the
+//! masked tokens it puts in forms, so a form rendered by one side is accepted by the other.
+//! (`CSRF_USE_SESSIONS`, the secret in the session instead, is not covered.)
 //!
 //! The secret is 32 characters of `[a-zA-Z0-9]`. A token is 64: a fresh random mask of 32,
 //! then the secret enciphered with it, each character shifted by its mask character's place
@@ -32,8 +32,6 @@ pub const FORM_FIELD: &str = "csrfmiddlewaretoken";
 /// `CSRF_HEADER_NAME`'s default (`HTTP_X_CSRFTOKEN`) as a header: where Django looks for the
 /// token when the form has none, as JavaScript sends it.
 pub const HEADER: &str = "X-CSRFToken";
-/// `CSRF_SESSION_KEY`: the session key holding the secret when `CSRF_USE_SESSIONS` is on.
-pub const SESSION_KEY: &str = "_csrftoken";
 
 /// A CSRF secret: 32 characters of [`ALLOWED_CHARS`], the value of Django's `csrftoken`
 /// cookie. Only a [`mask`](CsrfSecret::mask)ed token of it goes into a page.
@@ -48,7 +46,7 @@ impl CsrfSecret {
         Self(random_chars(SECRET_LENGTH))
     }
 
-    /// The secret of a `csrftoken` cookie (or of the session's [`SESSION_KEY`]): the value
+    /// The secret of a `csrftoken` cookie: the value
     /// itself when it is 32 allowed characters, its unmasked secret when it is a 64-character
     /// token (what Django before 4.1 stored). `None` for anything else, which Django's
     /// middleware replaces with a new secret.
@@ -220,7 +218,10 @@ mod tests {
             format!("HTTP_{}", HEADER.to_ascii_uppercase().replace('-', "_")),
             vectors.header_name
         );
-        assert_eq!(vectors.session_key, SESSION_KEY);
+        assert_eq!(
+            vectors.session_key, "_csrftoken",
+            "CSRF_USE_SESSIONS: not supported"
+        );
     }
 
     #[test]

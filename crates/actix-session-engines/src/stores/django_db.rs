@@ -40,7 +40,8 @@ impl DjangoDbSessions {
     }
 }
 
-/// The statement for the connection's backend: SQLite's, or PostgreSQL's.
+/// The statement for the connection's backend, SQLite's or PostgreSQL's, where their date
+/// functions differ (elsewhere one statement with `$n` parameters serves both).
 fn sql(conn: &Connection, sqlite: &'static str, postgres: &'static str) -> &'static str {
     match conn {
         Connection::Sqlite(_) => sqlite,
@@ -75,23 +76,16 @@ fn expires_at(ttl: Duration) -> i64 {
 /// Records that session `key` is `user`'s, or, with no user, that it is nobody's.
 fn index(conn: &mut Connection, key: &str, user: Option<i64>) -> QueryResult<()> {
     match user {
-        Some(user) => diesel::sql_query(sql(
-            conn,
-            "INSERT INTO session_user_index (session_key, user_id) VALUES (?, ?) \
-             ON CONFLICT (session_key) DO UPDATE SET user_id = excluded.user_id",
+        Some(user) => diesel::sql_query(
             "INSERT INTO session_user_index (session_key, user_id) VALUES ($1, $2) \
              ON CONFLICT (session_key) DO UPDATE SET user_id = excluded.user_id",
-        ))
+        )
         .bind::<Text, _>(key)
         .bind::<BigInt, _>(user)
         .execute(conn)?,
-        None => diesel::sql_query(sql(
-            conn,
-            "DELETE FROM session_user_index WHERE session_key = ?",
-            "DELETE FROM session_user_index WHERE session_key = $1",
-        ))
-        .bind::<Text, _>(key)
-        .execute(conn)?,
+        None => diesel::sql_query("DELETE FROM session_user_index WHERE session_key = $1")
+            .bind::<Text, _>(key)
+            .execute(conn)?,
     };
     Ok(())
 }
@@ -220,13 +214,9 @@ impl SessionBackend for DjangoDbSessions {
         let key = key.to_owned();
         self.db
             .write(move |conn| {
-                diesel::sql_query(sql(
-                    conn,
-                    "DELETE FROM django_session WHERE session_key = ?",
-                    "DELETE FROM django_session WHERE session_key = $1",
-                ))
-                .bind::<Text, _>(&key)
-                .execute(conn)?;
+                diesel::sql_query("DELETE FROM django_session WHERE session_key = $1")
+                    .bind::<Text, _>(&key)
+                    .execute(conn)?;
                 index(conn, &key, None)?;
                 Ok(())
             })
@@ -315,11 +305,9 @@ impl SessionBackend for DjangoDbSessions {
         self.db
             .write(move |conn| {
                 for key in &keys {
-                    diesel::sql_query(sql(
-                        conn,
-                        "DELETE FROM session_user_index WHERE session_key = ? AND user_id = ?",
+                    diesel::sql_query(
                         "DELETE FROM session_user_index WHERE session_key = $1 AND user_id = $2",
-                    ))
+                    )
                     .bind::<Text, _>(key)
                     .bind::<BigInt, _>(user)
                     .execute(conn)?;

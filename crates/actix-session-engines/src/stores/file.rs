@@ -11,7 +11,8 @@
 //! one (update, touch, delete, removing it once expired) happens while holding an exclusive
 //! lock on its file, checked to still be the file at its path (see `locked`): a delete and a
 //! rewrite never interleave, so a rewrite never brings back a session deleted meanwhile, in
-//! this process or another on the same filesystem.
+//! this process or another on the same filesystem that takes the same lock (Django's file
+//! engine, sharing the folder with `DJANGO_COMPAT`, does not).
 //!
 //! The index from user to sessions ("your sessions") is a folder per user under
 //! `.<cookie name>-members/`, holding an empty file named after each session key stored with
