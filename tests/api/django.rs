@@ -679,6 +679,17 @@ async fn two_password_changes_at_once_apply_exactly_one_on_both_sites() {
             a.status,
             b.status
         );
+        // What makes it structural, pinned whatever order the two ran in: a change made
+        // against a hash that is no longer stored writes nothing.
+        let stored = stored_hash(&sites, "ada");
+        let stale = guestbook::db::django_users::set_password(
+            &mut sites.guestbook.db(),
+            1,
+            "pbkdf2_sha256$1$read$before",
+            "argon2$written$after",
+        );
+        assert!(!stale.unwrap(), "a stale expectation applies nothing");
+        assert_eq!(stored_hash(&sites, "ada"), stored);
         let logged_in = sites.django_log_in("ada", winners[0]).await;
         assert_eq!(
             logged_in.status,

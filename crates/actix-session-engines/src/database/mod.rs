@@ -41,25 +41,12 @@ pub fn now_utc() -> time::PrimitiveDateTime {
     time::PrimitiveDateTime::new(now.date(), now.time())
 }
 
-/// The tables [`Database::create_session_tables`] makes, in SQLite's dialect and PostgreSQL's.
-const SESSION_TABLES_SQLITE: &str = "\
+/// The tables [`Database::create_session_tables`] makes, with `{binary}` standing for the
+/// backend's byte-string type (SQLite's `BLOB`, PostgreSQL's `BYTEA`).
+const SESSION_TABLES: &str = "\
     CREATE TABLE IF NOT EXISTS sessions (\
         session_key TEXT PRIMARY KEY NOT NULL,\
-        session_data BLOB NOT NULL,\
-        expire_date TIMESTAMP NOT NULL,\
-        user_id BIGINT);\
-    CREATE INDEX IF NOT EXISTS sessions_expire_date ON sessions (expire_date);\
-    CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);\
-    CREATE TABLE IF NOT EXISTS session_user_index (\
-        session_key TEXT PRIMARY KEY NOT NULL,\
-        user_id BIGINT NOT NULL);\
-    CREATE INDEX IF NOT EXISTS session_user_index_user_id ON session_user_index (user_id);\
-    CREATE TABLE IF NOT EXISTS session_cache_epoch (epoch BIGINT NOT NULL);\
-    INSERT INTO session_cache_epoch SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM session_cache_epoch);";
-const SESSION_TABLES_POSTGRES: &str = "\
-    CREATE TABLE IF NOT EXISTS sessions (\
-        session_key TEXT PRIMARY KEY,\
-        session_data BYTEA NOT NULL,\
+        session_data {binary} NOT NULL,\
         expire_date TIMESTAMP NOT NULL,\
         user_id BIGINT);\
     CREATE INDEX IF NOT EXISTS sessions_expire_date ON sessions (expire_date);\
@@ -249,11 +236,12 @@ impl Database {
     /// When the database does not answer or refuses the statements.
     pub fn create_session_tables(&self) -> Result<(), DbError> {
         let mut conn = self.get()?;
-        let ddl = match &*conn {
-            Connection::Sqlite(_) => SESSION_TABLES_SQLITE,
-            Connection::Postgresql(_) => SESSION_TABLES_POSTGRES,
+        let binary = match &*conn {
+            Connection::Sqlite(_) => "BLOB",
+            Connection::Postgresql(_) => "BYTEA",
         };
-        conn.batch_execute(ddl).map_err(DbError::from)
+        conn.batch_execute(&SESSION_TABLES.replace("{binary}", binary))
+            .map_err(DbError::from)
     }
 
     /// Whether the database answers a trivial query.
