@@ -11,7 +11,9 @@ ARG DEBIAN_RELEASE=bookworm
 
 # --- build ------------------------------------------------------------------------------------
 # The full rust image has what the bundled C libraries need to build from source: gcc for
-# SQLite and libpq, make and perl for OpenSSL.
+# SQLite and libpq, make and perl for OpenSSL. `dist` is the whole-program-optimised profile
+# (docs/deploying.md, "Building for production"); `bundled` links libpq and OpenSSL in, so
+# the runtime image needs neither.
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 WORKDIR /src
 COPY . .
@@ -21,8 +23,8 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin guestbook \
-    && cp target/release/guestbook /usr/local/bin/guestbook
+    cargo build --profile dist --features bundled --locked --bin guestbook \
+    && cp target/dist/guestbook /usr/local/bin/guestbook
 
 # --- run --------------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The site beside a Django site (DJANGO_COMPAT) against the default mode, on one release binary
+# The site beside a Django site (DJANGO_COMPAT) against the default mode, on one optimised (dist profile) binary
 # and SQLite (the db engine): a logged-in member's GET / with 20 comments, an anonymous GET /,
 # and one login's time (Django's PBKDF2 at 1,000,000 iterations against argon2id).
 #
@@ -17,7 +17,7 @@ python="${DJANGO_PYTHON:-target/django-venv/bin/python}"
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
 [ -x "$python" ] || { echo "no Django: set DJANGO_PYTHON (or run .ci/run once)" >&2; exit 1; }
 
-cargo build --release --quiet --bin guestbook
+cargo build --profile dist --features bundled --quiet --bin guestbook
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -39,9 +39,9 @@ start() {
     env+=(DJANGO_COMPAT=true)
     (cd tests/django_site && DJANGO_DATABASE_URL="sqlite://$db" "$OLDPWD/$python" manage.py migrate -v0)
   fi
-  env "${env[@]}" ./target/release/guestbook migrate >/dev/null
-  echo "benchpass123" | env "${env[@]}" ./target/release/guestbook createmember bencher --password-stdin >/dev/null
-  env "${env[@]}" ./target/release/guestbook serve --bind "127.0.0.1:$port" &
+  env "${env[@]}" ./target/dist/guestbook migrate >/dev/null
+  echo "benchpass123" | env "${env[@]}" ./target/dist/guestbook createmember bencher --password-stdin >/dev/null
+  env "${env[@]}" ./target/dist/guestbook serve --bind "127.0.0.1:$port" &
   pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/livez" >/dev/null && break; sleep 0.1; done
   seed_site "http://127.0.0.1:$port"

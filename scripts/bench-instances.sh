@@ -15,7 +15,7 @@ admin="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 redis="${REDIS_URL:-redis://127.0.0.1:6379/}"
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 1; }
 
-cargo build --release --quiet --bin guestbook
+cargo build --profile dist --features bundled --quiet --bin guestbook
 name="guestbook_bench_$RANDOM$RANDOM"
 prefix="guestbook-bench-$RANDOM:"
 psql "$admin" -qc "CREATE DATABASE $name"
@@ -33,10 +33,10 @@ export SESSION_ENGINE=cached_db CACHE_URL="$redis" CACHE_KEY_PREFIX="$prefix"
 # seed.sh posts its 20 comments from one address, each the moment its form is fetched and
 # without the form's stamp: the comment throttle and the spam trap's stamp check are off.
 export COMMENT_THROTTLE_PER_ADDRESS=0 COMMENT_MIN_SECONDS=0
-./target/release/guestbook migrate >/dev/null
-echo "benchpass123" | ./target/release/guestbook createmember bencher --password-stdin >/dev/null
+./target/dist/guestbook migrate >/dev/null
+echo "benchpass123" | ./target/dist/guestbook createmember bencher --password-stdin >/dev/null
 start() {
-  ./target/release/guestbook serve --bind "127.0.0.1:$1" &
+  ./target/dist/guestbook serve --bind "127.0.0.1:$1" &
   pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.1; done
   echo "instance on $1 did not start" >&2; exit 1

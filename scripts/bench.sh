@@ -2,10 +2,10 @@
 # The benchmark: every session engine under realistic data, against a bare actix-web ceiling.
 #
 #   scripts/bench.sh            the full run (about 10 minutes on 2 cores, plus the build)
-#   scripts/bench.sh --quick    a smoke run of every scenario (about 2 minutes)
+#   scripts/bench.sh --quick    a smoke run of every scenario (about a minute, plus the build)
 #   scripts/bench.sh --help     this text
 #
-# Builds the release binary and the two examples it needs, installs wrk if missing, starts one
+# Builds the optimised (dist profile) binary and the two examples it needs, installs wrk if missing, starts one
 # server per configuration on a random 127.0.0.1 port, each with its own storage holding
 # 1,000 comments, 10,000 stored sessions and four members, and measures:
 #   1  anonymous GET / (only a csrftoken cookie)
@@ -91,11 +91,11 @@ for tool in curl awk; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
 
-log "building (release)"
-cargo build --release --quiet --bin guestbook --example bench_seed --example bare_handler
-bin="$root/target/release/guestbook"
-seed="$root/target/release/examples/bench_seed"
-bare="$root/target/release/examples/bare_handler"
+log "building (dist profile)"
+cargo build --profile dist --features bundled --quiet --bin guestbook --example bench_seed --example bare_handler
+bin="$root/target/dist/guestbook"
+seed="$root/target/dist/examples/bench_seed"
+bare="$root/target/dist/examples/bare_handler"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/guestbook-bench.XXXXXX")"
 run_id="$(date +%s)_$$"

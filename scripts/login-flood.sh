@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# A flood of refused logins from one address, as an attacker would send it, against the release
-# binary: what it costs the members who are logged in, and how much state it leaves behind.
+# A flood of refused logins from one address, as an attacker would send it, against the
+# optimised (dist profile) binary: what it costs the members who are logged in, and how much
+# state it leaves behind.
 #
 #   scripts/login-flood.sh            in-process cache (SESSION_ENGINE=cache, CACHE_URL=memory://)
 #   CACHE=redis scripts/login-flood.sh    the same on Redis (REDIS_URL), keys counted there
 #   scripts/login-flood.sh --help     this text
 #
-# Builds the release binary, starts it on a free 127.0.0.1 port with a SQLite file of its own,
+# Builds the optimised (dist profile) binary, starts it on a free 127.0.0.1 port with a SQLite file of its own,
 # logs MEMBERS members in, then runs wrk for DURATION seconds posting /login with a random
 # username and a wrong password each time, from one address, with a valid CSRF pair. Reports
 # the requests made, the resident memory before and after, the throttle counters left (on
@@ -27,8 +28,8 @@ THREADS="${THREADS:-2}" CACHE="${CACHE:-memory}" MAX_ENTRIES="${MAX_ENTRIES:-100
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
 
-cargo build --release --quiet --bin guestbook
-bin="$PWD/target/release/guestbook"
+cargo build --profile dist --features bundled --quiet --bin guestbook
+bin="$PWD/target/dist/guestbook"
 work="$(mktemp -d "${TMPDIR:-/tmp}/guestbook-flood.XXXXXX")"
 prefix="guestbook-flood-$$-"
 server=""

@@ -4,6 +4,7 @@
 //! is one module per concern, and depends only on the pieces it uses.
 #![forbid(unsafe_code)]
 
+pub mod background;
 pub mod changes;
 pub mod cli;
 pub mod db;

@@ -15,6 +15,7 @@ use actix_web::{
 use anyhow::Context;
 
 use crate::{
+    background::Background,
     db::Migrations,
     error::{AppError, render_errors},
     logging::log_request,
@@ -102,6 +103,7 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _background = self.start_background();
         serve_with_metrics(self.server, self.metrics).await
     }
 
@@ -135,7 +137,15 @@ impl Application {
                 }
             }
         });
+        let _background = self.start_background();
         serve_with_metrics(self.server, self.metrics).await
+    }
+
+    fn start_background(&self) -> Background {
+        Background::start(
+            self.state.settings.clearsessions_interval,
+            self.state.cleanup.clone(),
+        )
     }
 }
 

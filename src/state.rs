@@ -13,7 +13,10 @@ use anyhow::Context;
 use crate::{
     changes::{Changes, CurrentMembers},
     db::Database,
-    domain::{accounts::Accounts, comments::Comments, feed::CommentFeed, moderation::Moderation},
+    domain::{
+        accounts::Accounts, cleanup::SessionCleanup, comments::Comments, feed::CommentFeed,
+        moderation::Moderation,
+    },
     routes::Readiness,
     security::{
         csrf::CsrfConfig, passwords::Passwords, proxies::TrustedProxies, secret_key,
@@ -42,6 +45,8 @@ pub struct AppState {
     pub feed: web::Data<CommentFeed>,
     pub comments: web::Data<Comments>,
     pub moderation: web::Data<Moderation>,
+    /// The expired-session cleanup `serve` runs every `CLEARSESSIONS_INTERVAL`.
+    pub cleanup: SessionCleanup,
     /// Where sessions record the login (Django's keys with `DJANGO_COMPAT`).
     pub login_fields: web::Data<LoginFields>,
 }
@@ -137,7 +142,9 @@ impl AppState {
         let feed = CommentFeed::new(changes, settings.comments.edit_window);
         let comments = Comments::new(db.clone(), settings.comments.edit_window);
         let moderation = Moderation::new(db.clone());
+        let cleanup = SessionCleanup::new(db.clone(), sessions.clone());
         Ok(Self {
+            cleanup,
             settings,
             comments: web::Data::new(comments),
             moderation: web::Data::new(moderation),

@@ -7,18 +7,34 @@ use anyhow::bail;
 use super::{PendingMigrations, open};
 use crate::{
     db::Migrations,
+    security::deploy_checks::deploy_warnings,
     settings::{CacheBackend, CacheSettings, Settings, redact_url},
 };
+
+/// What makes `check` exit non-zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailLevel {
+    /// Only problems: a setting or service that stops the site.
+    Error,
+    /// Deployment warnings too (`--deploy`).
+    Warning,
+}
 
 const DJANGO_TABLES: &str = "Django's tables (DJANGO_COMPAT)";
 
 /// `guestbook check`: what `serve` would need, tried without serving. Prints a line per
-/// check and fails with the number of problems.
+/// check and fails with the number of problems; with `deploy`, a line per setting that is
+/// wrong on the Internet too, which fails only at `FailLevel::Warning`.
 ///
 /// # Errors
-/// The number of problems found, when there are any.
-pub async fn check(settings: Settings) -> anyhow::Result<()> {
+/// The number of problems (and warnings, at `FailLevel::Warning`) found, when there are any.
+pub async fn check(settings: Settings, deploy: bool, fail_level: FailLevel) -> anyhow::Result<()> {
     println!("ok    settings");
+    let warnings = if deploy {
+        deploy_warnings(&settings)
+    } else {
+        Vec::new()
+    };
     let mut problems = 0;
     let mut report = |what: String, outcome: anyhow::Result<String>| match outcome {
         Ok(detail) => println!("ok    {what}: {detail}"),
@@ -77,10 +93,26 @@ pub async fn check(settings: Settings) -> anyhow::Result<()> {
         };
         report(what, answered.await);
     }
-    if problems > 0 {
-        bail!("{problems} problem(s) found");
+    for warning in &warnings {
+        println!("WARN  {}: {}", warning.id, warning.message);
     }
-    println!("Everything answers.");
+    if deploy && warnings.is_empty() {
+        println!("ok    deployment settings");
+    }
+    let failing_warnings = match fail_level {
+        FailLevel::Error => 0,
+        FailLevel::Warning => warnings.len(),
+    };
+    if problems + failing_warnings > 0 {
+        bail!(
+            "{problems} problem(s) and {} deployment warning(s) found",
+            warnings.len()
+        );
+    }
+    match warnings.len() {
+        0 => println!("Everything answers."),
+        n => println!("Everything answers; {n} deployment warning(s)."),
+    }
     Ok(())
 }
 

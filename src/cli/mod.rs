@@ -87,7 +87,14 @@ enum Command {
         batch_size: u64,
     },
     /// Check the settings and reach every service they name; exits non-zero with the reason.
-    Check,
+    Check {
+        /// Also warn about settings that are wrong on the Internet (Django's check --deploy).
+        #[arg(long)]
+        deploy: bool,
+        /// Exit non-zero on warnings too, not only on problems.
+        #[arg(long, value_enum, default_value_t = check::FailLevel::Error)]
+        fail_level: check::FailLevel,
+    },
     /// List the migrations, applied ([X]) or not ([ ]).
     Showmigrations,
     /// Set a member's password; every session of theirs is logged out.
@@ -151,7 +158,7 @@ async fn run_command(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve { bind, no_migrate } => serve::serve(settings, bind, !no_migrate).await,
         Command::Migrate => database::migrate(settings),
         Command::Showmigrations => database::show_migrations(settings),
-        Command::Check => check::check(settings).await,
+        Command::Check { deploy, fail_level } => check::check(settings, deploy, fail_level).await,
         Command::Createmember {
             username,
             staff,

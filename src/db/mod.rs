@@ -8,6 +8,7 @@ pub mod comments;
 pub mod django_users;
 pub mod members;
 pub mod models;
+pub mod scheduled_runs;
 pub mod schema;
 
 use diesel::{Connection as _, RunQueryDsl, migration::MigrationSource};

@@ -45,6 +45,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Background work claimed by one instance at a time: when each last started.
+    scheduled_runs (name) {
+        name -> Text,
+        started_at -> BigInt,
+    }
+}
+
 diesel::joinable!(comments -> members (member_id));
 
-diesel::allow_tables_to_appear_in_same_query!(change_counters, comments, members, sessions);
+diesel::allow_tables_to_appear_in_same_query!(
+    change_counters,
+    comments,
+    members,
+    scheduled_runs,
+    sessions
+);

@@ -9,6 +9,7 @@
 //! knows HTTP: `error.rs` turns these errors into responses.
 
 pub mod accounts;
+pub mod cleanup;
 pub mod comments;
 pub mod feed;
 pub mod moderation;

@@ -3,6 +3,7 @@
 //! which host names the site answers to, and HTTPS.
 
 pub mod csrf;
+pub mod deploy_checks;
 pub mod hosts;
 pub mod https;
 pub mod passwords;

@@ -51,6 +51,10 @@ pub struct Settings {
     pub static_root: Option<PathBuf>,
     /// `SHUTDOWN_TIMEOUT`: how long a stopping server lets the requests in flight finish.
     pub shutdown_timeout: Duration,
+    /// `CLEARSESSIONS_INTERVAL`: how often `serve` deletes expired sessions (one instance at a
+    /// time across those sharing the database); `None`, never (the default, as in Django: the
+    /// operator runs `guestbook clearsessions` when it suits the site).
+    pub clearsessions_interval: Option<Duration>,
     pub https: HttpsSettings,
     pub database: DatabaseSettings,
     pub session: SessionSettings,
@@ -113,6 +117,15 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(
                 vars.ranged("SHUTDOWN_TIMEOUT", 30, 0, 3600)? as u64
             ),
+            clearsessions_interval: match vars.ranged(
+                "CLEARSESSIONS_INTERVAL",
+                0,
+                0,
+                30 * 86_400,
+            )? {
+                0 => None,
+                seconds => Some(Duration::from_secs(seconds as u64)),
+            },
             https: HttpsSettings::parse(&vars)?,
             comments: CommentSettings::parse(&vars)?,
             observability: ObservabilitySettings::parse(&vars)?,

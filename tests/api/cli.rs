@@ -46,6 +46,17 @@ async fn migrate_lists_what_it_applied_then_says_nothing_is_pending() {
 }
 
 #[actix_web::test]
+async fn a_mistyped_command_is_refused_with_the_command_it_resembles() {
+    let mistyped = run_cli_with_env(&["migrat"], "", &[]);
+
+    assert!(!mistyped.status.success());
+    let said = String::from_utf8_lossy(&mistyped.stderr);
+    assert!(said.contains("unrecognized subcommand 'migrat'"), "{said}");
+    assert!(said.contains("similar subcommand"), "{said}");
+    assert!(said.contains("'migrate'"), "{said}");
+}
+
+#[actix_web::test]
 async fn createmember_reads_the_password_from_stdin_and_the_member_can_log_in() {
     let app = spawn_app().await;
     let url = app.state.settings.database.url.clone();

@@ -13,10 +13,22 @@ use std::{
 use diesel::connection::SimpleConnection;
 use guestbook::settings::{CacheBackend, SessionEngineKind, Settings};
 
-use crate::helpers::{random_string, run_cli_with_env, spawn_app};
+use crate::helpers::{random_string, run_cli, run_cli_with_env, spawn_app};
 
 fn repo_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+/// What follows `first`, then `second` after it, in `text`: a part of a file found by the
+/// headings or keys before it.
+fn after<'a>(text: &'a str, first: &str, second: &str) -> &'a str {
+    let rest = text
+        .split_once(first)
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .1;
+    rest.split_once(second)
+        .unwrap_or_else(|| panic!("{second:?}"))
+        .1
 }
 
 fn read_repo_file(name: &str) -> String {
@@ -123,15 +135,7 @@ fn the_image_settings_serve_sqlite_from_the_volume_with_its_key_beside_it() {
 /// each `${NAME:-default}` taken at its default and `${NAME:?message}` given `required`.
 fn compose_instance_env(required: &str) -> HashMap<String, String> {
     let compose = read_repo_file("compose.yaml");
-    let block = compose
-        .split_once("\nx-guestbook:")
-        .expect("an x-guestbook block")
-        .1;
-    let environment = block
-        .split_once("\n  environment:\n")
-        .expect("its environment")
-        .1;
-    environment
+    after(&compose, "\nx-guestbook:", "\n  environment:\n")
         .lines()
         .take_while(|line| line.is_empty() || line.starts_with("    "))
         .map(str::trim)
@@ -229,4 +233,112 @@ fn compose_yaml_is_a_valid_compose_file_that_requires_a_secret_key() {
     assert!(with_key.status.success(), "{stderr}");
     assert!(!without_key.status.success(), "SECRET_KEY has no default");
     assert!(String::from_utf8_lossy(&without_key.stderr).contains("SECRET_KEY"));
+}
+
+/// `.env.example` is safe to copy to `.env`: every line is a comment, so the copy changes
+/// nothing (a `BIND_ADDR` line once switched `PORT` off and kept containers on loopback), and
+/// every setting docs/settings.md lists is there to uncomment.
+#[test]
+fn env_example_changes_nothing_when_copied_and_names_every_setting() {
+    let example = read_repo_file(".env.example");
+    let settings_doc = read_repo_file("docs/settings.md");
+
+    let live: Vec<&str> = example
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .collect();
+    let documented: Vec<&str> = settings_doc
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|cell| cell.split_once('`'))
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    let missing: Vec<&&str> = documented
+        .iter()
+        .filter(|name| !example.contains(&format!("# {name}=")))
+        .collect();
+
+    assert_eq!(live, Vec::<&str>::new(), "uncommented lines");
+    assert!(documented.len() >= 40, "{documented:?}");
+    assert_eq!(missing, Vec::<&&str>::new(), "settings .env.example lacks");
+    // As `main` reads a `.env`: not one variable.
+    let read = dotenvy::from_read_iter(example.as_bytes()).count();
+    assert_eq!(read, 0);
+}
+
+/// The settings docs/deploying.md recommends ("Settings to change"), as name and value.
+fn recommended_settings() -> Vec<(String, String)> {
+    let doc = read_repo_file("docs/deploying.md");
+    let block = after(&doc, "## Settings to change", "```sh\n");
+    block
+        .split_once("```")
+        .expect("the block's end")
+        .0
+        .lines()
+        .filter_map(|line| line.split('#').next().unwrap().trim().split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn check_deploy_warns_on_a_laptop_configuration_and_is_quiet_on_the_recommended_one() {
+    let app = spawn_app().await;
+    let database = app.state.settings.database.url.clone();
+    let mut recommended = recommended_settings();
+    assert!(recommended.len() >= 10, "{recommended:?}");
+    // What only a real deployment has: its database, its Redis and its secret.
+    let secret = random_string(64);
+    for (name, value) in &mut recommended {
+        match name.as_str() {
+            "DATABASE_URL" => value.clone_from(&database),
+            "CACHE_URL" => *value = "memory://".into(),
+            "SECRET_KEY" => value.clone_from(&secret),
+            _ => {}
+        }
+    }
+    let recommended: Vec<(&str, &str)> = recommended
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+
+    let laptop = run_cli(&app, &["check", "--deploy"], "");
+    let laptop_strict = run_cli(&app, &["check", "--deploy", "--fail-level", "warning"], "");
+    let deployed = run_cli_with_env(
+        &["check", "--deploy", "--fail-level", "warning"],
+        "",
+        &recommended,
+    );
+
+    let laptop_out = String::from_utf8_lossy(&laptop.stdout);
+    assert!(
+        laptop.status.success(),
+        "warnings alone do not fail: {laptop:?}"
+    );
+    for id in [
+        "security.W004",
+        "security.W008",
+        "security.W012",
+        "security.W016",
+    ] {
+        assert!(
+            laptop_out.contains(&format!("WARN  {id}: ")),
+            "{id}: {laptop_out}"
+        );
+    }
+    assert!(
+        laptop_out.contains("4 deployment warning(s)"),
+        "{laptop_out}"
+    );
+    assert!(!laptop_strict.status.success());
+    let deployed_out = String::from_utf8_lossy(&deployed.stdout);
+    assert!(deployed.status.success(), "{deployed:?}");
+    assert!(!deployed_out.contains("WARN"), "{deployed_out}");
+    assert!(
+        deployed_out.contains("ok    deployment settings"),
+        "{deployed_out}"
+    );
 }

@@ -165,6 +165,54 @@ async fn metrics_count_requests_by_route_pattern_and_status_on_their_own_address
 }
 
 #[actix_web::test]
+async fn metrics_say_which_build_answers_and_what_the_process_uses() {
+    // Arrange
+    let app = spawn_app_with_metrics(SessionEngineKind::Db).await;
+    let mut browser = app.browser();
+
+    // Act
+    browser.get("/").await;
+    let body = scrape(&app).await;
+
+    // Assert: one build-info series, this crate's version; the process's own metrics under
+    // their standard names; request durations bucketed from 100 µs.
+    let version = [("version", env!("CARGO_PKG_VERSION"))];
+    assert_eq!(
+        metric(&body, "guestbook_build_info", &version),
+        1.0,
+        "{body}"
+    );
+    assert!(body.contains("guestbook_build_info{bundled=\""), "{body}");
+    assert!(metric(&body, "process_resident_memory_bytes", &[]) > 1e6);
+    assert!(metric(&body, "process_start_time_seconds", &[]) > 1.7e9);
+    assert!(body.contains("\nprocess_cpu_seconds_total "), "{body}");
+    assert!(metric(&body, "process_open_fds", &[]) >= 3.0);
+    let home = [("route", "/"), ("method", "GET"), ("status", "200")];
+    let first_bucket = [home[0], home[1], home[2], ("le", "0.0001")];
+    assert!(
+        body.lines().any(
+            |line| line.starts_with("guestbook_http_request_duration_seconds_bucket")
+                && line.contains("le=\"0.0001\"")
+        ),
+        "{body}"
+    );
+    // Every request is in the last bucket, and none takes less than nothing.
+    let all = metric(
+        &body,
+        "guestbook_http_request_duration_seconds_count",
+        &home,
+    );
+    assert!(all >= 1.0);
+    assert!(
+        metric(
+            &body,
+            "guestbook_http_request_duration_seconds_bucket",
+            &first_bucket
+        ) <= all
+    );
+}
+
+#[actix_web::test]
 async fn metrics_count_session_operations_by_engine_and_outcome() {
     // Arrange
     let app = spawn_app_with_metrics(SessionEngineKind::File).await;

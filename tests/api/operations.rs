@@ -9,10 +9,11 @@ use std::{
 
 use actix_web::http::StatusCode;
 use guestbook::settings::HttpsSettings;
+use time::macros::datetime;
 
 use crate::helpers::{
-    TestDatabase, TestResources, postgres_available, random_string, run_cli, run_cli_with_env,
-    spawn_app, spawn_app_with,
+    Flavor, SharedSite, TestApp, TestDatabase, TestResources, postgres_available, random_string,
+    run_cli, run_cli_with_env, spawn_app, spawn_app_with,
 };
 
 // ---------- a self-contained binary ----------
@@ -375,6 +376,136 @@ async fn clearsessions_deletes_in_batches_of_the_size_asked_for() {
     assert!(String::from_utf8_lossy(&cleared.stdout).contains("Deleted 5 expired session(s)."));
     assert_eq!(app.count("sessions"), 0);
     assert!(!refused.status.success());
+}
+
+/// Stores a session with an empty body that expires at `expire_date` (UTC), on either
+/// database.
+fn insert_session(app: &TestApp, expire_date: time::PrimitiveDateTime) {
+    use diesel::{
+        RunQueryDsl,
+        sql_types::{Binary, Text, Timestamp},
+    };
+    diesel::sql_query(
+        "INSERT INTO sessions (session_key, session_data, expire_date) VALUES ($1, $2, $3)",
+    )
+    .bind::<Text, _>(random_string(64))
+    .bind::<Binary, _>(b"{}".to_vec())
+    .bind::<Timestamp, _>(expire_date)
+    .execute(&mut app.db())
+    .unwrap();
+}
+
+/// Two instances sharing a database, each with the settings adjusted by `adjust`.
+async fn two_instances(
+    flavor: Flavor,
+    resources: &mut TestResources,
+    site: &SharedSite,
+    adjust: impl Fn(&mut guestbook::settings::Settings),
+) -> (TestApp, TestApp) {
+    let database = match flavor.database {
+        TestDatabase::Sqlite => site.database.clone(),
+        TestDatabase::Postgres => resources.database_url(TestDatabase::Postgres),
+    };
+    let shared = |s: &mut guestbook::settings::Settings| {
+        site.share(s);
+        s.database.url.clone_from(&database);
+        adjust(s);
+    };
+    let first = flavor.spawn_app_with(shared).await;
+    let second = flavor.spawn_app_with(shared).await;
+    (first, second)
+}
+
+/// With `CLEARSESSIONS_INTERVAL`, `serve` deletes expired sessions itself, and only those.
+#[actix_web::test]
+async fn the_server_deletes_expired_sessions_every_clearsessions_interval() {
+    for flavor in Flavor::on_each_database("the_server_deletes_expired_sessions") {
+        // Arrange: two instances cleaning every second, three expired sessions and a live one.
+        let (site, mut resources) = (SharedSite::new(), TestResources::new());
+        let (first, _second) = two_instances(flavor, &mut resources, &site, |s| {
+            s.clearsessions_interval = Some(Duration::from_secs(1));
+        })
+        .await;
+        for _ in 0..3 {
+            insert_session(&first, datetime!(2000-01-01 00:00:00));
+        }
+        insert_session(&first, datetime!(2999-01-01 00:00:00));
+
+        // Act: wait for the cleanup, which runs a second after start (at most 30 s: a run
+        // that never comes fails the test, it does not hang it).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while first.count("sessions") > 1 && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // Assert
+        assert_eq!(
+            first.count("sessions"),
+            1,
+            "{flavor:?}: only the live one left"
+        );
+    }
+}
+
+/// The cleanup is off unless asked for (as in Django); when it runs, it deletes what expired
+/// and nothing else, and it is not due again within the interval.
+#[actix_web::test]
+async fn the_cleanup_is_off_by_default_and_deletes_only_what_expired() {
+    use guestbook::domain::cleanup::CleanupRun;
+    let app = spawn_app().await;
+    insert_session(&app, datetime!(2000-01-01 00:00:00));
+    insert_session(&app, datetime!(2999-01-01 00:00:00));
+    let hour = Duration::from_secs(3600);
+
+    let first = app.state.cleanup.run_if_due(hour).await.unwrap();
+    let again = app.state.cleanup.run_if_due(hour).await.unwrap();
+
+    assert_eq!(app.state.settings.clearsessions_interval, None);
+    assert!(matches!(first, CleanupRun::Ran(_)), "{first:?}");
+    assert!(matches!(again, CleanupRun::NotDue), "{again:?}");
+    assert_eq!(app.count("sessions"), 1, "the live session stays");
+}
+
+/// Of instances that try at the same moment, exactly one runs the cleanup; the others are told
+/// it is not due, until an interval has passed. The claim is one conditional UPDATE, so this
+/// holds however the requests interleave.
+#[actix_web::test]
+async fn of_instances_racing_for_the_cleanup_exactly_one_runs_it() {
+    use guestbook::domain::cleanup::CleanupRun;
+    for flavor in Flavor::on_each_database("of_instances_racing_for_the_cleanup") {
+        // Arrange: eight callers on two instances, released together.
+        let (site, mut resources) = (SharedSite::new(), TestResources::new());
+        let (first, second) = two_instances(flavor, &mut resources, &site, |_| {}).await;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let callers = (0..8).map(|n| {
+            let cleanup = if n % 2 == 0 { &first } else { &second }
+                .state
+                .cleanup
+                .clone();
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                cleanup.run_if_due(Duration::from_secs(3600)).await.unwrap()
+            }
+        });
+
+        // Act
+        let runs = futures_util::future::join_all(callers).await;
+        let later = first
+            .state
+            .cleanup
+            .run_if_due(Duration::from_secs(3600))
+            .await
+            .unwrap();
+
+        // Assert
+        let ran = runs
+            .iter()
+            .filter(|run| matches!(run, CleanupRun::Ran(_)))
+            .count();
+        assert_eq!(ran, 1, "{flavor:?}: {runs:?}");
+        assert!(matches!(later, CleanupRun::NotDue), "{later:?}");
+    }
 }
 
 // ---------- migrations through a pooler ----------

@@ -11,8 +11,19 @@ pub mod client;
 pub mod django;
 pub mod process;
 pub mod services;
+// What tests need from outside (PostgreSQL, Redis) and the skipped tests, counted and reported
+// where `cargo test` shows it: one file for this suite and the session crate's.
+#[path = "../../../crates/actix-session-engines/tests/support/skips.rs"]
+mod skips;
 
-pub use self::{app::*, client::*, conformance::run_under, process::*, services::*};
+pub use self::{
+    app::*,
+    client::*,
+    conformance::run_under,
+    process::*,
+    services::*,
+    skips::{postgres_available, postgres_url, redis_available, redis_url, skip},
+};
 
 pub fn random_string(len: usize) -> String {
     use rand::{Rng, distr::Alphanumeric};

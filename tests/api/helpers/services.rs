@@ -14,56 +14,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::random_string;
-
-/// `TEST_DATABASE_URL`, the PostgreSQL server the tests may create databases on.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-/// `REDIS_URL`, the Redis the tests may use.
-pub fn redis_url() -> Option<String> {
-    std::env::var("REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-/// Whether a test that needs PostgreSQL can run (as [`redis_available`]).
-pub fn postgres_available(test: &str) -> bool {
-    available(
-        test,
-        postgres_url().is_some(),
-        "TEST_DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/postgres",
-        "PostgreSQL",
-    )
-}
-
-/// Whether a test that needs Redis can run: without `REDIS_URL` it is skipped with a printed
-/// reason, except under CI (`CI=true`), where a missing service is a failure.
-pub fn redis_available(test: &str) -> bool {
-    available(
-        test,
-        redis_url().is_some(),
-        "REDIS_URL",
-        "redis://127.0.0.1:6379/",
-        "Redis",
-    )
-}
-
-fn available(test: &str, configured: bool, variable: &str, example: &str, service: &str) -> bool {
-    if configured {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test}: {variable} is not set, and CI=true requires {service}"
-    );
-    eprintln!("skipped {test}: set {variable} (e.g. {example}) to run it");
-    false
-}
+use super::{postgres_url, random_string, redis_url};
 
 /// Creates an empty PostgreSQL schema for one test and returns a URL whose connections use
 /// it (libpq's `options` sets their `search_path`). A schema is made in milliseconds where a

@@ -8,53 +8,15 @@ use std::time::Duration;
 use diesel::{Connection as _, connection::SimpleConnection};
 use rand::{Rng, distr::Alphanumeric};
 
+pub mod skips;
+
+pub use skips::{postgres_available, postgres_url, redis_available, redis_url};
+
 /// Which database a test runs on.
 #[derive(Clone, Copy)]
 pub enum TestDatabase {
     Sqlite,
     Postgres,
-}
-
-/// `TEST_DATABASE_URL`, the PostgreSQL server the tests may create schemas on.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-/// `REDIS_URL`, the Redis the tests may use.
-pub fn redis_url() -> Option<String> {
-    std::env::var("REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
-
-/// Whether a test that needs PostgreSQL can run (as [`redis_available`]).
-pub fn postgres_available(test: &str) -> bool {
-    available(
-        test,
-        postgres_url().is_some(),
-        "TEST_DATABASE_URL",
-        "PostgreSQL",
-    )
-}
-
-/// Whether a test that needs Redis can run: without `REDIS_URL` it is skipped with a printed
-/// reason, except under CI (`CI=true`), where a missing service is a failure.
-pub fn redis_available(test: &str) -> bool {
-    available(test, redis_url().is_some(), "REDIS_URL", "Redis")
-}
-
-fn available(test: &str, configured: bool, variable: &str, service: &str) -> bool {
-    if configured {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test}: {variable} is not set, and CI=true requires {service}"
-    );
-    eprintln!("skipped {test}: set {variable} to run it");
-    false
 }
 
 pub fn random_string(len: usize) -> String {
