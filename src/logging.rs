@@ -12,7 +12,7 @@ use actix_web::{
     web,
 };
 use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
 use crate::{metrics, security::proxies::TrustedProxies, settings::LogFormat};
 
@@ -31,6 +31,20 @@ pub fn init() {
 /// JSON; an invalid value logs as text here, and the settings then refuse it at start-up
 /// (logging starts before the settings are read, so that their errors are logged too).
 pub fn init_with_default(default: &str) {
+    install(default, std::io::stderr);
+}
+
+/// The tests' subscriber: as [`init_with_default`], but written through the test harness's
+/// output capture, so a passing test's logs (the failures many tests cause on purpose) stay
+/// hidden and a failing test's are shown with it.
+pub fn init_for_tests(default: &str) {
+    install(default, tracing_subscriber::fmt::TestWriter::new());
+}
+
+fn install<W>(default: &str, writer: W)
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // actix-session warns about every cookie that fails its signature: the client's doing (a
     // stale or forged cookie, which simply starts a new session), and a way to fill the logs.
@@ -52,7 +66,7 @@ pub fn init_with_default(default: &str) {
         .unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second call (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder

@@ -103,7 +103,7 @@ impl Flavor {
     /// Starts the app under this flavor, with the settings adjusted first.
     pub async fn spawn_app_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         // Quiet unless asked: hundreds of servers start in one run.
-        guestbook::logging::init_with_default("warn");
+        guestbook::logging::init_for_tests("warn");
         let mut settings = Settings::from_lookup(|_| None).expect("default settings");
         let mut resources = TestResources::new();
         settings.database.url = resources.database_url(self.database);
