@@ -30,12 +30,16 @@ use crate::{
     db::DbError,
     domain::{
         DomainError,
+        accounts::Accounts,
         comments::{CHANGED_MEANWHILE, HIDDEN_BY_STAFF, NOT_YOURS, OwnCommentError, TOO_LATE},
     },
     security::{
-        csrf::CsrfError, hosts::UnknownHost, passwords::PasswordError, throttle::Throttled,
+        csrf::{CsrfError, CsrfToken},
+        hosts::UnknownHost,
+        passwords::PasswordError,
+        throttle::Throttled,
     },
-    sessions::typed::SessionsDisabled,
+    sessions::{VisitorSession, typed::SessionsDisabled},
 };
 
 /// Everything a request can fail with. The message of each variant is shown to the client;
@@ -44,14 +48,15 @@ use crate::{
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
-    /// CSRF verification failed; the reason says which check.
+    /// CSRF verification failed; the reason (Django's) says which check. JSON clients get it
+    /// as is; the page says it in plain words, the reason in its footnote.
     #[error("CSRF verification failed: {0}")]
     Csrf(&'static str),
     /// A form post came without any `csrftoken` cookie: the browser refuses this site's
     /// cookies (the CSRF cookie doubles as Django's test cookie).
     #[error("{}", COOKIES_REFUSED)]
     CookiesRefused,
-    #[error("The page you asked for does not exist.")]
+    #[error("There is no page at this address.")]
     NotFound,
     /// The thing exists, and this visitor may not do that to it; the message says why.
     #[error("{0}")]
@@ -61,9 +66,9 @@ pub enum AppError {
     #[error("Please log in first.")]
     LoginRequired,
     /// The address exists but not for this method; `allow` lists the ones it takes.
-    #[error("This address does not accept that method.")]
+    #[error("This page cannot be used that way: use the site's own links and forms.")]
     MethodNotAllowed { allow: &'static str },
-    #[error("The request body is too large.")]
+    #[error("What you sent is more than this site accepts: a comment is up to 2,000 characters.")]
     PayloadTooLarge,
     /// The action lost a race with another that changed the same thing first.
     #[error("{0}")]
@@ -104,8 +109,8 @@ pub const COOKIES_REFUSED: &str = "Your browser did not send this site’s cooki
 
 /// What to do after a CSRF failure other than refused cookies: the page was stale or the
 /// form came from elsewhere.
-const CSRF_ADVICE: &str = "Nothing was changed. Go back, reload the page and try again. If \
-    this keeps happening, check that your browser allows cookies for this site.";
+const CSRF_ADVICE: &str = "Go back, reload the page and try again. If this keeps happening, \
+    check that your browser allows cookies for this site.";
 
 impl AppError {
     /// Wraps an unexpected failure, keeping its cause for the log.
@@ -113,20 +118,69 @@ impl AppError {
         Self::Internal(err.into())
     }
 
-    /// The error page's heading, where the status's own name would not say it plainly.
-    fn page_title(&self) -> Option<&'static str> {
+    /// The error page's heading: what happened, in the visitor's words (the status code is
+    /// only a footnote).
+    fn page_title(&self) -> &'static str {
         match self {
-            Self::CookiesRefused => Some("Cookies are needed"),
-            Self::Csrf(_) => Some("This form could not be checked"),
+            Self::BadRequest(_) => "That request was not understood",
+            Self::CookiesRefused => "Cookies are needed",
+            Self::Csrf(_) => "This page was out of date",
+            Self::NotFound => "Page not found",
+            Self::Forbidden(reason) if *reason == TOO_LATE => "Too late to change this comment",
+            Self::Forbidden(reason) if *reason == NOT_YOURS => "This is not your comment",
+            Self::Forbidden(reason) if *reason == HIDDEN_BY_STAFF => "A moderator hid this comment",
+            Self::Forbidden(_) => "Not allowed",
+            Self::LoginRequired => "Please log in",
+            Self::MethodNotAllowed { .. } => "That cannot be done here",
+            Self::PayloadTooLarge => "That was too much to send",
+            Self::Conflict(_) => "Changed in the meantime",
+            Self::Unprocessable(_) => "That could not be saved",
+            Self::TooManyAttempts { .. } => "Too many attempts",
+            Self::Overloaded { .. } => "Busy right now",
+            Self::Unavailable(_) => "Unavailable for a moment",
+            Self::SessionsDisabled => "Sessions are turned off",
+            Self::SessionTooLarge => "Your session is too large",
+            Self::Internal(_) => "Something went wrong",
+        }
+    }
+
+    /// The error page's message, where the client's (JSON's) would be jargon to a visitor.
+    fn page_message(&self) -> Option<&'static str> {
+        match self {
+            Self::Csrf(_) => Some(
+                "Nothing was done: this form was out of date (perhaps you logged in or out in \
+                 another tab since it was loaded), or it was sent from another site.",
+            ),
             _ => None,
         }
     }
 
-    /// What the error page advises beyond the message, for the refusals a visitor can fix.
+    /// The technical detail the error page's footnote adds to the code, for a report.
+    fn detail(&self) -> Option<&'static str> {
+        match self {
+            Self::Csrf(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// What the error page advises beyond the message, for the refusals a visitor can act on.
     fn advice(&self) -> Option<&'static str> {
         match self {
             Self::Csrf(_) => Some(CSRF_ADVICE),
+            Self::NotFound => Some("Check the address, or start again from the guestbook."),
+            Self::Forbidden(reason) if *reason == TOO_LATE => {
+                Some("Your comment stays in the guestbook as it is.")
+            }
+            Self::LoginRequired => Some("This page is for members: log in, then try again."),
             _ => None,
+        }
+    }
+
+    /// Where the error page's button leads, and what it says.
+    fn next_step(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::LoginRequired => ("/login", "Log in"),
+            _ => ("/", "Back to the guestbook"),
         }
     }
 }
@@ -241,8 +295,10 @@ impl ResponseError for AppError {
     /// The status and headers; the body is written by [`render_errors`], which knows what
     /// the client accepts.
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
-            tracing::error!(error = ?cause, "internal error");
+        match self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            Self::Csrf(reason) => tracing::info!(reason, "CSRF check failed"),
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         match self {
@@ -284,9 +340,16 @@ pub fn wants_json(req: &HttpRequest) -> bool {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    /// The member logged in (their username, and the token for "Log out").
+    member: Option<(&'a str, &'a str)>,
+    sessions_enabled: bool,
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// Beside the code in the footnote.
+    detail: Option<&'a str>,
+    /// The button: where to go next, and its words.
+    next: (&'a str, &'a str),
     /// What the visitor can do about it, when they can.
     advice: Option<&'a str>,
     /// The comment the failed request carried, given back.
@@ -295,18 +358,53 @@ struct ErrorPage<'a> {
 
 /// What the client is told about an error.
 struct ErrorText {
+    /// What JSON clients are told.
     message: String,
-    /// The page's heading; the status's name when `None`.
+    /// What the page says, when it says it otherwise.
+    page_message: Option<&'static str>,
+    /// The footnote's detail, beside the code.
+    detail: Option<&'static str>,
+    /// The page's heading; one for the status when `None`.
     title: Option<&'static str>,
     advice: Option<&'static str>,
+    next: (&'static str, &'static str),
 }
 
 impl ErrorText {
     fn of(app_error: &AppError) -> Self {
         Self {
             message: app_error.to_string(),
-            title: app_error.page_title(),
+            page_message: app_error.page_message(),
+            detail: app_error.detail(),
+            title: Some(app_error.page_title()),
             advice: app_error.advice(),
+            next: app_error.next_step(),
+        }
+    }
+
+    /// For the framework's own errors: words for their status (their own text may name
+    /// internals).
+    fn for_status(status: StatusCode) -> Self {
+        let app_error = match status {
+            StatusCode::NOT_FOUND => Some(AppError::NotFound),
+            StatusCode::PAYLOAD_TOO_LARGE => Some(AppError::PayloadTooLarge),
+            StatusCode::METHOD_NOT_ALLOWED => Some(AppError::MethodNotAllowed { allow: "" }),
+            _ => None,
+        };
+        if let Some(app_error) = app_error {
+            return Self::of(&app_error);
+        }
+        Self {
+            message: default_message(status).to_owned(),
+            page_message: None,
+            detail: None,
+            title: Some(if status.is_server_error() {
+                "Something went wrong"
+            } else {
+                "That request was not understood"
+            }),
+            advice: None,
+            next: ("/", "Back to the guestbook"),
         }
     }
 }
@@ -328,7 +426,8 @@ pub async fn render_errors(
         Ok(res) => Ok(render(res, json, draft.as_deref())),
         Err(err) => {
             let (status, text) = describe_middleware_failure(&err);
-            let body = ErrorBody::new(status, &text, json, draft.as_deref());
+            let links = HeaderLinks::default();
+            let body = ErrorBody::new(status, &text, json, draft.as_deref(), &links);
             let response = HttpResponse::build(status)
                 .content_type(body.content_type())
                 .body(body.into_string());
@@ -348,7 +447,14 @@ fn render(
         return res.map_into_boxed_body();
     };
     let status = res.status();
-    let body = ErrorBody::new(status, &text_of(error, status), json, draft);
+    let text = text_of(error, status);
+    let links = res
+        .response()
+        .extensions()
+        .get::<HeaderLinks>()
+        .cloned()
+        .unwrap_or_default();
+    let body = ErrorBody::new(status, &text, json, draft, &links);
     res.map_body(|head, _| {
         head.headers.insert(
             header::CONTENT_TYPE,
@@ -388,11 +494,7 @@ fn text_of(error: &actix_web::Error, status: StatusCode) -> ErrorText {
     }
     match error.as_error::<AppError>() {
         Some(app_error) => ErrorText::of(app_error),
-        None => ErrorText {
-            message: default_message(status).to_owned(),
-            title: None,
-            advice: None,
-        },
+        None => ErrorText::for_status(status),
     }
 }
 
@@ -419,11 +521,17 @@ enum ErrorBody {
 }
 
 impl ErrorBody {
-    fn new(status: StatusCode, text: &ErrorText, json: bool, draft: Option<&str>) -> Self {
+    fn new(
+        status: StatusCode,
+        text: &ErrorText,
+        json: bool,
+        draft: Option<&str>,
+        links: &HeaderLinks,
+    ) -> Self {
         if json {
             Self::Json(serde_json::json!({ "error": text.message }).to_string())
         } else {
-            Self::Html(error_page_html(status, text, draft))
+            Self::Html(error_page_html(status, text, draft, links))
         }
     }
 
@@ -441,12 +549,75 @@ impl ErrorBody {
     }
 }
 
+/// Middleware, inside the session middleware (where the session can still be read): an error
+/// page gets the header links every other page has, kept on the response for
+/// [`render_errors`], which writes the page.
+pub async fn keep_header_links(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if res.response().error().is_some() && !wants_json(res.request()) {
+        let links = HeaderLinks::of(res.request(), res.status()).await;
+        res.response_mut().extensions_mut().insert(links);
+    }
+    Ok(res)
+}
+
+/// The account links of an error page's header, as on every other page: the member's name
+/// and links, or "Log in" and "Sign up".
+#[derive(Clone, Default)]
+struct HeaderLinks {
+    /// The member logged in, and the token for their "Log out" button.
+    member: Option<(String, String)>,
+    sessions_enabled: bool,
+}
+
+impl HeaderLinks {
+    /// The links for the page answering `req` with `status`. Only a visitor's own mistakes
+    /// (`4xx`) look the member up: a `429`, a `503` or a `500` answers without asking the
+    /// database anything more.
+    async fn of(req: &HttpRequest, status: StatusCode) -> Self {
+        use actix_web::FromRequest;
+        if !status.is_client_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Self::default();
+        }
+        let mut payload = actix_web::dev::Payload::None;
+        let (Ok(session), Ok(csrf), Some(accounts)) = (
+            VisitorSession::from_request(req, &mut payload).into_inner(),
+            CsrfToken::from_request(req, &mut payload).into_inner(),
+            req.app_data::<web::Data<Accounts>>(),
+        ) else {
+            return Self::default();
+        };
+        // The session middleware has finished: whatever this writes to the session is not
+        // saved, and nothing here needs it to be.
+        let member = accounts.refresh_login(&session).await.ok().flatten();
+        Self {
+            member: member.map(|member| (member.username, csrf.form_token())),
+            sessions_enabled: session.is_enabled(),
+        }
+    }
+}
+
 /// The HTML error page for `status`; falls back to plain markup if the template fails.
-fn error_page_html(status: StatusCode, text: &ErrorText, draft: Option<&str>) -> String {
+fn error_page_html(
+    status: StatusCode,
+    text: &ErrorText,
+    draft: Option<&str>,
+    links: &HeaderLinks,
+) -> String {
     let page = ErrorPage {
+        member: links
+            .member
+            .as_ref()
+            .map(|(name, token)| (name.as_str(), token.as_str())),
+        sessions_enabled: links.sessions_enabled,
         status: status.as_u16(),
         title: text.title.or(status.canonical_reason()).unwrap_or("Error"),
-        message: &text.message,
+        message: text.page_message.unwrap_or(&text.message),
+        detail: text.detail,
+        next: text.next,
         advice: text.advice,
         draft,
     };
@@ -462,9 +633,6 @@ fn error_page_html(status: StatusCode, text: &ErrorText, draft: Option<&str>) ->
 
 fn default_message(status: StatusCode) -> &'static str {
     match status {
-        StatusCode::NOT_FOUND => "The page you asked for does not exist.",
-        StatusCode::METHOD_NOT_ALLOWED => "This address does not accept that method.",
-        StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large.",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "Send the form as application/x-www-form-urlencoded.",
         s if s.is_server_error() => "Something went wrong on our side. It has been logged.",
         _ => "The request could not be processed.",

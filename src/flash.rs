@@ -16,6 +16,8 @@ const COOKIE_NAME: &str = "messages";
 pub enum Flash {
     Commented,
     LoggedIn,
+    /// A new member: the home page welcomes them by name.
+    SignedUp,
     LoggedOut,
     PasswordChanged,
     SessionEnded,
@@ -34,8 +36,11 @@ impl Flash {
         match self {
             Self::Commented => "Thanks for your comment!",
             Self::LoggedIn => "You're logged in.",
+            Self::SignedUp => "Welcome! Your account is made, and you're logged in.",
             Self::LoggedOut => "You're logged out.",
-            Self::PasswordChanged => "Your password was changed.",
+            Self::PasswordChanged => {
+                "Your password was changed, and your other sessions were logged out."
+            }
             Self::SessionEnded => "That session is logged out.",
             Self::OtherSessionsEnded => "Your other sessions are logged out.",
             Self::SessionsThisSiteWroteEnded => {
@@ -54,6 +59,7 @@ impl Flash {
         match self {
             Self::Commented => "commented",
             Self::LoggedIn => "logged_in",
+            Self::SignedUp => "signed_up",
             Self::LoggedOut => "logged_out",
             Self::PasswordChanged => "password_changed",
             Self::SessionEnded => "session_ended",
@@ -71,6 +77,7 @@ impl Flash {
         [
             Self::Commented,
             Self::LoggedIn,
+            Self::SignedUp,
             Self::LoggedOut,
             Self::PasswordChanged,
             Self::SessionEnded,
@@ -88,20 +95,42 @@ impl Flash {
 
     /// Leaves this message for the next page the browser loads.
     pub fn leave(self, response: &mut HttpResponse) {
-        let cookie = Cookie::build(COOKIE_NAME, self.code())
+        Self::set(response, self.code().to_owned());
+    }
+
+    /// Leaves this message for the next page, to be shown at comment `id` (a moderator's
+    /// confirmation, where their eye is after the page jumps to the comment).
+    pub fn leave_at_comment(self, response: &mut HttpResponse, id: i64) {
+        Self::set(response, format!("{}.{id}", self.code()));
+    }
+
+    fn set(response: &mut HttpResponse, value: String) {
+        let cookie = Cookie::build(COOKIE_NAME, value)
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
             .max_age(Duration::minutes(5))
             .finish();
-        // Adding a cookie fails only for values that cannot be headers; ours are fixed words.
+        // Adding a cookie fails only for values that cannot be headers; ours are fixed words
+        // and digits.
         let _ = response.add_cookie(&cookie);
     }
 
     /// The message waiting for this request, if any; pair with [`Flash::consume`].
     pub fn waiting(req: &HttpRequest) -> Option<Self> {
-        req.cookie(COOKIE_NAME)
-            .and_then(|c| Self::from_code(c.value()))
+        let cookie = req.cookie(COOKIE_NAME)?;
+        let code = cookie
+            .value()
+            .split_once('.')
+            .map_or(cookie.value(), |(code, _)| code);
+        Self::from_code(code)
+    }
+
+    /// The comment the waiting message is about ([`Flash::leave_at_comment`]), if any.
+    pub fn comment(req: &HttpRequest) -> Option<i64> {
+        let cookie = req.cookie(COOKIE_NAME)?;
+        let (_, id) = cookie.value().split_once('.')?;
+        id.parse().ok()
     }
 
     /// Removes the message cookie, so the message shows once.

@@ -17,7 +17,7 @@ use anyhow::Context;
 use crate::{
     background::Background,
     db::Migrations,
-    error::{AppError, render_errors},
+    error::{AppError, keep_header_links, render_errors},
     logging::log_request,
     metrics, routes,
     security::{csrf::set_csrf_cookie, hosts::check_host, https::enforce_https},
@@ -237,6 +237,7 @@ pub fn build_app(
         .route("/healthz", routes::get().to(routes::readyz))
         .service(
             web::scope("")
+                .wrap(from_fn(keep_header_links))
                 .wrap(from_fn(sessions::finish_session))
                 .wrap(session_middleware)
                 .wrap(from_fn(sessions::session_cookie_rules))

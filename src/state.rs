@@ -11,7 +11,7 @@ use actix_web::web;
 use anyhow::Context;
 
 use crate::{
-    changes::{Changes, CurrentMembers},
+    changes::{Changes, CurrentMembers, LeftComments},
     db::Database,
     domain::{
         accounts::Accounts, cleanup::SessionCleanup, comments::Comments, feed::CommentFeed,
@@ -139,8 +139,12 @@ impl AppState {
         .with_cookie_domain(settings.security.csrf_cookie_domain.clone())
         .shared_with_django(settings.session.django_compat);
         let login_fields = LoginFields::of(settings.session.django_compat);
+        let comments = Comments::new(
+            db.clone(),
+            LeftComments::new(changes.clone()),
+            settings.comments.edit_window,
+        );
         let feed = CommentFeed::new(changes, settings.comments.edit_window);
-        let comments = Comments::new(db.clone(), settings.comments.edit_window);
         let moderation = Moderation::new(db.clone());
         let cleanup = SessionCleanup::new(db.clone(), sessions.clone());
         Ok(Self {

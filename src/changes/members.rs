@@ -7,38 +7,25 @@
 //! outlive the sign-up that creates member N. Looking up a member who is not there (a copy of a
 //! deleted member's signed cookie) costs a query each time, as it would without this copy.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::sync::Arc;
 
 use diesel::Connection as _;
 
-use super::counters::Changes;
+use super::{counters::Changes, kept::Kept};
 use crate::db::{DbError, changes, members, models::Member};
-
-/// At most this many rows are kept; past it the copy starts again empty.
-const MAX_KEPT: usize = 10_000;
 
 /// Members' rows as of each request; cheap to clone (clones share the copy).
 #[derive(Clone)]
 pub struct CurrentMembers {
     changes: Changes,
-    kept: Arc<Mutex<Kept>>,
-}
-
-/// Rows read when the `members` counter was `version`.
-#[derive(Default)]
-struct Kept {
-    version: i64,
-    rows: HashMap<i64, Member>,
+    kept: Arc<Kept<i64, Member>>,
 }
 
 impl CurrentMembers {
     pub fn new(changes: Changes) -> Self {
         Self {
             changes,
-            kept: Arc::new(Mutex::new(Kept::default())),
+            kept: Arc::default(),
         }
     }
 
@@ -48,7 +35,7 @@ impl CurrentMembers {
     /// When the database does not answer.
     pub async fn find(&self, id: i64) -> Result<Option<Member>, DbError> {
         let current = self.changes.current().await?.members;
-        if let Some(row) = self.kept_row(id, current) {
+        if let Some(row) = self.kept.get(&id, current) {
             return Ok(Some(row));
         }
         let (version, row) = self
@@ -64,31 +51,9 @@ impl CurrentMembers {
             })
             .await?;
         if let Some(row) = &row {
-            self.keep(version, row.clone());
+            self.kept.keep(version, id, row.clone());
         }
         Ok(row)
-    }
-
-    fn kept_row(&self, id: i64, current: i64) -> Option<Member> {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.version == current {
-            kept.rows.get(&id).cloned()
-        } else {
-            None
-        }
-    }
-
-    fn keep(&self, version: i64, row: Member) {
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if version > kept.version {
-            kept.rows.clear();
-            kept.version = version;
-        } else if kept.rows.len() >= MAX_KEPT {
-            kept.rows.clear();
-        }
-        if version == kept.version {
-            kept.rows.insert(row.id, row);
-        }
     }
 }
 

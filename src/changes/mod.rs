@@ -9,7 +9,9 @@
 //! instead of its own queries.
 
 mod counters;
+mod kept;
+mod left_comments;
 mod members;
 mod shared_read;
 
-pub use self::{counters::Changes, members::CurrentMembers};
+pub use self::{counters::Changes, left_comments::LeftComments, members::CurrentMembers};

@@ -19,24 +19,91 @@ pub enum InsertOutcome {
     Stored,
     /// This visitor already has a comment (the `visitor_id` is taken).
     AlreadyCommented,
+    /// The member posting it already has a comment, left from another browser or device
+    /// (`comments_one_per_member`).
+    MemberAlreadyCommented,
 }
 
-/// Stores `comment` unless its visitor already has one; the unique `visitor_id` decides, so two
-/// concurrent requests of one session cannot both succeed.
+/// The unique index that keeps members to one comment (migration `one_comment_per_member`).
+const ONE_PER_MEMBER: &str = "comments_one_per_member";
+
+/// Stores `comment` unless its visitor, or the member posting it, already has one; unique
+/// indexes decide, so two concurrent requests of one session, or of one member in two
+/// browsers, cannot both succeed.
 ///
 /// # Errors
-/// Any database failure other than the visitor's existing comment.
+/// Any database failure other than the existing comment.
 pub fn insert(conn: &mut Connection, comment: &NewComment<'_>) -> Result<InsertOutcome, DbError> {
     match diesel::insert_into(comments::table)
         .values(comment)
         .execute(conn)
     {
         Ok(_) => Ok(InsertOutcome::Stored),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            Ok(InsertOutcome::AlreadyCommented)
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+            // PostgreSQL names the index; SQLite names the column ("UNIQUE constraint failed:
+            // comments.member_id").
+            let by_member = info.constraint_name() == Some(ONE_PER_MEMBER)
+                || info.message().contains("comments.member_id");
+            Ok(if by_member {
+                InsertOutcome::MemberAlreadyCommented
+            } else {
+                InsertOutcome::AlreadyCommented
+            })
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// The comment a visitor or a member has left, whatever became of it since.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+pub struct LeftComment {
+    pub id: i64,
+    pub created_at: PrimitiveDateTime,
+    /// The visitor who posted it (a member may have posted it from another browser).
+    pub visitor_id: String,
+    /// A staff member hid it.
+    pub hidden: bool,
+    /// Its author (or staff) deleted it: the row stays, without its text.
+    pub deleted: bool,
+}
+
+/// The comment the visitor `visitor_id` posted, or else the one the member `member_id` posted
+/// from any browser: two lookups by unique index.
+///
+/// # Errors
+/// Any database failure.
+pub fn find_left(
+    conn: &mut Connection,
+    visitor_id: Option<&str>,
+    member_id: Option<i64>,
+) -> Result<Option<LeftComment>, DbError> {
+    let columns = (
+        comments::id,
+        comments::created_at,
+        comments::visitor_id,
+        comments::hidden_at.is_not_null(),
+        comments::deleted_at.is_not_null(),
+    );
+    if let Some(visitor_id) = visitor_id {
+        let found = comments::table
+            .filter(comments::visitor_id.eq(visitor_id))
+            .select(columns)
+            .first(conn)
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    let Some(member_id) = member_id else {
+        return Ok(None);
+    };
+    // The index's own condition, spelled as it is, so the planner uses it.
+    Ok(comments::table
+        .filter(comments::member_id.eq(member_id))
+        .filter(diesel::dsl::not(comments::predates_one_per_member))
+        .select(columns)
+        .first(conn)
+        .optional()?)
 }
 
 /// Where a page of comments starts.

@@ -11,6 +11,7 @@ diesel::table! {
         edited_at -> Nullable<Timestamp>,
         hidden_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        predates_one_per_member -> Bool,
     }
 }
 

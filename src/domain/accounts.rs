@@ -32,7 +32,14 @@ use crate::{
     },
 };
 
+/// The username rule, as the sign-up form's hint and every refusal state it.
 pub const USERNAME_RULE: &str = "Usernames are 3 to 32 characters: letters, digits, _ and -.";
+pub const USERNAME_TOO_SHORT: &str =
+    "That username is too short. Usernames are 3 to 32 characters: letters, digits, _ and -.";
+pub const USERNAME_TOO_LONG: &str = "That username is too long, so no account was made (nothing \
+    was cut short). Usernames are 3 to 32 characters: letters, digits, _ and -.";
+pub const USERNAME_CHARACTERS: &str = "That username has a space or another character that is \
+    not allowed. Usernames are 3 to 32 characters: letters, digits, _ and -.";
 pub const PASSWORD_RULE: &str = "Passwords are 8 to 1024 characters long.";
 /// The longest password a member can have, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
@@ -49,13 +56,18 @@ pub enum SignupError {
 }
 
 /// # Errors
-/// [`USERNAME_RULE`] when `username` is not 3–32 ASCII letters, digits, `_` or `-`.
+/// Which part of the rule (3–32 ASCII letters, digits, `_` or `-`) `username` breaks, each
+/// refusal stating the whole rule.
 pub fn validate_username(username: &str) -> Result<(), &'static str> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    if (3..=32).contains(&username.len()) && username.bytes().all(allowed) {
-        Ok(())
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !username.chars().all(allowed) {
+        Err(USERNAME_CHARACTERS)
+    } else if username.len() < 3 {
+        Err(USERNAME_TOO_SHORT)
+    } else if username.len() > 32 {
+        Err(USERNAME_TOO_LONG)
     } else {
-        Err(USERNAME_RULE)
+        Ok(())
     }
 }
 

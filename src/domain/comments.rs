@@ -12,7 +12,8 @@ use std::time::Duration;
 use time::PrimitiveDateTime;
 
 use super::DomainError;
-pub use crate::db::comments::{InsertOutcome, OwnComment};
+use crate::changes::LeftComments;
+pub use crate::db::comments::{InsertOutcome, LeftComment, OwnComment};
 use crate::db::{
     Database,
     comments::{self, OwnOutcome},
@@ -21,9 +22,12 @@ use crate::db::{
 
 /// The longest comment, in Unicode scalar values.
 pub const MAX_COMMENT_CHARS: usize = 2000;
-pub const ALREADY_COMMENTED: &str = "You've already commented.";
+pub const ALREADY_COMMENTED: &str =
+    "You have already left your comment: each visitor leaves one, so this one was not posted.";
+pub const MEMBER_ALREADY_COMMENTED: &str = "You have already left your comment as a member, from \
+    another browser or device: each member leaves one, so this one was not posted.";
 pub const EMPTY_COMMENT: &str = "Your comment is empty.";
-pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2000 characters at most.";
+pub const TOO_LONG_COMMENT: &str = "Your comment is too long: 2,000 characters at most.";
 pub const CONTROL_CHARACTER: &str =
     "The comment contains a control character: only text, tabs and line breaks.";
 
@@ -53,6 +57,30 @@ pub fn normalise_comment(raw: &str) -> Result<String, &'static str> {
     } else {
         Ok(body.to_owned())
     }
+}
+
+/// What became of the comment a visitor (or the member logged in) left, as the home page
+/// tells them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YourComment {
+    pub id: i64,
+    pub state: LeftState,
+    /// Posted from this browser (the session's visitor id): its Edit and Delete are here. A
+    /// member's comment posted from another browser is changed from there.
+    pub from_this_browser: bool,
+    /// Until when its author may still change it from here (edit, or for a hidden comment
+    /// delete); `None` once the window has closed, or when it cannot be changed from here.
+    pub changeable_until: Option<PrimitiveDateTime>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftState {
+    /// On the pages for everyone.
+    Shown,
+    /// A moderator hid it: only staff see it.
+    Hidden,
+    /// Deleted: its row stays, without its text, so no second comment.
+    Deleted,
 }
 
 /// What the author is about to do to their comment: a hidden comment may be deleted, not
@@ -93,13 +121,19 @@ impl From<crate::db::DbError> for OwnCommentError {
 #[derive(Clone)]
 pub struct Comments {
     db: Database,
+    /// Whose comment is whose, kept while the comments stand.
+    left: LeftComments,
     /// `COMMENT_EDIT_WINDOW`: how long after posting the author may change a comment.
     edit_window: Duration,
 }
 
 impl Comments {
-    pub fn new(db: Database, edit_window: Duration) -> Self {
-        Self { db, edit_window }
+    pub fn new(db: Database, left: LeftComments, edit_window: Duration) -> Self {
+        Self {
+            db,
+            left,
+            edit_window,
+        }
     }
 
     /// Until when `comment` may be changed by its author.
@@ -131,6 +165,43 @@ impl Comments {
                 comments::insert(conn, &comment)
             })
             .await?)
+    }
+
+    /// The comment the visitor `visitor_id` left, or else the one the member `member_id`
+    /// left from any browser, and what became of it.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn left_by(
+        &self,
+        visitor_id: Option<String>,
+        member_id: Option<i64>,
+    ) -> Result<Option<YourComment>, DomainError> {
+        if visitor_id.is_none() && member_id.is_none() {
+            return Ok(None);
+        }
+        let this_visitor = visitor_id.clone();
+        let found = self.left.find(visitor_id, member_id).await?;
+        let window_opened = self.window_opened();
+        Ok(found.map(|left| {
+            let from_this_browser = this_visitor.as_deref() == Some(left.visitor_id.as_str());
+            let state = if left.deleted {
+                LeftState::Deleted
+            } else if left.hidden {
+                LeftState::Hidden
+            } else {
+                LeftState::Shown
+            };
+            let open = from_this_browser
+                && state != LeftState::Deleted
+                && left.created_at >= window_opened;
+            YourComment {
+                id: left.id,
+                state,
+                from_this_browser,
+                changeable_until: open.then(|| left.created_at + self.edit_window),
+            }
+        }))
     }
 
     /// Comment `id`, when the visitor `author` (the visitor id their session posted with) may

@@ -24,7 +24,7 @@ use crate::{
         comments::{self, Audience},
         models::{CommentWithAuthor, now_utc},
     },
-    display::{format_iso, format_time},
+    display::{Deadline, format_iso, format_time},
 };
 
 /// Comments per page.
@@ -64,6 +64,11 @@ impl ListHtml {
             Self::Viewer(html) => html,
         }
     }
+
+    /// Whether comment `id` is on this page.
+    pub fn shows_comment(&self, id: i64) -> bool {
+        self.as_str().contains(&format!("id=\"comment-{id}\""))
+    }
 }
 
 /// Who is looking at the comments, for what only they see.
@@ -76,6 +81,8 @@ pub struct Viewer<'a> {
     pub staff: bool,
     /// The form token for those buttons.
     pub csrf_token: &'a str,
+    /// A message to show at one comment (staff's confirmation of hiding or showing it).
+    pub notice: Option<(i64, &'a str)>,
 }
 
 /// One comment as shown.
@@ -90,7 +97,9 @@ struct CommentView {
     /// Posted by the viewer.
     own: bool,
     /// Until when the viewer may still edit or delete it (their own, within the window).
-    editable_until: Option<(String, String)>,
+    editable_until: Option<Deadline>,
+    /// A message for the viewer about this comment.
+    notice: Option<String>,
 }
 
 #[derive(Template)]
@@ -237,7 +246,8 @@ impl CommentFeed {
             Cursor::After(id) => format!("/?after={id}"),
         };
         // Comments posted since then may still be changed by their author.
-        let window_opened = now_utc() - self.edit_window;
+        let now = now_utc();
+        let window_opened = now - self.edit_window;
         let edit_window = self.edit_window;
         Ok(CommentList {
             comments: rows
@@ -245,11 +255,13 @@ impl CommentFeed {
                 .map(|row| {
                     let own = viewer.author.as_ref() == Some(&row.visitor_id);
                     let editable_until = (own && row.created_at >= window_opened && !row.hidden)
-                        .then(|| {
-                            let until = row.created_at + edit_window;
-                            (format_time(until), format_iso(until))
-                        });
-                    view(row.clone(), own, editable_until)
+                        .then(|| Deadline::new(row.created_at + edit_window, now));
+                    let mut view = view(row.clone(), own, editable_until);
+                    view.notice = viewer
+                        .notice
+                        .filter(|(id, _)| *id == row.id)
+                        .map(|(_, text)| text.to_owned());
+                    view
                 })
                 .collect(),
             newest: cursor == Cursor::Newest,
@@ -263,11 +275,7 @@ impl CommentFeed {
     }
 }
 
-fn view(
-    row: CommentWithAuthor,
-    own: bool,
-    editable_until: Option<(String, String)>,
-) -> CommentView {
+fn view(row: CommentWithAuthor, own: bool, editable_until: Option<Deadline>) -> CommentView {
     CommentView {
         id: row.id,
         body: row.body,
@@ -282,5 +290,6 @@ fn view(
         hidden: row.hidden,
         own,
         editable_until,
+        notice: None,
     }
 }

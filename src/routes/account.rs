@@ -269,7 +269,7 @@ pub async fn sessions_page(
     let listable = listed.is_some();
     let current_key = session.key();
     let current_info = session.info();
-    let rows: Vec<SessionRow> = match listed {
+    let mut rows: Vec<SessionRow> = match listed {
         Some(sessions) => sessions
             .into_iter()
             .map(|s| {
@@ -283,6 +283,9 @@ pub async fn sessions_page(
             .map(|info| session_row(info, true))
             .collect(),
     };
+    // This browser's session first: it is the one the member recognises, and on a phone the
+    // list is long.
+    rows.sort_by_key(|row| !row.current);
     if Reply::to(&req).is_json() {
         return Ok(json_body(
             StatusCode::OK,

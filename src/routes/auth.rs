@@ -156,7 +156,7 @@ pub async fn log_in(
             attempt.succeeded().await;
             let member = accounts.upgrade_password_hash(member, password).await;
             accounts.log_in(&session, &member, remember.is_some()).await;
-            Ok(logged_in(reply, StatusCode::OK))
+            Ok(logged_in(reply, StatusCode::OK, Flash::LoggedIn))
         }
         None => {
             attempt.failed().await;
@@ -230,7 +230,7 @@ pub async fn sign_up(
     {
         Ok(member) => {
             accounts.log_in(&session, &member, remember.is_some()).await;
-            Ok(logged_in(reply, StatusCode::CREATED))
+            Ok(logged_in(reply, StatusCode::CREATED, Flash::SignedUp))
         }
         Err(SignupError::Invalid(reason)) if reply.is_json() => {
             Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason))
@@ -244,12 +244,12 @@ pub async fn sign_up(
 }
 
 /// The answer to a successful login or sign-up: JSON with `json_status`, or a redirect home
-/// that says "You're logged in."
-fn logged_in(reply: Reply, json_status: StatusCode) -> HttpResponse {
+/// that says `flash`.
+fn logged_in(reply: Reply, json_status: StatusCode, flash: Flash) -> HttpResponse {
     if reply.is_json() {
-        return json_message(json_status, Flash::LoggedIn.text());
+        return json_message(json_status, flash.text());
     }
     let mut response = see_other("/");
-    Flash::LoggedIn.leave(&mut response);
+    flash.leave(&mut response);
     response
 }

@@ -23,7 +23,9 @@ use super::{
 use crate::{
     domain::{
         accounts::Accounts,
-        comments::{ALREADY_COMMENTED, Comments, InsertOutcome, normalise_comment},
+        comments::{
+            ALREADY_COMMENTED, Comments, InsertOutcome, MEMBER_ALREADY_COMMENTED, normalise_comment,
+        },
         feed::Cursor,
     },
     error::{AppError, in_words, retry_after_seconds},
@@ -36,8 +38,18 @@ use crate::{
     sessions::VisitorSession,
 };
 
-/// The start of the comment throttle's refusal; when to try again follows.
-pub const TOO_MANY_COMMENTS: &str = "You have posted too many comments from this address.";
+/// The start of the comment throttle's refusal; when to try again follows. The limit is per
+/// address, which a whole household, office or phone network may share: it is about the
+/// network, not the person.
+pub const TOO_MANY_COMMENTS: &str = "Your comment was not posted yet: many comments have come \
+    from your network recently (other people on it count too), so posting from it is paused.";
+
+/// A comment form that fails the CSRF check for a reason other than refused cookies: most
+/// often it was loaded before the visitor logged in or out in another tab, which changes the
+/// token. The form comes back, with the text and a fresh token.
+pub const STALE_FORM: &str = "Your comment was not posted yet: this page was loaded before \
+    you logged in or out (perhaps in another tab), so it was out of date. Your text is below: \
+    check it, then post it again.";
 
 #[derive(Deserialize)]
 pub struct CommentForm {
@@ -71,20 +83,28 @@ pub async fn post_comment(
         Ok(()) => {}
         // The form again, saying cookies are needed, with the visitor's text.
         Err(CsrfError::CookiesRefused) if !reply.is_json() => {
-            let draft = as_typed(&form);
             let messages = HomeMessages {
                 cookies_refused: true,
-                draft: &draft,
                 ..Default::default()
             };
-            return home
-                .render(Cursor::Newest, messages, StatusCode::FORBIDDEN)
-                .await;
+            return form_again(&home, &form, StatusCode::FORBIDDEN, messages).await;
+        }
+        // The form again, with the visitor's text and a token that works now.
+        Err(CsrfError::Failed(reason)) if !reply.is_json() && csrf.came_from_this_site() => {
+            tracing::info!(
+                reason,
+                "comment form refused by the CSRF check; shown again"
+            );
+            let messages = HomeMessages {
+                error: Some(STALE_FORM),
+                ..Default::default()
+            };
+            return form_again(&home, &form, StatusCode::FORBIDDEN, messages).await;
         }
         Err(err) => return Err(err.into()),
     }
     if session.has_commented() {
-        return already_commented(reply, &home).await;
+        return already_commented(reply, &home, &form, ALREADY_COMMENTED).await;
     }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
@@ -92,15 +112,11 @@ pub async fn post_comment(
             return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
         }
         Err(reason) => {
-            let draft = as_typed(&form);
             let messages = HomeMessages {
                 comment_error: Some(reason),
-                draft: &draft,
                 ..Default::default()
             };
-            return home
-                .render(Cursor::Newest, messages, StatusCode::UNPROCESSABLE_ENTITY)
-                .await;
+            return form_again(&home, &form, StatusCode::UNPROCESSABLE_ENTITY, messages).await;
         }
     };
     // The trap, then the throttle: a post caught by the trap takes no place under the limit.
@@ -119,7 +135,7 @@ pub async fn post_comment(
             let refusal = Refusal {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 text: format!(
-                    "{TOO_MANY_COMMENTS} Please try again {}.",
+                    "{TOO_MANY_COMMENTS} You can post it {}.",
                     in_words(retry_after)
                 ),
                 retry_after: Some(retry_after),
@@ -135,7 +151,11 @@ pub async fn post_comment(
             return Err(err);
         }
     };
-    session.mark_commented();
+    if outcome != InsertOutcome::MemberAlreadyCommented {
+        // Stored, or this visitor's comment was: either way this session has commented. A
+        // member's comment from another browser is theirs, not this visitor's.
+        session.mark_commented();
+    }
     match outcome {
         InsertOutcome::Stored if reply.is_json() => {
             Ok(json_message(StatusCode::CREATED, Flash::Commented.text()))
@@ -148,7 +168,11 @@ pub async fn post_comment(
         // Another request of this session got there first.
         InsertOutcome::AlreadyCommented => {
             slot.not_made().await;
-            already_commented(reply, &home).await
+            already_commented(reply, &home, &form, ALREADY_COMMENTED).await
+        }
+        InsertOutcome::MemberAlreadyCommented => {
+            slot.not_made().await;
+            already_commented(reply, &home, &form, MEMBER_ALREADY_COMMENTED).await
         }
     }
 }
@@ -188,13 +212,12 @@ impl Refusal {
         let mut response = if reply.is_json() {
             json_error(self.status, &self.text)
         } else {
-            let draft = as_typed(form);
             let messages = HomeMessages {
                 error: Some(&self.text),
-                draft: &draft,
+                paused_for: self.retry_after,
                 ..Default::default()
             };
-            home.render(Cursor::Newest, messages, self.status).await?
+            form_again(home, form, self.status, messages).await?
         };
         if let Some(wait) = self.retry_after {
             response.headers_mut().insert(
@@ -206,22 +229,52 @@ impl Refusal {
     }
 }
 
-/// The comment given back as typed, but for what a form cannot hold.
-fn as_typed(form: &CommentForm) -> String {
-    form.comment
-        .as_deref()
-        .unwrap_or_default()
+/// The comment form again, answered with `status`, holding the text the visitor typed, with
+/// `messages` saying why it was not posted.
+async fn form_again(
+    home: &Home,
+    form: &CommentForm,
+    status: StatusCode,
+    messages: HomeMessages<'_>,
+) -> Result<HttpResponse, AppError> {
+    let draft = form.typed();
+    let messages = HomeMessages {
+        draft: &draft,
+        ..messages
+    };
+    home.render(Cursor::Newest, messages, status).await
+}
+
+impl CommentForm {
+    /// The comment given back as typed, but for what a form cannot hold.
+    fn typed(&self) -> String {
+        as_typed(self.comment.as_deref().unwrap_or_default())
+    }
+}
+
+/// `typed` as a form can give it back: without control characters but tabs and line breaks.
+pub fn as_typed(typed: &str) -> String {
+    typed
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
         .collect()
 }
 
-async fn already_commented(reply: Reply, home: &Home) -> Result<HttpResponse, AppError> {
+/// This visitor (or the member posting) has a comment already: `text` says so, and the page
+/// says what became of that comment, giving back what was typed to copy.
+async fn already_commented(
+    reply: Reply,
+    home: &Home,
+    form: &CommentForm,
+    text: &'static str,
+) -> Result<HttpResponse, AppError> {
     if reply.is_json() {
-        return Ok(json_message(StatusCode::CONFLICT, ALREADY_COMMENTED));
+        return Ok(json_message(StatusCode::CONFLICT, text));
     }
+    let draft = form.typed();
     let messages = HomeMessages {
-        error: Some(ALREADY_COMMENTED),
+        error: Some(text),
+        unposted: Some(draft.as_str()).filter(|draft| !draft.trim().is_empty()),
         ..Default::default()
     };
     home.render(Cursor::Newest, messages, StatusCode::CONFLICT)

@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{Form, Reply};
+use super::{Form, Reply, see_other};
 use crate::{
     domain::{
         accounts::Accounts,
@@ -60,7 +60,14 @@ pub async fn moderate_comment(
     if moderation.moderate(id, action, by).await? == Moderated::NotFound {
         return Err(AppError::NotFound);
     }
-    Ok(Reply::to(&req).done(flash, &back_to(form.back.as_deref(), id)))
+    let reply = Reply::to(&req);
+    if reply.is_json() {
+        return Ok(reply.done(flash, "/"));
+    }
+    // The page jumps to the comment: the confirmation is shown there.
+    let mut response = see_other(&back_to(form.back.as_deref(), id));
+    flash.leave_at_comment(&mut response, id);
+    Ok(response)
 }
 
 /// The page of comments the button was on (only the pager's own addresses: never somewhere

@@ -12,12 +12,20 @@ use serde::Deserialize;
 
 use super::{CsrfOnlyForm, Form, Reply, home::Home, html, json_error};
 use crate::{
-    display::{format_iso, format_time},
+    db::models::now_utc,
+    display::Deadline,
     domain::comments::{Change, Comments, OwnComment, normalise_comment},
     error::AppError,
     flash::Flash,
+    security::csrf::CsrfError,
     sessions::VisitorSession,
 };
+
+/// An edit form that fails the CSRF check only because it is out of date (see
+/// [`super::comments::STALE_FORM`]): the form comes back with the text and a fresh token.
+pub const STALE_EDIT: &str = "Your changes were not saved yet: this page was loaded before you \
+    logged in or out (perhaps in another tab), so it was out of date. They are below: check \
+    them, then save again.";
 
 #[derive(Deserialize)]
 pub struct EditForm {
@@ -27,14 +35,20 @@ pub struct EditForm {
     csrf_token: Option<String>,
 }
 
+impl EditForm {
+    /// The text given back as typed, but for what a form cannot hold.
+    fn typed(&self) -> String {
+        super::comments::as_typed(self.comment.as_deref().unwrap_or_default())
+    }
+}
+
 /// What both of the author's pages show.
 struct OwnPage<'a> {
     id: i64,
     csrf_token: String,
     username: Option<String>,
     /// Until when the comment may be changed.
-    until: String,
-    until_iso: String,
+    until: Deadline,
     /// The text: the edit form's, or the one to delete.
     text: &'a str,
 }
@@ -76,21 +90,33 @@ pub async fn edit_comment(
     home: Home,
 ) -> Result<HttpResponse, AppError> {
     home.session.require()?;
-    home.csrf.verify(form.csrf_token.as_deref())?;
     let reply = Reply::to(&req);
+    let stale = match home.csrf.verify(form.csrf_token.as_deref()) {
+        Ok(()) => false,
+        // A form loaded before a login or logout in another tab: shown again, text and all.
+        Err(CsrfError::Failed(_)) if !reply.is_json() && home.csrf.came_from_this_site() => true,
+        Err(err) => return Err(err.into()),
+    };
     let comment = own_comment(&comments, &home, path.into_inner(), Change::Edit).await?;
+    if stale {
+        return edit_again(
+            &home,
+            &comments,
+            &comment,
+            &form,
+            StatusCode::FORBIDDEN,
+            STALE_EDIT,
+        )
+        .await;
+    }
     let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
         Ok(body) => body,
         Err(reason) if reply.is_json() => {
             return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
         }
         Err(reason) => {
-            let draft = form.comment.as_deref().unwrap_or_default();
-            let edit = EditPage {
-                page: own_page(&home, &comments, &comment, draft).await?,
-                comment_error: Some(reason),
-            };
-            return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, edit.render()?));
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return edit_again(&home, &comments, &comment, &form, status, reason).await;
         }
     };
     // Saved as it was: nothing to write, and nothing "edited".
@@ -100,6 +126,24 @@ pub async fn edit_comment(
             .await?;
     }
     Ok(reply.done(Flash::CommentUpdated, "/"))
+}
+
+/// The edit form again, answered with `status`, holding the text as typed and saying why it
+/// was not saved.
+async fn edit_again(
+    home: &Home,
+    comments: &Comments,
+    comment: &OwnComment,
+    form: &EditForm,
+    status: StatusCode,
+    reason: &str,
+) -> Result<HttpResponse, AppError> {
+    let typed = form.typed();
+    let edit = EditPage {
+        page: own_page(home, comments, comment, &typed).await?,
+        comment_error: Some(reason),
+    };
+    Ok(html(status, edit.render()?))
 }
 
 /// Asks the visitor to confirm deleting their own comment (which cannot be undone).
@@ -157,8 +201,7 @@ async fn own_page<'a>(
         id: comment.id,
         csrf_token: home.csrf.form_token(),
         username: username.map(|member| member.username),
-        until: format_time(until),
-        until_iso: format_iso(until),
+        until: Deadline::new(until, now_utc()),
         text,
     })
 }

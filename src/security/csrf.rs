@@ -334,6 +334,18 @@ impl CsrfToken {
         self.config.masked(&self.state().keys.secret)
     }
 
+    /// Whether the browser said the request came from one of this site's own pages (an
+    /// `Origin` header this site accepts). A form that then fails the token check was only
+    /// out of date (the token changed at a login or logout in another tab), not forged, so it
+    /// may be offered again.
+    pub fn came_from_this_site(&self) -> bool {
+        self.req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|origin| origin.to_str().ok())
+            .is_some_and(|origin| self.config.accepts_origin(&self.req, origin))
+    }
+
     /// Checks a state-changing request: its origin, the cookie, and the submitted token
     /// (`X-CSRF-Token` header first, else `form_field`).
     ///

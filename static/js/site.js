@@ -40,6 +40,59 @@
     }
   }
 
+  // Time left to do something ("another 14 minutes"), in the server's words (display.rs's
+  // `time_left`). Once it is up, what it was for is hidden: the server refuses it now.
+  function left(seconds) {
+    var count = function (unit, name) {
+      var n = Math.floor(seconds / unit);
+      return "another " + n + " " + name + (n === 1 ? "" : "s");
+    };
+    if (seconds < MINUTE) return "less than a minute";
+    if (seconds < 2 * HOUR) return count(MINUTE, "minute");
+    if (seconds < 2 * DAY) return count(HOUR, "hour");
+    return count(DAY, "day");
+  }
+
+  function showTimesLeft() {
+    var now = Date.now();
+    var times = document.querySelectorAll("time[data-remaining][datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var until = Date.parse(times[i].getAttribute("datetime"));
+      if (isNaN(until)) continue;
+      var seconds = (until - now) / 1000;
+      if (seconds > 0) {
+        times[i].textContent = left(seconds);
+      } else {
+        var closes = times[i].closest(".closes-with-time");
+        if (closes) closes.hidden = true;
+      }
+    }
+  }
+
+  // A comment form whose posting is paused (too many comments from this network): its
+  // button waits until posting opens again, then works.
+  function pauseForm(form) {
+    var seconds = parseInt(form.getAttribute("data-paused-for"), 10);
+    var button = form.querySelector("button[type=submit]");
+    if (!button || !(seconds > 0)) return;
+    var label = button.textContent;
+    var opensAt = Date.now() + seconds * 1000;
+    button.disabled = true;
+    var tick = function () {
+      var wait = (opensAt - Date.now()) / 1000;
+      if (wait <= 0) {
+        button.disabled = false;
+        button.textContent = label;
+        return;
+      }
+      button.textContent = label + " (" + (wait < MINUTE
+        ? "in " + Math.ceil(wait) + " s"
+        : "in " + Math.ceil(wait / MINUTE) + " min") + ")";
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
   // The comment box: what is left of the limit, counted in Unicode code points after
   // trimming, as the server counts (the browser's own maxlength counts UTF-16 units, so it
   // would stop short for emoji: the counter replaces it).
@@ -81,7 +134,13 @@
 
   warnWithoutCookies();
   showRelativeTimes();
-  setInterval(showRelativeTimes, MINUTE * 1000);
+  showTimesLeft();
+  setInterval(function () {
+    showRelativeTimes();
+    showTimesLeft();
+  }, 15 * 1000);
+  var paused = document.querySelector("form[data-paused-for]");
+  if (paused) pauseForm(paused);
   var comment = document.querySelector("textarea[data-max-chars]");
   if (comment) setUpCounter(comment);
 })();

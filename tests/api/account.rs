@@ -89,7 +89,9 @@ conformance! {
         // Assert
         assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
         assert_eq!(changed.header("location"), Some("/"));
-        assert!(laptop_home.body.contains("Your password was changed."));
+        assert!(laptop_home.body.contains(
+            "Your password was changed, and your other sessions were logged out."
+        ));
         assert!(shows_logged_in(&laptop_home, "ada"), "this session stays logged in");
         assert_ne!(laptop.session_cookie().unwrap(), key_before, "under a new key");
         assert!(!shows_logged_in(&phone_home, "ada"), "the other session is logged out");
@@ -148,7 +150,12 @@ conformance! {
             assert_eq!(current[0]["device"], "Firefox on Linux");
             assert!(sessions.iter().any(|s| s["device"] == "Safari on iPhone"));
             assert!(sessions.iter().all(|s| s["address"] == "127.0.0.1"));
-            assert!(page.body.contains("(this session)"));
+            assert_eq!(sessions[0]["current"], true, "this session first: {listing}");
+            assert!(page.body.contains("This browser"));
+            assert!(
+                page.body.find("This browser") < page.body.find("Safari on iPhone"),
+                "this session first on the page too"
+            );
             assert!(page.body.contains(r#"action="/account/sessions/end""#));
         } else {
             assert_eq!(listing["listable"], false);

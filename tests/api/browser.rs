@@ -70,7 +70,7 @@ async fn a_visitor_signs_up_comments_reloads_and_logs_out() {
                 "the form is gone after commenting"
             );
             assert!(
-                shown.contains("You have left your comment"),
+                shown.contains("Your comment is in the guestbook"),
                 "a note says this visitor has commented: {shown}"
             );
             chrome.screenshot("home-after-reload").await;
@@ -115,6 +115,12 @@ async fn a_wrong_password_is_refused_keeping_the_username_then_the_right_one_log
                 Some(""),
                 "the password is not sent back"
             );
+            let focused = chrome
+                .client
+                .execute("return document.activeElement.id", vec![])
+                .await
+                .unwrap();
+            assert_eq!(focused, "password", "the focus is where to type again");
             chrome.screenshot("login-refused").await;
 
             chrome.type_into("Password", PASSWORD).await;
@@ -174,7 +180,7 @@ async fn after_logging_out_the_back_button_shows_no_member_page() {
         app.create_member("margaret").await;
         log_in(&chrome, &app, "margaret").await;
         chrome.click_link("Your sessions").await;
-        chrome.wait_for_text("(this session)").await;
+        chrome.wait_for_text("This browser").await;
         chrome.screenshot("sessions").await;
 
         chrome.click_button("Log out").await;
@@ -184,7 +190,7 @@ async fn after_logging_out_the_back_button_shows_no_member_page() {
 
         let shown = chrome.text().await;
         assert!(
-            !shown.contains("Logged in as") && !shown.contains("(this session)"),
+            !shown.contains("Logged in as") && !shown.contains("This browser"),
             "Back showed a member page after logout ({}): {shown}",
             chrome.path().await
         );

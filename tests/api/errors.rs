@@ -17,11 +17,20 @@ async fn unknown_pages_are_a_styled_404_or_json_404() {
 
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.body.contains("<!doctype html>") && page.body.contains("/static/css/site.css"));
-    assert!(page.body.contains("Not Found"));
+    assert!(
+        page.body
+            .contains("<h1 id=\"error-title\">Page not found</h1>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Error code 404"),
+        "the code, as a footnote"
+    );
     assert_eq!(json.status, StatusCode::NOT_FOUND);
     assert_eq!(
         json.json(),
-        serde_json::json!({"error": "The page you asked for does not exist."})
+        serde_json::json!({"error": "There is no page at this address."})
     );
 }
 
@@ -34,7 +43,11 @@ async fn a_wrong_method_is_a_styled_405() {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
         assert!(page.body.contains("<!doctype html>"), "{path}");
-        assert!(page.body.contains("Method Not Allowed"));
+        assert!(
+            page.body.contains("That cannot be done here"),
+            "{}",
+            page.body
+        );
         assert_eq!(page.header("allow"), Some("POST"), "{path}");
     }
     let json = browser
@@ -42,7 +55,7 @@ async fn a_wrong_method_is_a_styled_405() {
         .await;
     assert_eq!(
         json.json()["error"],
-        "This address does not accept that method."
+        "This page cannot be used that way: use the site's own links and forms."
     );
 }
 
@@ -58,11 +71,11 @@ async fn a_body_too_large_is_a_413_before_the_csrf_check() {
         .await;
 
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(page.body.contains("<!doctype html>") && page.body.contains("too large"));
+    assert!(page.body.contains("<!doctype html>") && page.body.contains("too much to send"));
     assert_eq!(json.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         json.json(),
-        serde_json::json!({"error": "The request body is too large."})
+        serde_json::json!({"error": "What you sent is more than this site accepts: a comment is up to 2,000 characters."})
     );
     assert_eq!(app.count("comments"), 0);
 }
@@ -251,4 +264,36 @@ async fn healthz_is_a_503_naming_the_database_when_it_fails() {
             "the reason is logged, not shown"
         );
     }
+}
+
+#[actix_web::test]
+async fn error_pages_keep_the_members_header_links() {
+    let app = spawn_app().await;
+    app.create_member("kim").await;
+    let mut member = app.browser();
+    member.log_in("kim", crate::helpers::PASSWORD).await;
+    let mut stranger = app.browser();
+    stranger.get("/").await;
+
+    let not_found = member.get("/no/such/page").await;
+    let not_allowed = member.get("/comments").await;
+    let strangers = stranger.get("/no/such/page").await;
+
+    for page in [&not_found, &not_allowed] {
+        assert!(
+            page.body.contains("Logged in as <strong>kim</strong>"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains(r#"action="/logout""#),
+            "with a working Log out"
+        );
+    }
+    assert!(
+        strangers.body.contains(r#"href="/login""#),
+        "{}",
+        strangers.body
+    );
+    assert!(!strangers.body.contains("Logged in as"));
 }

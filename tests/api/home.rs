@@ -42,9 +42,9 @@ conformance! {
         assert!(newer < older, "newest first");
         assert!(
             page.body
-                .contains(r#"<span class="author">Anonymous</span>"#)
+                .contains(r#"<span class="author" dir="auto">Anonymous</span>"#)
         );
-        assert!(page.body.contains(r#"<span class="author">alice</span>"#));
+        assert!(page.body.contains(r#"<span class="author" dir="auto">alice</span>"#));
         assert!(page.body.contains(" UTC</time>"), "a time is shown");
         assert!(page.body.contains(r#"href="/login""#) && page.body.contains(r#"href="/signup""#));
     }

@@ -74,7 +74,7 @@ async fn a_visitor_who_has_commented_sees_a_note_where_the_form_was() {
 
     assert!(!home.body.contains(r#"action="/comments""#), "no form");
     assert!(
-        home.body.contains("You have left your comment"),
+        home.body.contains("Your comment is in the guestbook"),
         "{}",
         home.body
     );
@@ -399,8 +399,12 @@ async fn a_csrf_failure_page_says_what_to_do() {
         (&bad_cookie, "CSRF cookie not set."),
     ] {
         assert_eq!(page.status, StatusCode::FORBIDDEN);
-        assert!(page.body.contains(reason), "{}", page.body);
-        assert!(page.body.contains("This form could not be checked"));
+        assert!(
+            page.body.contains(&format!("Error code 403: {reason}")),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("This page was out of date"));
         assert!(page.body.contains("reload the page and try again"));
         assert!(page.body.contains("allows cookies for this site"));
         // A cookie was sent: the browser takes cookies, so not the cookies-refused page.
@@ -440,4 +444,85 @@ async fn pages_are_never_stored_by_the_browser() {
         css.header("cache-control").unwrap().contains("max-age="),
         "static files are still cached"
     );
+}
+
+#[actix_web::test]
+async fn older_comments_are_a_page_of_their_own_without_the_form() {
+    let app = spawn_app().await;
+    app.insert_comments(25, |n| format!("Comment number {n}"));
+    let mut visitor = app.browser();
+
+    let newest = visitor.get("/").await.body;
+    let older = visitor.get("/?before=6").await.body;
+
+    assert!(newest.contains(r#"action="/comments""#));
+    assert!(newest.contains("<title>Guestbook</title>"));
+    assert!(
+        !older.contains(r#"action="/comments""#),
+        "the form is on the newest page only"
+    );
+    assert!(
+        older.contains("<title>Older comments · Guestbook</title>"),
+        "{older}"
+    );
+    assert!(older.contains(r#"<h1 id="comments-heading">Older comments</h1>"#));
+    assert!(older.contains("Back to the newest comments</a> and the comment form"));
+    assert!(older.contains("Comment number 5") && !older.contains("Comment number 6<"));
+}
+
+#[actix_web::test]
+async fn the_sign_up_form_never_cuts_or_vaguely_refuses_a_username() {
+    let app = spawn_app().await;
+    let mut visitor = app.browser();
+    let form = visitor.get("/signup").await.body;
+    let start = form.find(r#"<input id="username""#).unwrap();
+    let input = &form[start..start + form[start..].find('>').unwrap()];
+    assert!(
+        !input.contains("maxlength") && !input.contains("pattern"),
+        "{input}"
+    );
+
+    let long_name = "Bartholomew_Featherstonehaugh-III";
+    for (name, reason) in [
+        (long_name, "That username is too long"),
+        ("Ba", "That username is too short"),
+        (
+            "Bart Simpson",
+            "That username has a space or another character",
+        ),
+    ] {
+        let refused = visitor
+            .post(
+                "/signup",
+                &[("username", name), ("password", crate::helpers::PASSWORD)],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(refused.body.contains(reason), "{name}: {}", refused.body);
+        assert!(
+            refused.body.contains(&format!(r#"value="{name}""#)),
+            "kept whole"
+        );
+    }
+    assert_eq!(app.count("members"), 0);
+}
+
+#[actix_web::test]
+async fn numbers_are_written_one_way_and_deleting_an_account_can_be_cancelled() {
+    let app = spawn_app().await;
+    app.create_member("una").await;
+    let mut member = app.browser();
+    member.log_in("una", crate::helpers::PASSWORD).await;
+
+    let too_long = app.browser().comment(&"x".repeat(2001)).await.body;
+    let delete = member.get("/account/delete").await.body;
+    let password = member.get("/account/password").await.body;
+
+    assert!(too_long.contains("2,000 characters at most"), "{too_long}");
+    assert!(!too_long.contains("2000 characters"));
+    assert!(
+        delete.contains(r#"<a href="/account/password">Cancel</a>"#),
+        "{delete}"
+    );
+    assert!(password.contains(r#"<h2 id="delete-heading">Delete your account</h2>"#));
 }

@@ -23,7 +23,8 @@ use crate::helpers::{
 
 /// What the spam trap says, whichever check caught the post.
 const TRAP_REFUSAL: &str = "Your comment could not be posted. Please wait a moment and try again.";
-const THROTTLE_REFUSAL: &str = "You have posted too many comments from this address.";
+const THROTTLE_REFUSAL: &str = "Your comment was not posted yet: many comments have come from \
+    your network recently (other people on it count too), so posting from it is paused.";
 
 /// At most `limit` comments per address per `window`.
 fn throttled(limit: u64, window: Duration) -> impl Fn(&mut Settings) {
@@ -157,8 +158,15 @@ async fn past_the_limit_a_comment_is_429_with_its_text_kept_and_nothing_stored()
         assert!((3500..=3600).contains(&retry_after(&refused)));
         assert!(refused.body.contains(THROTTLE_REFUSAL), "{}", refused.body);
         assert!(
-            refused.body.contains("Please try again in 60 minutes."),
+            refused.body.contains("You can post it in 60 minutes."),
             "{}",
+            refused.body
+        );
+        assert!(
+            refused
+                .body
+                .contains(&format!(r#"data-paused-for="{}""#, retry_after(&refused))),
+            "the button waits as long as Retry-After says: {}",
             refused.body
         );
         assert!(
