@@ -233,7 +233,7 @@ impl From<CsrfError> for AppError {
     fn from(err: CsrfError) -> Self {
         match err {
             CsrfError::CookiesRefused => Self::CookiesRefused,
-            CsrfError::Failed(reason) => Self::Csrf(reason),
+            CsrfError::Stale(reason) | CsrfError::Failed(reason) => Self::Csrf(reason),
         }
     }
 }
@@ -364,8 +364,8 @@ struct ErrorText {
     page_message: Option<&'static str>,
     /// The footnote's detail, beside the code.
     detail: Option<&'static str>,
-    /// The page's heading; one for the status when `None`.
-    title: Option<&'static str>,
+    /// The page's heading.
+    title: &'static str,
     advice: Option<&'static str>,
     next: (&'static str, &'static str),
 }
@@ -376,7 +376,7 @@ impl ErrorText {
             message: app_error.to_string(),
             page_message: app_error.page_message(),
             detail: app_error.detail(),
-            title: Some(app_error.page_title()),
+            title: app_error.page_title(),
             advice: app_error.advice(),
             next: app_error.next_step(),
         }
@@ -398,11 +398,11 @@ impl ErrorText {
             message: default_message(status).to_owned(),
             page_message: None,
             detail: None,
-            title: Some(if status.is_server_error() {
+            title: if status.is_server_error() {
                 "Something went wrong"
             } else {
                 "That request was not understood"
-            }),
+            },
             advice: None,
             next: ("/", "Back to the guestbook"),
         }
@@ -614,7 +614,7 @@ fn error_page_html(
             .map(|(name, token)| (name.as_str(), token.as_str())),
         sessions_enabled: links.sessions_enabled,
         status: status.as_u16(),
-        title: text.title.or(status.canonical_reason()).unwrap_or("Error"),
+        title: text.title,
         message: text.page_message.unwrap_or(&text.message),
         detail: text.detail,
         next: text.next,

@@ -118,19 +118,22 @@ impl Flash {
 
     /// The message waiting for this request, if any; pair with [`Flash::consume`].
     pub fn waiting(req: &HttpRequest) -> Option<Self> {
-        let cookie = req.cookie(COOKIE_NAME)?;
-        let code = cookie
-            .value()
-            .split_once('.')
-            .map_or(cookie.value(), |(code, _)| code);
-        Self::from_code(code)
+        Self::read(req)?.0
     }
 
     /// The comment the waiting message is about ([`Flash::leave_at_comment`]), if any.
     pub fn comment(req: &HttpRequest) -> Option<i64> {
+        Self::read(req)?.1
+    }
+
+    /// The message cookie's code and, after a `.`, the comment it is about.
+    fn read(req: &HttpRequest) -> Option<(Option<Self>, Option<i64>)> {
         let cookie = req.cookie(COOKIE_NAME)?;
-        let (_, id) = cookie.value().split_once('.')?;
-        id.parse().ok()
+        let (code, comment) = match cookie.value().split_once('.') {
+            Some((code, id)) => (code, id.parse().ok()),
+            None => (cookie.value(), None),
+        };
+        Some((Self::from_code(code), comment))
     }
 
     /// Removes the message cookie, so the message shows once.

@@ -256,12 +256,11 @@ impl CommentFeed {
                     let own = viewer.author.as_ref() == Some(&row.visitor_id);
                     let editable_until = (own && row.created_at >= window_opened && !row.hidden)
                         .then(|| Deadline::new(row.created_at + edit_window, now));
-                    let mut view = view(row.clone(), own, editable_until);
-                    view.notice = viewer
+                    let notice = viewer
                         .notice
                         .filter(|(id, _)| *id == row.id)
                         .map(|(_, text)| text.to_owned());
-                    view
+                    view(row.clone(), own, editable_until, notice)
                 })
                 .collect(),
             newest: cursor == Cursor::Newest,
@@ -275,7 +274,12 @@ impl CommentFeed {
     }
 }
 
-fn view(row: CommentWithAuthor, own: bool, editable_until: Option<Deadline>) -> CommentView {
+fn view(
+    row: CommentWithAuthor,
+    own: bool,
+    editable_until: Option<Deadline>,
+    notice: Option<String>,
+) -> CommentView {
     CommentView {
         id: row.id,
         body: row.body,
@@ -290,6 +294,6 @@ fn view(row: CommentWithAuthor, own: bool, editable_until: Option<Deadline>) -> 
         hidden: row.hidden,
         own,
         editable_until,
-        notice: None,
+        notice,
     }
 }

@@ -90,7 +90,7 @@ pub async fn post_comment(
             return form_again(&home, &form, StatusCode::FORBIDDEN, messages).await;
         }
         // The form again, with the visitor's text and a token that works now.
-        Err(CsrfError::Failed(reason)) if !reply.is_json() && csrf.came_from_this_site() => {
+        Err(CsrfError::Stale(reason)) if !reply.is_json() => {
             tracing::info!(
                 reason,
                 "comment form refused by the CSRF check; shown again"

@@ -94,7 +94,7 @@ pub async fn edit_comment(
     let stale = match home.csrf.verify(form.csrf_token.as_deref()) {
         Ok(()) => false,
         // A form loaded before a login or logout in another tab: shown again, text and all.
-        Err(CsrfError::Failed(_)) if !reply.is_json() && home.csrf.came_from_this_site() => true,
+        Err(CsrfError::Stale(_)) if !reply.is_json() => true,
         Err(err) => return Err(err.into()),
     };
     let comment = own_comment(&comments, &home, path.into_inner(), Change::Edit).await?;

@@ -50,6 +50,12 @@ pub enum CsrfError {
     /// cookies (the CSRF cookie doubles as Django's test cookie).
     #[error("the browser sent no csrftoken cookie")]
     CookiesRefused,
+    /// The form's token did not match, though the browser said the form came from one of
+    /// this site's pages (an `Origin` it accepts): the form was out of date (the secret
+    /// rotated at a login or logout in another tab), not forged, and may be offered again.
+    /// Django's reason says which check failed.
+    #[error("CSRF verification failed: {0}")]
+    Stale(&'static str),
     /// Any other check failed; Django's reason says which.
     #[error("CSRF verification failed: {0}")]
     Failed(&'static str),
@@ -334,28 +340,15 @@ impl CsrfToken {
         self.config.masked(&self.state().keys.secret)
     }
 
-    /// Whether the browser said the request came from one of this site's own pages (an
-    /// `Origin` header this site accepts). A form that then fails the token check was only
-    /// out of date (the token changed at a login or logout in another tab), not forged, so it
-    /// may be offered again.
-    pub fn came_from_this_site(&self) -> bool {
-        self.req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|origin| origin.to_str().ok())
-            .is_some_and(|origin| self.config.accepts_origin(&self.req, origin))
-    }
-
-    /// Checks a state-changing request: its origin, the cookie, and the submitted token
-    /// (`X-CSRF-Token` header first, else `form_field`).
-    ///
     /// # Errors
     /// [`CsrfError::CookiesRefused`] when the request carried no `csrftoken` cookie at all (the
     /// browser refuses cookies: the page that set it was seen, so the cookie was offered);
-    /// [`CsrfError::Failed`] with Django's reason when any other check fails.
+    /// [`CsrfError::Stale`] when the token is missing or wrong on a form from this site's own
+    /// pages; [`CsrfError::Failed`] with Django's reason when any other check fails.
     pub fn verify(&self, form_field: Option<&str>) -> Result<(), CsrfError> {
         let state = self.state();
-        if let Some(origin) = self.req.headers().get(header::ORIGIN) {
+        let origin = self.req.headers().get(header::ORIGIN);
+        if let Some(origin) = origin {
             let origin = origin.to_str().unwrap_or_default();
             if !self.config.accepts_origin(&self.req, origin) {
                 return Err(CsrfError::Failed(
@@ -363,6 +356,12 @@ impl CsrfToken {
                 ));
             }
         }
+        // Past the check above, a present Origin is this site's.
+        let token_failure = if origin.is_some() {
+            CsrfError::Stale
+        } else {
+            CsrfError::Failed
+        };
         if !state.cookie_sent {
             return Err(CsrfError::CookiesRefused);
         }
@@ -375,11 +374,11 @@ impl CsrfToken {
             .into_iter()
             .find_map(|name| headers.get(name)?.to_str().ok().filter(present))
             .or(form_field.filter(present))
-            .ok_or(CsrfError::Failed("CSRF token missing."))?;
+            .ok_or(token_failure("CSRF token missing."))?;
         if self.config.token_matches(submitted, &state.keys.secret) {
             Ok(())
         } else {
-            Err(CsrfError::Failed("CSRF token incorrect."))
+            Err(token_failure("CSRF token incorrect."))
         }
     }
 
