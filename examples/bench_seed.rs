@@ -3,7 +3,7 @@
 //! `SESSION_SERIALIZER`, `CACHE_URL`, `SESSION_FILE_PATH`, ...).
 //!
 //! ```text
-//! bench_seed comments N   N comments from N visitors, every fifth by one of the members
+//! bench_seed comments N   N comments from N visitors, every fifth by a member who has not commented yet
 //! bench_seed sessions N   N stored sessions of visitors who commented, in the configured engine
 //! bench_seed csrf-pairs N N fresh browsers' CSRF pairs, one a line: `cookie token`
 //! ```
@@ -123,8 +123,10 @@ fn seed_comments(state: &AppState, count: usize) -> anyhow::Result<usize> {
     let now = now_utc();
     // Oldest first, a minute apart, so ids and times agree as they would on a real site.
     let rows = (0..count).map(|i| {
-        let author =
-            (i % 5 == 0 && !member_ids.is_empty()).then(|| member_ids[i % member_ids.len()]);
+        // A member comments once at most (the `comments_one_per_member` index).
+        let author = (i % 5 == 0)
+            .then(|| member_ids.get(i / 5).copied())
+            .flatten();
         Ok(CommentRow {
             body: format!(
                 "Benchmark comment number {i}: long enough to look like a real one, with a \

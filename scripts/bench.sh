@@ -1,48 +1,76 @@
 #!/usr/bin/env bash
 # The benchmark: every session engine under realistic data, against a bare actix-web ceiling.
 #
-#   scripts/bench.sh            the full run (about 10 minutes on 2 cores, plus the build)
-#   scripts/bench.sh --quick    a smoke run of every scenario (about a minute, plus the build)
+#   scripts/bench.sh            the full run (about 11 minutes on 2 cores, plus the build)
+#   scripts/bench.sh --quick    a smoke run of every scenario but scale (about a minute, plus the build)
 #   scripts/bench.sh --help     this text
+#   PREBUILT=<dir> scripts/bench.sh   the same on binaries built before, without building
 #
-# Builds the optimised (dist profile) binary and the two examples it needs, installs wrk if missing, starts one
-# server per configuration on a random 127.0.0.1 port, each with its own storage holding
-# 1,000 comments, 10,000 stored sessions and four members, and measures:
+# Builds the optimised (dist profile) binary and the two examples it needs (unless PREBUILT
+# is set), installs wrk if missing, starts one server per configuration on a random
+# 127.0.0.1 port, each with its own storage holding 1,000 comments, 10,000 stored sessions
+# and four members, and measures:
 #   1  anonymous GET / (only a csrftoken cookie)
 #   2  a logged-in member's GET /  (again with SESSION_SERIALIZER=msgpack)
 #   3  POST /comments, every request a fresh visitor (a comment and a session each)
 #   4  16 clients logging in continuously while 2 runs: both sides reported
 #   5  2 on the db engine with 1,000 and with 1,000,000 stored sessions (SQLite, PostgreSQL)
 #   6  a bare actix-web handler returning a body of the home page's size: the ceiling
+#   pg   the PostgreSQL server's own ceiling on the same cores, from pgbench on a throwaway
+#        database (pgbench -i -s 10): -S, a select by key, alternating with 1, 2 and 6; and
+#        -N, a simple update (one durable commit each), beside 3 (both -M prepared -c 16 -j 2)
+#   scale  2 through nginx on cached_db sessions in PostgreSQL + Redis: one guestbook instance
+#        behind nginx, and two sharing the database and the Redis prefix (needs nginx)
 #   mem  idle RSS after start, and RSS holding 100,000 sessions in the in-process cache
-# Cases 1, 2 and 6 alternate for ROUNDS rounds and report medians (a shared 2-core machine is
-# noisy); the others run OTHER_ROUNDS rounds. Prints a Markdown report and saves it to
-# target/bench/results-<date>.md.
+# Cases 1, 2, 6 and pgbench -S alternate for ROUNDS rounds and report medians (a shared 2-core
+# machine is noisy), as do case 5 and scale among their own; the others run OTHER_ROUNDS
+# rounds. Prints a Markdown report and saves it to target/bench/results-<date>.md.
 #
 # Settings (environment; --quick changes the defaults marked *):
 #   DURATION=5*  CONNECTIONS=64  THREADS=2  ROUNDS=3*  OTHER_ROUNDS=1
-#   CONFIGS=db-sqlite,db-postgres,cache-memory,cache-redis,cached_db,file,signed_cookies*
+#   CONFIGS=db-sqlite,db-postgres,cache-memory,cache-redis,cached_db,cached_db-postgres,file,
+#           signed_cookies*  (cached_db: sessions in SQLite + Redis; cached_db-postgres: in
+#           PostgreSQL + Redis, comments in PostgreSQL too)
 #   MSGPACK_CONFIGS=<as CONFIGS>*   configurations whose member page is measured with msgpack too
-#   SCENARIOS=1,2,3,4,5,6,mem       e.g. SCENARIOS=1,2 CONFIGS=db-sqlite,cache-memory
+#   SCENARIOS=1,2,3,4,5,6,pg,scale,mem*   e.g. SCENARIOS=1,2 CONFIGS=db-sqlite,cache-memory
+#            (--quick: 1,2,3,4,5,6,mem, and pg when CONFIGS lists db-postgres)
 #   COMMENTS=1000  SESSIONS=10000  SMALL_SESSIONS=1000  LARGE_SESSIONS=1000000*
 #   MEMORY_SESSIONS=100000*  LOGIN_CLIENTS=16
 #   PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres  REDIS_URL=redis://127.0.0.1:6379/
-#   KEEP=1   keep the work folder (server logs, wrk output) instead of removing it
-# Configurations whose service (PostgreSQL, Redis) does not answer are skipped, with a note.
+#   PREBUILT=<dir>   use <dir>/guestbook, <dir>/examples/bench_seed and <dir>/examples/bare_handler
+#            (the layout of target/dist) and skip the build. To compare two builds, copy each
+#            build's three binaries to a folder of its own and run the script on each, e.g.
+#            PREBUILT=/tmp/before scripts/bench.sh; PREBUILT=/tmp/after scripts/bench.sh
+#            (the report names the folder and a checksum of its guestbook binary).
+#   KEEP=1   keep the work folder (server logs, wrk and pgbench output) instead of removing it
+# Configurations whose service (PostgreSQL, Redis) does not answer are skipped, with a note;
+# so are pg without PostgreSQL or pgbench, and scale without PostgreSQL, Redis or nginx (which
+# is installed when missing, as wrk is).
 # Everything runs on 127.0.0.1; throwaway databases and Redis keys are removed at the end.
 set -euEo pipefail
 # A failing command stops the run: say which, not just stop.
 trap 'echo "bench.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
+# A relative PREBUILT is the caller's, so made absolute before leaving their folder.
+PREBUILT="${PREBUILT:-}"
+if [ -n "$PREBUILT" ]; then
+  prebuilt="$(cd "$PREBUILT" 2>/dev/null && pwd)" ||
+    { echo "PREBUILT: no such folder: $PREBUILT" >&2; exit 2; }
+  PREBUILT="$prebuilt"
+fi
 cd "$(dirname "$0")/.."
 root="$PWD"
 command_line="scripts/bench.sh $*"
 
-all_configs="db-sqlite,db-postgres,cache-memory,cache-redis,cached_db,file,signed_cookies"
+all_configs="db-sqlite,db-postgres,cache-memory,cache-redis,cached_db,cached_db-postgres,file,signed_cookies"
+listed() { [[ ",$2," == *",$1,"* ]]; }
 for arg in "$@"; do
   case "$arg" in
     --quick)
       : "${DURATION:=2}" "${ROUNDS:=1}" "${CONFIGS:=db-sqlite,cache-memory,signed_cookies}"
       : "${MSGPACK_CONFIGS:=db-sqlite}" "${LARGE_SESSIONS:=100000}" "${MEMORY_SESSIONS:=10000}"
+      # pgbench is a ceiling for the PostgreSQL rows, so only with them; scale takes a while.
+      if listed db-postgres "$CONFIGS"; then : "${SCENARIOS:=1,2,3,4,5,6,pg,mem}"; fi
+      : "${SCENARIOS:=1,2,3,4,5,6,mem}"
       ;;
     -h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -52,7 +80,7 @@ DURATION="${DURATION:-5}" CONNECTIONS="${CONNECTIONS:-64}" THREADS="${THREADS:-2
 ROUNDS="${ROUNDS:-3}" OTHER_ROUNDS="${OTHER_ROUNDS:-1}"
 CONFIGS="${CONFIGS:-$all_configs}"
 MSGPACK_CONFIGS="${MSGPACK_CONFIGS-$CONFIGS}"
-SCENARIOS="${SCENARIOS:-1,2,3,4,5,6,mem}"
+SCENARIOS="${SCENARIOS:-1,2,3,4,5,6,pg,scale,mem}"
 COMMENTS="${COMMENTS:-1000}" SESSIONS="${SESSIONS:-10000}"
 SMALL_SESSIONS="${SMALL_SESSIONS:-1000}" LARGE_SESSIONS="${LARGE_SESSIONS:-1000000}"
 MEMORY_SESSIONS="${MEMORY_SESSIONS:-100000}" LOGIN_CLIENTS="${LOGIN_CLIENTS:-16}"
@@ -65,37 +93,63 @@ other_members=(ada grace linus)
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 wants() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
-listed() { [[ ",$2," == *",$1,"* ]]; }
 split() { tr ',' '\n' <<<"$1" | sed '/^$/d'; }
 
 # ---------------------------------------------------------------------------------------------
 # Tools, build, services
 # ---------------------------------------------------------------------------------------------
-install_wrk() {
-  command -v wrk >/dev/null && return
-  local sudo=()
+# Installs Debian package $2 for the missing command $1 (as root or through sudo); says why
+# not and fails when it cannot.
+install_package() {
+  local tool="$1" package="$2" sudo=()
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo -n); else
-      echo "wrk is not installed and this user cannot install it: run apt-get install -y wrk as root" >&2
-      exit 1
+      echo "$tool is not installed and this user cannot install it: run apt-get install -y $package as root" >&2
+      return 1
     fi
   fi
-  log "installing wrk"
+  log "installing $tool"
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get install -y wrk >/dev/null ||
-    { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y wrk >/dev/null; }
+  "${sudo[@]}" apt-get install -y "$package" >/dev/null ||
+    { "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y "$package" >/dev/null; }
+}
+install_wrk() {
+  command -v wrk >/dev/null && return
+  install_package wrk wrk || exit 1
   command -v wrk >/dev/null || { echo "could not install wrk" >&2; exit 1; }
 }
 install_wrk
 for tool in curl awk; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
+# nginx, for scale only. /usr/sbin is not on every user's PATH. Debian 12's nginx-light is the
+# smallest (Debian 13 has only nginx). Where no policy-rc.d stops it, installing the package
+# also starts the system's nginx service, which this script neither uses nor stops.
+nginx_bin=""
+find_nginx() { nginx_bin="$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)"; }
+if wants scale; then
+  find_nginx
+  if [ -z "$nginx_bin" ]; then
+    install_package nginx nginx-light || install_package nginx nginx || true
+    find_nginx
+  fi
+fi
 
-log "building (dist profile)"
-cargo build --profile dist --features bundled --quiet --bin guestbook --example bench_seed --example bare_handler
-bin="$root/target/dist/guestbook"
-seed="$root/target/dist/examples/bench_seed"
-bare="$root/target/dist/examples/bare_handler"
+if [ -n "$PREBUILT" ]; then
+  bin="$PREBUILT/guestbook"
+  seed="$PREBUILT/examples/bench_seed"
+  bare="$PREBUILT/examples/bare_handler"
+  for file in "$bin" "$seed" "$bare"; do
+    [ -x "$file" ] || { echo "PREBUILT: $file is missing or not executable" >&2; exit 2; }
+  done
+  log "using the binaries in $PREBUILT (no build)"
+else
+  log "building (dist profile)"
+  cargo build --profile dist --features bundled --quiet --bin guestbook --example bench_seed --example bare_handler
+  bin="$root/target/dist/guestbook"
+  seed="$root/target/dist/examples/bench_seed"
+  bare="$root/target/dist/examples/bare_handler"
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/guestbook-bench.XXXXXX")"
 run_id="$(date +%s)_$$"
@@ -128,6 +182,9 @@ usable() {
   case "$1" in
     db-postgres) [ -n "$pg_up" ] || { notes+=("skipped $1: PostgreSQL does not answer at $PG_ADMIN_URL"); return 1; } ;;
     cache-redis | cached_db)
+      [ -n "$redis_up" ] || { notes+=("skipped $1: Redis does not answer at $REDIS_URL"); return 1; } ;;
+    cached_db-postgres)
+      [ -n "$pg_up" ] || { notes+=("skipped $1: PostgreSQL does not answer at $PG_ADMIN_URL"); return 1; }
       [ -n "$redis_up" ] || { notes+=("skipped $1: Redis does not answer at $REDIS_URL"); return 1; } ;;
     db-sqlite | cache-memory | file | signed_cookies) ;;
     *) echo "unknown configuration: $1 (known: $all_configs)" >&2; exit 2 ;;
@@ -168,9 +225,16 @@ free_port() {
   done
 }
 
+# A new throwaway PostgreSQL database (dropped by cleanup); its name in `pg_db`.
+new_pg_db() {
+  pg_db="guestbook_bench_${run_id}_${#pg_dbs[@]}"
+  psql "$PG_ADMIN_URL" -qc "CREATE DATABASE \"$pg_db\"" >/dev/null
+  pg_dbs+=("$pg_db")
+}
+
 # Writes the environment of instance $1 (configuration $2, serializer $3) to its folder.
 write_env() {
-  local key="$1" config="$2" serializer="$3" dir="${DIR[$1]}" db
+  local key="$1" config="$2" serializer="$3" dir="${DIR[$1]}"
   {
     echo "PATH=$PATH"
     echo "SECRET_KEY=$secret_key"
@@ -186,19 +250,17 @@ write_env() {
     echo "COMMENT_THROTTLE_PER_ADDRESS=0"
     echo "COMMENT_MIN_SECONDS=0"
     case "$config" in
-      db-postgres)
-        db="guestbook_bench_${run_id}_${#pg_dbs[@]}"
-        psql "$PG_ADMIN_URL" -qc "CREATE DATABASE \"$db\"" >/dev/null
-        pg_dbs+=("$db")
-        echo "DATABASE_URL=${PG_ADMIN_URL%/*}/$db"
+      db-postgres | cached_db-postgres)
+        new_pg_db
+        echo "DATABASE_URL=${PG_ADMIN_URL%/*}/$pg_db"
         ;;
       *) echo "DATABASE_URL=$dir/guestbook.sqlite3" ;;
     esac
     case "$config" in
       db-*) echo "SESSION_ENGINE=db" ;;
       cache-memory) echo "SESSION_ENGINE=cache" ;;
-      cache-redis | cached_db)
-        echo "SESSION_ENGINE=${config/cache-redis/cache}"
+      cache-redis | cached_db | cached_db-postgres)
+        if [ "$config" = cache-redis ]; then echo "SESSION_ENGINE=cache"; else echo "SESSION_ENGINE=cached_db"; fi
         echo "CACHE_URL=$REDIS_URL"
         echo "CACHE_KEY_PREFIX=$redis_prefix${key//[^a-zA-Z0-9_]/_}:"
         ;;
@@ -209,6 +271,12 @@ write_env() {
         ;;
       signed_cookies) echo "SESSION_ENGINE=signed_cookies" ;;
     esac
+    if [[ "$key" == scale-* ]]; then
+      # Behind nginx (scale), which passes the client's Host (127.0.0.1:<its port>; the port is
+      # not compared) and the client's address in X-Forwarded-For, believed from 127.0.0.1 only.
+      echo "ALLOWED_HOSTS=127.0.0.1"
+      echo "TRUSTED_PROXIES=127.0.0.1"
+    fi
   } >"$dir/env"
 }
 
@@ -225,6 +293,17 @@ rss_mib() { awk -v f="$2:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$1/stat
 # Restarts VmHWM (the peak) from the current RSS, so each case reports its own peak.
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 
+# Whether /healthz on port $1 answers, asked every 0.1 s up to $3 times while process $2 lives.
+answers_health() {
+  local port="$1" pid="$2" tries="$3"
+  for _ in $(seq "$tries"); do
+    curl -sf --max-time 10 "http://127.0.0.1:$port/healthz" -o /dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  curl -sf --max-time 10 "http://127.0.0.1:$port/healthz" -o /dev/null
+}
+
 start_server() {
   local key="$1" port vars
   port="$(free_port)"
@@ -233,12 +312,7 @@ start_server() {
     >"${DIR[$key]}/server.log" 2>&1 &
   PID[$key]=$! PORT[$key]=$port
   pids+=("$!")
-  for _ in $(seq 100); do
-    curl -sf --max-time 10 "http://127.0.0.1:$port/healthz" -o /dev/null && break
-    kill -0 "${PID[$key]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  curl -sf --max-time 10 "http://127.0.0.1:$port/healthz" -o /dev/null || {
+  answers_health "$port" "${PID[$key]}" 100 || {
     echo "instance $key did not start; its log:" >&2
     tail -20 "${DIR[$key]}/server.log" >&2
     exit 1
@@ -270,6 +344,16 @@ log_in_member() {
   MEMBER[$key]="csrftoken=$(jar_cookie "$jar" csrftoken); sessionid=$session"
 }
 
+# bench_seed $2 $3 in instance $1's environment; its own words when it fails.
+seed() {
+  local key="$1"
+  in_env "$key" "$seed" "$2" "$3" 2>>"${DIR[$key]}/seed.log" || {
+    echo "bench_seed $2 $3 failed for $key; its log:" >&2
+    tail -5 "${DIR[$key]}/seed.log" >&2
+    exit 1
+  }
+}
+
 # Instance $1 of configuration $2 with serializer $3 and $4 stored sessions: storage made and
 # filled, server started, member logged in.
 prepare() {
@@ -282,8 +366,8 @@ prepare() {
   for name in "$member" "${other_members[@]}"; do
     printf '%s\n' "$password" | in_env "$key" "$bin" createmember "$name" --password-stdin >/dev/null
   done
-  in_env "$key" "$seed" comments "$COMMENTS" 2>>"${DIR[$key]}/seed.log"
-  in_env "$key" "$seed" sessions "$sessions" 2>>"${DIR[$key]}/seed.log"
+  seed "$key" comments "$COMMENTS"
+  seed "$key" sessions "$sessions"
   start_server "$key"
   log_in_member "$key"
   # The in-process cache can only be filled by the server itself: by fresh visitors posting.
@@ -321,11 +405,12 @@ parse_wrk() {
     }' "$1"
 }
 
-record() { # case, instance, round, parsed wrk numbers, peak RSS
-  local parsed
+record() { # case, instance, round, parsed wrk (or pgbench) numbers, peak RSS
+  local parsed unit=req/s
   read -r -a parsed <<<"$4"
+  [ "$2" != pgbench ] || unit=tps
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${parsed[@]}" "$5" >>"$results"
-  log "$1 | ${LABEL[$2]:-$2} | round $3: ${parsed[0]} req/s, p50 ${parsed[1]} ms, p99 ${parsed[2]} ms, errors ${parsed[3]}, peak RSS $5 MiB"
+  log "$1 | ${LABEL[$2]:-$2} | round $3: ${parsed[0]} $unit, p50 ${parsed[1]} ms, p99 ${parsed[2]} ms, errors ${parsed[3]}, peak RSS $5 MiB"
 }
 
 failed() { # case, instance, round, why
@@ -431,6 +516,194 @@ case_bare() {
   measure "$bare_case" bare "$1" "http://127.0.0.1:${PORT[bare]}/"
 }
 
+# pg: pgbench on a throwaway database of its own (prepare_pgbench sets pgbench_url), as a
+# ceiling for the PostgreSQL rows: the server's own throughput on the same cores.
+pgbench_url=""
+pgbench_scale=10 pgbench_clients=16 pgbench_threads=2
+pgbench_select_case="pg pgbench -S, select by key"
+pgbench_update_case="pg pgbench -N, simple update"
+prepare_pgbench() {
+  local url version
+  DIR[pgbench]="$work/pgbench"
+  mkdir -p "${DIR[pgbench]}"
+  new_pg_db
+  url="${PG_ADMIN_URL%/*}/$pg_db"
+  log "pgbench: filling $pg_db (pgbench -i -s $pgbench_scale)"
+  if ! pgbench -i -q -s "$pgbench_scale" "$url" >"${DIR[pgbench]}/init.log" 2>&1; then
+    notes+=("skipped pg: pgbench -i failed: $(tail -1 "${DIR[pgbench]}/init.log")")
+    return
+  fi
+  pgbench_url="$url"
+  version="$(psql "$url" -Atqc 'show server_version' | awk '{ print $1 }')"
+  LABEL[pgbench]="PostgreSQL $version, scale $pgbench_scale, -M prepared -c $pgbench_clients -j $pgbench_threads"
+}
+check_pgbench() {
+  local branches
+  branches="$(psql "$pgbench_url" -Atqc 'select count(*) from pgbench_branches' 2>&1)" || true
+  [ "$branches" = "$pgbench_scale" ] ||
+    { echo "pgbench_branches holds ${branches:-nothing}, not $pgbench_scale rows"; return 1; }
+}
+
+# "tps p50_ms p99_ms failed transactions" from the pgbench run in folder $1: tps without the
+# initial connection time from its output, percentiles from its per-transaction log (--log;
+# the third field is the latency in microseconds; a failed one says "failed" there).
+parse_pgbench() {
+  local sorted="$1/latencies.txt"
+  { cat "$1"/transactions.* 2>/dev/null || true; } | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n >"$sorted"
+  awk -v output="$1/output.txt" '
+    function rank(q,   i) { i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1; return latency[i] / 1000 }
+    { latency[NR] = $1 }
+    END {
+      while ((getline line < output) > 0) {
+        split(line, f, " ")
+        if (line ~ /^tps = /) tps = f[3]
+        if (line ~ /^number of transactions actually processed:/) count = f[6]
+        if (line ~ /^number of failed transactions:/) failures = f[5]
+      }
+      if (tps == "" || NR == 0) { print "failed - - - -"; exit }
+      printf "%.2f %.2f %.2f %d %d\n", tps, rank(0.5), rank(0.99), failures, count
+    }' "$sorted"
+}
+
+# pgbench for case $1, round $2, with its built-in transaction $3 (-S or -N).
+case_pgbench() {
+  local case="$1" round="$2" why out="$work/pgbench-$((++wrk_runs))"
+  why="$(check_pgbench)" || { failed "$case" pgbench "$round" "$why"; return; }
+  mkdir -p "$out"
+  pgbench "$3" -M prepared -c "$pgbench_clients" -j "$pgbench_threads" -T "$DURATION" \
+    --log --log-prefix="$out/transactions" "$pgbench_url" >"$out/output.txt" 2>&1 || true
+  record "$case" pgbench "$round" "$(parse_pgbench "$out")" -
+}
+
+# scale: instances scale-a and scale-b, cached_db on one PostgreSQL database and one Redis key
+# prefix, behind one nginx listening on two ports: scale/one passes to scale-a alone,
+# scale/two to both in turn.
+scale_case="scale member GET / through nginx"
+prepare_scale() {
+  prepare scale-a cached_db-postgres json "$SESSIONS"
+  DIR[scale-b]="$work/scale-b"
+  mkdir -p "${DIR[scale-b]}"
+  cp "${DIR[scale-a]}/env" "${DIR[scale-b]}/env"
+  start_server scale-b
+  log "ready: scale-b on port ${PORT[scale-b]}, sharing scale-a's database and Redis prefix"
+  LABEL[scale-a]="cached_db on PostgreSQL + Redis, instance a"
+  LABEL[scale-b]="cached_db on PostgreSQL + Redis, instance b"
+  LABEL[scale/one]="cached_db on PostgreSQL + Redis, 1 instance behind nginx"
+  LABEL[scale/two]="cached_db on PostgreSQL + Redis, 2 instances behind nginx"
+  MEMBER[scale-b]="${MEMBER[scale-a]}" MEMBER[scale/one]="${MEMBER[scale-a]}" MEMBER[scale/two]="${MEMBER[scale-a]}"
+}
+
+# nginx in the foreground (daemon off), as this user, with everything it writes in the work
+# folder: the config, pid file, error log and temp folders; no access log.
+start_nginx() {
+  local dir="$work/nginx" one two user="" temp
+  mkdir -p "$dir"
+  one="$(free_port)" two="$(free_port)"
+  while [ "$two" = "$one" ]; do two="$(free_port)"; done
+  # As root, nginx would run its workers as nobody, who cannot enter the work folder.
+  [ "$(id -u)" -ne 0 ] || user="user $(id -un) $(id -gn);"
+  for temp in client_body proxy fastcgi uwsgi scgi; do mkdir -p "$dir/$temp"; done
+  cat >"$dir/nginx.conf" <<EOF
+$user
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+# auto: one worker per core ($(nproc) here), as nginx is run in production. One worker would
+# cap the proxy at one core, a ceiling in front of two instances that could hide what the
+# second adds; with auto it competes for the same cores as everything else, as it would on
+# a real host of this size.
+worker_processes auto;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    # wrk's connections stay open for the whole run (nginx closes them after 1,000 requests
+    # by default), as do the ones to the instances.
+    keepalive_requests 1000000;
+    # A page (about 20 KiB) fits in memory: no temp file.
+    proxy_buffers 32 8k;
+
+    upstream guestbook_one {
+        server 127.0.0.1:${PORT[scale-a]};
+        keepalive $CONNECTIONS;
+        keepalive_requests 1000000;
+    }
+    upstream guestbook_two {
+        server 127.0.0.1:${PORT[scale-a]};
+        server 127.0.0.1:${PORT[scale-b]};
+        keepalive $CONNECTIONS;
+        keepalive_requests 1000000;
+    }
+EOF
+  local upstream port
+  for upstream in one two; do
+    if [ "$upstream" = one ]; then port="$one"; else port="$two"; fi
+    cat >>"$dir/nginx.conf" <<EOF
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://guestbook_$upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # The Host the client sent (127.0.0.1:$port): the instances check it against
+            # ALLOWED_HOSTS. The client's address, believed from 127.0.0.1 (TRUSTED_PROXIES).
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+        }
+    }
+EOF
+  done
+  echo "}" >>"$dir/nginx.conf"
+  "$nginx_bin" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/output.log" 2>&1 &
+  PID[nginx]=$! PORT[scale/one]=$one PORT[scale/two]=$two
+  pids+=("$!")
+  for port in "$one" "$two"; do
+    answers_health "$port" "${PID[nginx]}" 50 || {
+      notes+=("scale: nginx did not answer on port $port: $(cat "$dir/output.log" "$dir/error.log" 2>/dev/null | tail -3 | tr '\n' ' ')")
+      return 1
+    }
+  done
+  mapfile -t nginx_workers < <(ps -o pid= --ppid "${PID[nginx]}" 2>/dev/null | tr -d ' ' || true)
+  log "ready: nginx ($("$nginx_bin" -v 2>&1 | sed 's|.*version: nginx/||'), ${#nginx_workers[@]} workers) on ports $one (instance a) and $two (a and b)"
+}
+
+# Clock ticks of user + system time used so far by the processes $@.
+cpu_ticks() {
+  local pid ticks total=0
+  for pid; do
+    ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null)" || ticks=0
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}
+declare -A CPU  # "<scale key>:<scale-a, scale-b or nginx>": clock ticks used during that key's runs
+nginx_workers=()
+
+# Case scale through nginx port scale/one or scale/two ($1), round $2. Peak RSS: the larger
+# instance's.
+case_scale() {
+  local key="$1" round="$2" why out="$work/wrk-$((++wrk_runs)).txt" instances=(scale-a) i peak=0 rss
+  local -A before
+  why="$(check_member "$key")" || { failed "$scale_case" "$key" "$round" "$why"; return; }
+  [ "$key" = scale/one ] || instances+=(scale-b)
+  for i in "${instances[@]}"; do reset_peak "${PID[$i]}"; before[$i]="$(cpu_ticks "${PID[$i]}")"; done
+  before[nginx]="$(cpu_ticks "${nginx_workers[@]}")"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Cookie: ${MEMBER[$key]}" \
+    "http://127.0.0.1:${PORT[$key]}/" >"$out" 2>&1 || true
+  CPU[$key:nginx]=$((${CPU[$key:nginx]:-0} + $(cpu_ticks "${nginx_workers[@]}") - before[nginx]))
+  for i in "${instances[@]}"; do
+    CPU[$key:$i]=$((${CPU[$key:$i]:-0} + $(cpu_ticks "${PID[$i]}") - ${before[$i]}))
+    rss="$(rss_mib "${PID[$i]}" VmHWM)"
+    peak="$(awk -v a="$peak" -v b="$rss" 'BEGIN { print (b + 0 > a + 0 ? b : a) }')"
+  done
+  record "$scale_case" "$key" "$round" "$(parse_wrk "$out")" "$peak"
+}
+
 # Fresh visitors post to instance $1 until $2 of them got their 303 (and so a session), in
 # bursts sized from the rate so far (wrk runs to the end of -d even when its threads stop).
 # Sets `made` to the sessions made.
@@ -484,8 +757,18 @@ if wants 6 && [ -n "$page_bytes" ]; then
   IDLE[bare]="$(rss_mib "${PID[bare]}" VmRSS)"
 fi
 
-# Headline cases, alternating, ROUNDS rounds.
-if wants 1 || wants 2 || wants 6; then
+if wants pg; then
+  if [ -z "$pg_up" ]; then
+    notes+=("skipped pg: PostgreSQL does not answer at $PG_ADMIN_URL")
+  elif ! command -v pgbench >/dev/null; then
+    notes+=("skipped pg: pgbench is not installed (Debian: apt-get install -y postgresql-client)")
+  else
+    prepare_pgbench
+  fi
+fi
+
+# Headline cases, alternating, ROUNDS rounds; pgbench -S among them, in the same conditions.
+if wants 1 || wants 2 || wants 6 || [ -n "$pgbench_url" ]; then
   for round in $(seq "$ROUNDS"); do
     for c in "${configs[@]}"; do
       if wants 1; then case_anonymous "$c" "$round"; fi
@@ -493,10 +776,12 @@ if wants 1 || wants 2 || wants 6; then
     done
     if wants 2; then for c in "${msgpack_configs[@]}"; do case_member "$c/msgpack" "$round"; done; fi
     if wants 6 && [ -n "${PID[bare]:-}" ]; then case_bare "$round"; fi
+    if [ -n "$pgbench_url" ]; then case_pgbench "$pgbench_select_case" "$round" -S; fi
   done
 fi
 for round in $(seq "$OTHER_ROUNDS"); do
   if wants 3; then for c in "${configs[@]}"; do case_post "$c" "$round"; done; fi
+  if [ -n "$pgbench_url" ]; then case_pgbench "$pgbench_update_case" "$round" -N; fi
 done
 for round in $(seq "$OTHER_ROUNDS"); do
   if wants 4; then for c in "${configs[@]}"; do case_member_during_logins "$c" "$round"; done; fi
@@ -534,10 +819,48 @@ if wants mem; then
   stop_server mem
 fi
 
+# scale: a member's page through nginx, to one instance and to two, alternating, ROUNDS rounds.
+scale_line=""
+if wants scale; then
+  if [ -z "$pg_up" ]; then
+    notes+=("skipped scale: PostgreSQL does not answer at $PG_ADMIN_URL")
+  elif [ -z "$redis_up" ]; then
+    notes+=("skipped scale: Redis does not answer at $REDIS_URL")
+  elif [ -z "$nginx_bin" ]; then
+    notes+=("skipped scale: nginx is not installed and could not be (apt-get install -y nginx-light)")
+  else
+    prepare_scale
+    # The session is shared: instance b knows the member instance a logged in.
+    if why="$(check_member scale-b)"; then
+      if start_nginx; then
+        for round in $(seq "$ROUNDS"); do
+          for key in scale/one scale/two; do case_scale "$key" "$round"; done
+        done
+      else
+        for round in $(seq "$ROUNDS"); do
+          for key in scale/one scale/two; do failed "$scale_case" "$key" "$round" "nginx did not start"; done
+        done
+      fi
+    else
+      for round in $(seq "$ROUNDS"); do
+        for key in scale/one scale/two; do
+          failed "$scale_case" "$key" "$round" "instance b does not know instance a's member: $why"
+        done
+      done
+    fi
+    seconds() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'; }
+    if [ -n "${CPU[scale/two:scale-a]:-}" ]; then
+      scale_line="CPU seconds used during the scale runs ($ROUNDS × ${DURATION} s, $(nproc) cores: $((ROUNDS * DURATION * $(nproc))) core-seconds): with 1 instance, instance $(seconds "${CPU[scale/one:scale-a]:-0}"), nginx $(seconds "${CPU[scale/one:nginx]:-0}"); with 2, instance a $(seconds "${CPU[scale/two:scale-a]}"), instance b $(seconds "${CPU[scale/two:scale-b]:-0}"), nginx $(seconds "${CPU[scale/two:nginx]:-0}") (${#nginx_workers[@]} nginx workers; wrk, PostgreSQL and Redis use the rest)"
+    fi
+    for key in nginx scale-a scale-b; do [ -z "${PID[$key]:-}" ] || stop_server "$key"; done
+  fi
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-# Medians of req/s, p50 and p99 over rounds; errors summed; the highest peak RSS.
+# Medians of req/s, p50 and p99 over rounds; errors summed; the highest peak RSS. Numbered
+# cases first, in order; then the others (pg, scale) in the order they ran.
 aggregated="$work/aggregated.tsv"
 awk -F'\t' '
   function median(list,   n, a, i, j, t) {
@@ -547,7 +870,7 @@ awk -F'\t' '
   }
   {
     k = $1 SUBSEP $2
-    if (!(k in seen)) { seen[k] = 1; order[++count] = k }
+    if (!(k in seen)) { seen[k] = 1; order[++count] = k; peak[k] = "-" }
     if ($4 == "failed") { failures[k]++; next }
     rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
     errors[k] += $7; if ($9 + 0 > peak[k] + 0) peak[k] = $9
@@ -555,12 +878,13 @@ awk -F'\t' '
   END {
     for (i = 1; i <= count; i++) {
       k = order[i]; split(k, parts, SUBSEP)
-      if (!(k in rps)) { printf "%s\t%s\tfailed\t-\t-\t-\t-\t-\n", parts[1], parts[2]; continue }
+      position = parts[1] ~ /^[0-9]/ ? parts[1] + 0 : 1000
+      if (!(k in rps)) { printf "%d\t%s\t%s\tfailed\t-\t-\t-\t-\t-\n", position, parts[1], parts[2]; continue }
       runs = rps[k]; sub(/^ /, "", runs)
-      printf "%s\t%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\n", parts[1], parts[2], median(rps[k]),
+      printf "%d\t%s\t%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\n", position, parts[1], parts[2], median(rps[k]),
         median(p50[k]), median(p99[k]), errors[k] + failures[k], peak[k], runs
     }
-  }' "$results" | sort -s -t$'\t' -k1,1n >"$aggregated"
+  }' "$results" | sort -s -t$'\t' -k1,1n | cut -f2- >"$aggregated"
 
 value() { awk -F'\t' -v c="$1" -v k="$2" '$1 == c && $2 == k && $3 != "failed" { print $3 }' "$aggregated"; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
@@ -571,11 +895,19 @@ report="$work/report.md"
   echo
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  if [ -n "$PREBUILT" ]; then
+    echo "- binaries: prebuilt, from \`$PREBUILT\` (guestbook sha256 $(sha256sum "$bin" | cut -c1-12), modified $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC')); the commit above is the work tree's, not necessarily theirs"
+  else
+    echo "- binaries: built from the work tree (\`--profile dist --features bundled\`)"
+  fi
   echo "- command: \`$command_line\`"
   echo "- settings: DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS OTHER_ROUNDS=$OTHER_ROUNDS SCENARIOS=$SCENARIOS CONFIGS=$CONFIGS MSGPACK_CONFIGS=$MSGPACK_CONFIGS"
-  echo "- data per instance: $COMMENTS comments, $SESSIONS stored sessions (none for signed_cookies; made by fresh visitors' posts for cache-memory), $((1 + ${#other_members[@]})) members"
+  echo "- data per instance: $COMMENTS comments, $SESSIONS stored sessions (none for signed_cookies; made by fresh visitors' posts for cache-memory), $((1 + ${#other_members[@]})) members (seeded after the comments, so no comment is a member's)"
   echo "- load: \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency\` (logins: \`-t1 -c$LOGIN_CLIENTS\`); $({ wrk -v 2>&1 || true; } | head -1 | awk '{ print $1, $2 }')"
-  echo "- cases 1, 2, 5 and 6: median of $ROUNDS alternating rounds; cases 3 and 4: $OTHER_ROUNDS round(s). Errors: non-2xx/3xx answers plus socket errors, all rounds."
+  if [ -n "$pgbench_url" ]; then
+    echo "- pg: \`pgbench -S|-N -M prepared -c$pgbench_clients -j$pgbench_threads -T$DURATION --log\` on a throwaway database made by \`pgbench -i -q -s $pgbench_scale\` (pgbench $(pgbench --version | awk '{ print $3 }')); its rows are transactions per second without the initial connection time, percentiles from its per-transaction log, errors its failed transactions"
+  fi
+  echo "- cases 1, 2, 5 and 6, pgbench -S and scale: median of $ROUNDS alternating rounds; cases 3 and 4 and pgbench -N: $OTHER_ROUNDS round(s). Errors: non-2xx/3xx answers plus socket errors, all rounds."
   echo "- took $(($(date +%s) - started_at)) s"
   echo
   echo "| case | configuration | req/s | p50 ms | p99 ms | errors | peak RSS MiB | req/s per round |"
@@ -610,6 +942,14 @@ report="$work/report.md"
       "$(value "5 member GET /, stored sessions" "$c@$SMALL_SESSIONS")")" &&
       echo "| member page, $LARGE_SESSIONS / $SMALL_SESSIONS stored sessions | $c, json | $r |"
   done
+  r="$(ratio "$(value "2 member GET /" db-postgres)" "$(value "$pgbench_select_case" pgbench)")" &&
+    echo "| member \`GET /\`, db on PostgreSQL / pgbench -S | ${LABEL[db-postgres]} | $r |"
+  for c in db-postgres cached_db-postgres; do
+    r="$(ratio "$(value "3 POST /comments, fresh visitors" "$c")" "$(value "$pgbench_update_case" pgbench)")" &&
+      echo "| new-visitor comments / pgbench -N | ${LABEL[$c]} | $r |"
+  done
+  r="$(ratio "$(value "$scale_case" scale/two)" "$(value "$scale_case" scale/one)")" &&
+    echo "| member page through nginx, two instances / one | cached_db on PostgreSQL + Redis | $r |"
   echo
   echo "## Memory"
   echo
@@ -622,6 +962,14 @@ report="$work/report.md"
   done
   echo
   [ -z "$memory_line" ] || echo "- $memory_line"
+  if [ -n "${PORT[scale/one]:-}" ]; then
+    echo
+    echo "## Scale-out"
+    echo
+    echo "- The scale rows: wrk as in case 2, with one member's cookie, through nginx $("$nginx_bin" -v 2>&1 | sed 's|.*version: nginx/||') (\`worker_processes auto\`: ${#nginx_workers[@]} workers; HTTP/1.1 keep-alive to the instances) to one guestbook instance or to two in turn, both on SESSION_ENGINE=cached_db with one PostgreSQL database and one Redis key prefix, $COMMENTS comments and $SESSIONS stored sessions; peak RSS is the larger instance's."
+    echo "- This machine has $(nproc) cores, and nginx, wrk, both instances (each with $(nproc) workers), PostgreSQL and Redis all share them: the second instance brings no CPU of its own, so two / one measures what sharing the same cores costs or gains, not what a second machine would add."
+    [ -z "$scale_line" ] || echo "- $scale_line"
+  fi
   if [ "${#notes[@]}" -gt 0 ]; then
     echo
     echo "## Notes"

@@ -30,7 +30,7 @@ impl Changes {
     /// # Errors
     /// When the database does not answer.
     pub async fn current(&self) -> Result<Versions, DbError> {
-        self.reads.get(|| self.db.read(changes::versions)).await
+        self.reads.get(|| changes::read_versions(&self.db)).await
     }
 
     /// The counters as of a read that started at most `max_age` ago: no query at all while
@@ -40,7 +40,7 @@ impl Changes {
     /// When the database does not answer.
     pub async fn recent(&self, max_age: Duration) -> Result<Versions, DbError> {
         self.reads
-            .get_recent(max_age, || self.db.read(changes::versions))
+            .get_recent(max_age, || changes::read_versions(&self.db))
             .await
     }
 

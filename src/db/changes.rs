@@ -3,7 +3,7 @@
 
 use diesel::{Connection as _, prelude::*};
 
-use super::{Connection, DbError, schema::change_counters};
+use super::{Connection, Database, DbError, schema::change_counters};
 
 /// The counters at one moment: any change to a table since then moves its counter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,16 +23,45 @@ pub fn versions(conn: &mut Connection) -> Result<Versions, DbError> {
     let rows: Vec<(String, i64)> = change_counters::table
         .select((change_counters::name, change_counters::version))
         .load(conn)?;
-    let mut versions = Versions::default();
-    for (name, version) in rows {
-        match name.as_str() {
-            "comments" => versions.comments = version,
-            "members" => versions.members = version,
-            "cache_epoch" => versions.cache_epoch = version,
-            _ => {}
+    Ok(Versions::from_rows(rows))
+}
+
+/// The counters now, read as every request reads them: on PostgreSQL from the async worker
+/// (the pipelined lane), else as [`versions`].
+///
+/// # Errors
+/// Any database failure.
+pub async fn read_versions(db: &Database) -> Result<Versions, DbError> {
+    db.read_pipelined(
+        async |pipe| {
+            let rows = pipe.query(VERSIONS, &[]).await?;
+            let rows: Result<Vec<(String, i64)>, _> = rows
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect();
+            Ok(Versions::from_rows(rows?))
+        },
+        versions,
+    )
+    .await
+}
+
+/// [`versions`]' query, for the pipelined lane.
+const VERSIONS: &str = "SELECT name, version FROM change_counters";
+
+impl Versions {
+    fn from_rows(rows: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut versions = Self::default();
+        for (name, version) in rows {
+            match name.as_str() {
+                "comments" => versions.comments = version,
+                "members" => versions.members = version,
+                "cache_epoch" => versions.cache_epoch = version,
+                _ => {}
+            }
         }
+        versions
     }
-    Ok(versions)
 }
 
 /// Moves the cache epoch on; the new epoch.

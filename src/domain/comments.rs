@@ -155,7 +155,7 @@ impl Comments {
     ) -> Result<InsertOutcome, DomainError> {
         Ok(self
             .db
-            .write(move |conn| {
+            .write_batched(move |conn| {
                 let comment = NewComment {
                     body: &body,
                     member_id,

@@ -3,7 +3,7 @@
 //! Hashing is deliberately expensive (19 MiB and two passes by default), so:
 //!
 //! - it runs on a small pool of threads of its own (`PASSWORD_HASH_THREADS`), never on the
-//!   async workers or the threads that serve database calls, at the lowest CPU priority, so
+//!   async workers or the threads that serve database calls, in the idle scheduling class, so
 //!   logins never stall pages, not even for the CPU;
 //! - each of those threads keeps one argon2 memory block and reuses it, so memory stays at
 //!   threads × block however many logins arrive;
@@ -265,15 +265,29 @@ fn run_jobs(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// The lowest CPU priority for this thread (nice 19, a weight of 15 against a page-serving
-/// thread's 1024), so logins take only the CPU pages leave. On a busy two-core machine a
-/// storm of logins otherwise takes half of it from every reader; with this the readers keep
-/// nearly all of it, and the logins that cannot be served in time are refused with a `503`.
+/// The idle scheduling class for this thread (`SCHED_IDLE`): it runs only on CPU that nothing
+/// else wants, so logins take what the pages leave and never the pages' share. `nice 19`, tried
+/// first, still let a hashing thread take about a third of a busy two-core machine (readers
+/// kept 64-69% of their throughput during a login storm, 88-89% with this; benchmarks.md);
+/// logins that cannot be served in time are refused with a `503` and `Retry-After`. Where the
+/// class cannot be had, the thread falls back to `nice 19`.
 fn yield_to_pages() {
+    use thread_priority::{
+        ThreadPriority,
+        unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        },
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    let Err(why) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+    else {
+        return;
+    };
     // Linux's nice values are per thread: the thread's id names it alone.
     let this_thread = Some(rustix::thread::gettid());
     if let Err(err) = rustix::process::setpriority_process(this_thread, LOWEST_PRIORITY) {
-        tracing::warn!(error = %err, "the password threads run at normal priority");
+        tracing::warn!(error = %err, idle = ?why, "the password threads run at normal priority");
     }
 }
 
@@ -325,6 +339,25 @@ mod tests {
             None,
         )
         .unwrap()
+    }
+
+    #[actix_web::test]
+    async fn hashing_threads_run_only_on_cpu_nothing_else_wants() {
+        let passwords = passwords(2, 4);
+
+        // Asked on the hashing thread the work runs on.
+        let policy = passwords
+            .run(|_| thread_priority::unix::thread_schedule_policy())
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(
+            policy,
+            thread_priority::unix::ThreadSchedulePolicy::Normal(
+                thread_priority::unix::NormalThreadSchedulePolicy::Idle
+            )
+        );
     }
 
     #[actix_web::test]

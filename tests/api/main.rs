@@ -24,6 +24,7 @@ mod observability;
 mod operations;
 mod own_comment;
 mod pages;
+mod postgres_reads;
 mod security;
 mod sessions;
 mod spam;

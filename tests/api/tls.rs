@@ -34,8 +34,10 @@ async fn the_app_runs_on_postgres_over_tls_with_sslmode_require() {
     // Act
     visit_and_comment(&app).await;
 
-    // Assert
+    // Assert: the pipelined read lane took reads, over TLS as well (`assert_encrypted` counts
+    // its connections with the pool's).
     assert_encrypted(&app, &application_name);
+    assert!(app.state.db.pipelined_reads() > 0);
 }
 
 /// The app on PostgreSQL with `params` added to its database URL, and an `application_name`
@@ -124,8 +126,10 @@ async fn the_app_verifies_postgres_against_sslrootcert_with_verify_full() {
     let (app, application_name) = app_over_tls(&verify).await;
     visit_and_comment(&app).await;
 
-    // Assert
+    // Assert: every read went through libpq, which checks the certificate (the pipelined
+    // lane does not do `verify-full`, so it stays off).
     assert_encrypted(&app, &application_name);
+    assert_eq!(app.state.db.pipelined_reads(), 0);
 }
 
 /// `url` with `params` added to its query string.

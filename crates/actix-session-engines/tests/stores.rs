@@ -12,7 +12,7 @@ mod support;
 use actix_session_engines::{
     Backend, ClearOutcome, ClearRun, SessionBackend,
     caches::{Cache, CacheBackend, CacheSettings, MemoryCache},
-    database::{Database, DatabaseSettings},
+    database::Database,
     keys::KeyFormat,
     stores::{
         cache::CacheSessions,
@@ -427,13 +427,8 @@ impl TestStore {
 
 /// A fresh database with the session tables.
 fn database(resources: &mut TestResources, database: TestDatabase) -> Database {
-    let db = Database::connect(&DatabaseSettings {
-        url: resources.database_url(database),
-        pool_size: 4,
-        pool_timeout: Duration::from_secs(5),
-        blocking_threads_per_worker: 1,
-    })
-    .expect("the test database opens");
+    let db =
+        Database::connect(&resources.database_settings(database)).expect("the test database opens");
     db.create_session_tables()
         .expect("the session tables are made");
     db

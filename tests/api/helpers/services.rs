@@ -80,19 +80,29 @@ fn host_and_port(url: &str) -> &str {
 }
 
 /// A TCP proxy the tests can cut and restore, to take a real service away mid-test.
+///
+/// It runs on a runtime of its own, so it keeps forwarding while the test's runtime is blocked
+/// in synchronous code (a connection pool connecting while the app is built, say).
 pub struct TcpProxy {
     addr: std::net::SocketAddr,
     target: String,
+    runtime: Option<tokio::runtime::Runtime>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl TcpProxy {
     /// Listens on a free loopback port and forwards every connection to `target`.
     pub async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = Self {
             addr: listener.local_addr().unwrap(),
             target,
+            runtime: Some(runtime),
             tasks: Arc::default(),
         };
         proxy.serve(listener);
@@ -103,12 +113,22 @@ impl TcpProxy {
         self.addr
     }
 
-    fn serve(&self, listener: TcpListener) {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("kept until dropped")
+    }
+
+    fn serve(&self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let runtime = self.runtime();
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener).unwrap()
+        };
         let (target, tasks) = (self.target.clone(), Arc::clone(&self.tasks));
-        let accept = actix_web::rt::spawn(async move {
+        let accept = runtime.spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let target = target.clone();
-                let pipe = actix_web::rt::spawn(async move {
+                let pipe = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
@@ -119,18 +139,29 @@ impl TcpProxy {
         self.tasks.lock().unwrap().push(accept);
     }
 
-    /// Closes the listener and every open connection: the service is gone.
+    /// Closes the listener and every open connection: the service is gone when this returns.
     pub async fn stop(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
+        let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
+        for task in &tasks {
             task.abort();
         }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        // A cancelled task has dropped its sockets by the time its handle answers.
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 
     /// Listens again on the same port.
     pub async fn start_again(&self) {
-        let listener = TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
+        self.serve(std::net::TcpListener::bind(self.addr).unwrap());
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! derive brings many names into scope).
 
 use std::{
+    cell::Cell,
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
@@ -64,8 +65,25 @@ impl ManageConnection for PoolManager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+        // The flag is read (and cleared) on every hand-back, so it never outlives the
+        // connection the failed query ran on: connections are used and handed back on the
+        // thread that took them.
+        CONNECTION_LOST.replace(false) || conn.is_broken()
     }
+}
+
+thread_local! {
+    /// Set when a query on this thread found its connection gone (the server restarted, the
+    /// network dropped it). Diesel's own check looks only at the transaction state, so
+    /// without this the pool would keep handing out the dead connection, and the site would
+    /// answer `503` long after the server was back.
+    static CONNECTION_LOST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the connection the current thread is using as lost: the pool drops it when it is
+/// handed back and opens a new one.
+pub(super) fn connection_lost() {
+    CONNECTION_LOST.set(true);
 }
 
 /// Connections being opened right now, by any pool of the process (r2d2 opens them on

@@ -20,7 +20,14 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 _,
-            ) => Self::Unavailable(err.to_string()),
+            ) => {
+                super::connection::connection_lost();
+                Self::Unavailable(err.to_string())
+            }
+            // PostgreSQL broke a deadlock by failing this statement: try again later.
+            DieselError::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                Self::Unavailable(err.to_string())
+            }
             // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: a lock, not a bad query.
             DieselError::DatabaseError(_, info)
                 if info.message().contains("locked") || info.message().contains("busy") =>

@@ -7,8 +7,11 @@
 //! one deadline, `DATABASE_POOL_TIMEOUT`, covers waiting for a connection and running the
 //! query: the request gets its `503` by then.
 
+mod batches;
 mod connection;
 mod error;
+mod group_commit;
+mod pipeline;
 pub mod schema;
 mod settings;
 mod writer;
@@ -23,10 +26,11 @@ use diesel::{
     r2d2::{CustomizeConnection, Pool},
 };
 
-use self::{connection::PoolManager, writer::Writer};
+use self::{connection::PoolManager, group_commit::GroupCommit, pipeline::Lane, writer::Writer};
 pub use self::{
     connection::{DbConnection as Connection, sqlite_pragmas, wait_until_no_connection_is_opening},
     error::DbError,
+    pipeline::{Pipe, Row, ToSql},
     settings::{DatabaseSettings, is_postgres_url, redact_url},
 };
 
@@ -73,8 +77,12 @@ pub struct PoolState {
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<PoolManager>,
-    /// SQLite's write lane; PostgreSQL writes share the pool.
+    /// SQLite's write lane; PostgreSQL writes share the pool (and see `group_commit`).
     writer: Option<Arc<Writer>>,
+    /// PostgreSQL's pipelined read lane (`pipeline.rs`), where it can be used.
+    lane: Option<Arc<Lane>>,
+    /// PostgreSQL's group commit (`group_commit.rs`).
+    group_commit: Option<Arc<GroupCommit>>,
     /// `DATABASE_POOL_TIMEOUT`: how long a call may take, waiting included.
     deadline: Duration,
 }
@@ -86,6 +94,10 @@ impl Database {
     /// # Errors
     /// When the database cannot be reached, or the file cannot be opened or created.
     pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        // OpenSSL started by its Rust binding first, so without clean-up at exit: libpq starts
+        // it with one, which frees OpenSSL's state while other threads (workers still holding
+        // TLS connections) may be using it, and the process can crash on its way out.
+        openssl_sys::init();
         let target = if settings.is_postgres() {
             settings.url.clone()
         } else {
@@ -118,14 +130,23 @@ impl Database {
             .map_err(|e| {
                 anyhow::anyhow!("cannot open the database {}: {e}", settings.redacted_url())
             })?;
-        let writer = if settings.is_postgres() {
-            None
+        let (writer, lane, group_commit) = if settings.is_postgres() {
+            let lane = Lane::for_url(&settings.url, settings.pool_timeout)
+                .inspect_err(|why| {
+                    tracing::info!("PostgreSQL's reads all go through libpq: {why}");
+                })
+                .ok()
+                .map(Arc::new);
+            let group_commit = GroupCommit::start(pool.clone())?;
+            (None, lane, Some(Arc::new(group_commit)))
         } else {
-            Some(Arc::new(Writer::start(&target)?))
+            (Some(Arc::new(Writer::start(&target)?)), None, None)
         };
         Ok(Self {
             pool,
             writer,
+            lane,
+            group_commit,
             deadline: settings.pool_timeout,
         })
     }
@@ -154,6 +175,38 @@ impl Database {
             Ok(Err(e)) => Err(DbError::Unavailable(format!("blocking task failed: {e}"))),
             Err(_) => Err(DbError::Unavailable("no answer in time".into())),
         }
+    }
+
+    /// A read that nearly every request makes, on PostgreSQL sent from the async worker on its
+    /// pipelined connection (`on_lane`, `pipeline.rs`); on SQLite, where the lane cannot be
+    /// used, and when a read on it fails, `blocking` runs as [`Database::read`] runs it, and
+    /// its answer counts. Both must read the same thing.
+    ///
+    /// # Errors
+    /// As [`Database::read`].
+    pub async fn read_pipelined<T, F>(
+        &self,
+        on_lane: impl AsyncFnOnce(&Pipe) -> Result<T, tokio_postgres::Error>,
+        blocking: F,
+    ) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        if let Some(lane) = &self.lane {
+            match lane.run(self.deadline, on_lane).await {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(())) => return Err(DbError::Unavailable("no answer in time".into())),
+                None => {}
+            }
+        }
+        self.read(blocking).await
+    }
+
+    /// Reads answered on PostgreSQL's pipelined lane so far (none on SQLite, or where libpq
+    /// must connect instead).
+    pub fn pipelined_reads(&self) -> u64 {
+        self.lane.as_ref().map_or(0, |lane| lane.reads())
     }
 
     /// Runs blocking Diesel code that writes (and may read): on SQLite, on its writer thread;
@@ -199,6 +252,26 @@ impl Database {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => Err(DbError::Unavailable(format!("blocking task failed: {e}"))),
             Err(_) => Err(DbError::Unavailable("no answer in time".into())),
+        }
+    }
+
+    /// A small write that many requests make at once (a comment, a session saved), which
+    /// may share its transaction, and so its durable commit, with the writes of other requests
+    /// arriving together: on SQLite on its writer thread as [`Database::write`]; on PostgreSQL
+    /// batched (`group_commit.rs`). `query` may run a second time, alone, when another write
+    /// of its batch fails (the batch is rolled back first): it must only depend on what it
+    /// captures and reads, as a retried transaction does.
+    ///
+    /// # Errors
+    /// As [`Database::write`].
+    pub async fn write_batched<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        match &self.group_commit {
+            Some(group) => group.run(Instant::now() + self.deadline, query).await,
+            None => self.write(query).await,
         }
     }
 

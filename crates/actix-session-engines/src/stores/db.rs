@@ -32,23 +32,33 @@ impl DbSessions {
     }
 }
 
+/// [`DbSessions::load`] on PostgreSQL's pipelined lane: the same read as its Diesel query.
+const LOAD: &str = "SELECT session_data, expire_date FROM sessions WHERE session_key = $1";
+
 fn expiry(ttl: Duration) -> PrimitiveDateTime {
     now_utc() + ttl
 }
 
 impl SessionBackend for DbSessions {
     async fn load(&self, key: &str) -> Result<Option<Loaded>, StoreError> {
-        let key = key.to_owned();
+        let owned = key.to_owned();
         let row = self
             .db
-            .read(move |conn| {
-                // By primary key, with no `LIMIT`; expiry is checked below.
-                Ok(sessions::table
-                    .find(key)
-                    .select((sessions::session_data, sessions::expire_date))
-                    .get_result::<(Vec<u8>, PrimitiveDateTime)>(conn)
-                    .optional()?)
-            })
+            .read_pipelined(
+                async |pipe| {
+                    let row = pipe.query_opt(LOAD, &[&key]).await?;
+                    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                        .transpose()
+                },
+                move |conn| {
+                    // By primary key, with no `LIMIT`; expiry is checked below.
+                    Ok(sessions::table
+                        .find(owned)
+                        .select((sessions::session_data, sessions::expire_date))
+                        .get_result::<(Vec<u8>, PrimitiveDateTime)>(conn)
+                        .optional()?)
+                },
+            )
             .await?;
         let now = now_utc();
         Ok(row
@@ -69,7 +79,7 @@ impl SessionBackend for DbSessions {
         let (key, data) = (key.to_owned(), data.to_vec());
         let inserted = self
             .db
-            .write(move |conn| {
+            .write_batched(move |conn| {
                 let row = (
                     sessions::session_key.eq(&key),
                     sessions::session_data.eq(&data),
@@ -101,14 +111,14 @@ impl SessionBackend for DbSessions {
         let (key, data) = (key.to_owned(), data.to_vec());
         let updated = self
             .db
-            .write(move |conn| {
+            .write_batched(move |conn| {
                 // Only a live row: an expired one is never brought back.
                 let live = sessions::table
-                    .find(key)
+                    .find(&key)
                     .filter(sessions::expire_date.gt(now_utc()));
                 Ok(diesel::update(live)
                     .set((
-                        sessions::session_data.eq(data),
+                        sessions::session_data.eq(&data),
                         sessions::expire_date.eq(expiry(ttl)),
                         sessions::user_id.eq(user),
                     ))

@@ -10,10 +10,12 @@ use rand::{Rng, distr::Alphanumeric};
 
 pub mod skips;
 
+// Not every test file uses every one.
+#[allow(unused_imports)]
 pub use skips::{postgres_available, postgres_url, redis_available, redis_url};
 
 /// Which database a test runs on.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub enum TestDatabase {
     Sqlite,
     Postgres,
@@ -64,6 +66,20 @@ impl TestResources {
                 self.postgres_schema = Some((admin_url.clone(), name.clone()));
                 format!("{admin_url}{separator}options=-csearch_path%3D{name}")
             }
+        }
+    }
+
+    /// The settings of a fresh, empty database ([`TestResources::database_url`]) with a small
+    /// pool.
+    pub fn database_settings(
+        &mut self,
+        database: TestDatabase,
+    ) -> actix_session_engines::database::DatabaseSettings {
+        actix_session_engines::database::DatabaseSettings {
+            url: self.database_url(database),
+            pool_size: 4,
+            pool_timeout: Duration::from_secs(5),
+            blocking_threads_per_worker: 1,
         }
     }
 

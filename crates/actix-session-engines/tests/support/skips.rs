@@ -16,6 +16,10 @@ static REPORT_AT_EXIT: Once = Once::new();
 
 /// `TEST_DATABASE_URL`, the PostgreSQL server the tests may create schemas on.
 pub fn postgres_url() -> Option<String> {
+    // Before libpq first starts OpenSSL: OpenSSL then skips its clean-up at exit, which can
+    // crash the test process after its last test, while other threads still hold TLS
+    // connections (as `Database::connect` does for the site).
+    openssl_sys::init();
     std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|url| !url.is_empty())
