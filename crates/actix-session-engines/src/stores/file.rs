@@ -25,7 +25,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex, OnceLock, PoisonError,
-        mpsc::{self, SyncSender},
+        mpsc::{self, SyncSender, TrySendError},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -190,11 +190,16 @@ impl FileSessions {
     ) -> Result<T, StoreError> {
         let this = self.clone();
         let (done, answer) = tokio::sync::oneshot::channel();
-        write_lane()
-            .try_send(Box::new(move || {
-                let _ = done.send(work(this));
-            }))
-            .map_err(|_| StoreError::File(io::Error::other("too many session writes waiting")))?;
+        let queued = write_lane().try_send(Box::new(move || {
+            let _ = done.send(work(this));
+        }));
+        if let Err(err) = queued {
+            let why = match err {
+                TrySendError::Full(_) => "too many session writes waiting",
+                TrySendError::Disconnected(_) => "no session-file writing thread runs",
+            };
+            return Err(StoreError::File(io::Error::other(why)));
+        }
         answer
             .await
             .map_err(|_| StoreError::File(io::Error::other("the session write was lost")))?
@@ -244,7 +249,7 @@ fn write_lane() -> &'static SyncSender<WriteJob> {
                     }
                 });
             if let Err(err) = spawned {
-                // Writes wait for the threads that did start; with none, each fails as lost.
+                // Writes wait for the threads that did start; with none, each is refused.
                 tracing::error!(error = %err, "cannot start a session-file writing thread");
             }
         }
@@ -547,5 +552,63 @@ impl SessionBackend for FileSessions {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_session_loads_while_every_writing_thread_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let files =
+            FileSessions::new(dir.path().to_owned(), "sessionid", FileFormat::Native).unwrap();
+        let key = KeyFormat::Native.generate();
+        assert!(
+            files
+                .create(key.as_ref(), b"{}", None, Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        // Both writing threads held inside a write (a slow disk) until the load has answered.
+        let (all_busy, release) = (
+            Arc::new(Barrier::new(WRITE_THREADS + 1)),
+            Arc::new(Barrier::new(WRITE_THREADS + 1)),
+        );
+        let held: Vec<_> = (0..WRITE_THREADS)
+            .map(|_| {
+                let (all_busy, release) = (Arc::clone(&all_busy), Arc::clone(&release));
+                files.writing(move |_| {
+                    all_busy.wait();
+                    release.wait();
+                    Ok(())
+                })
+            })
+            .collect();
+        let held = futures_util::future::join_all(held);
+        let load_while_busy = async {
+            let waiter = Arc::clone(&all_busy);
+            tokio::task::spawn_blocking(move || waiter.wait())
+                .await
+                .unwrap();
+            // Bounded so a load stuck behind the writes fails the test instead of hanging it.
+            let loaded =
+                actix_web::rt::time::timeout(Duration::from_secs(10), files.load(key.as_ref()))
+                    .await;
+            let releaser = Arc::clone(&release);
+            tokio::task::spawn_blocking(move || releaser.wait())
+                .await
+                .unwrap();
+            loaded
+        };
+
+        let (writes, loaded) = tokio::join!(held, load_while_busy);
+
+        assert!(writes.iter().all(Result::is_ok));
+        let loaded = loaded.expect("the load did not wait for the writes");
+        assert!(loaded.unwrap().is_some(), "the session was read");
     }
 }
