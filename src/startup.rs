@@ -117,6 +117,7 @@ impl Application {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let handle = self.server.handle();
+        let (stop_now, stopped_now) = tokio::sync::oneshot::channel::<()>();
         actix_web::rt::spawn(async move {
             tokio::select! {
                 _ = interrupt.recv() => {}
@@ -133,12 +134,22 @@ impl Application {
                 _ = graceful => {}
                 _ = interrupt.recv() => {
                     tracing::warn!("stopping at once: requests in flight are cut");
-                    handle.stop(false).await;
+                    let _ = stop_now.send(());
                 }
             }
         });
         let _background = self.start_background();
-        serve_with_metrics(self.server, self.metrics).await
+        tokio::select! {
+            served = serve_with_metrics(self.server, self.metrics) => served,
+            // Not `handle.stop(false)`: actix-server takes its commands one at a time, so a
+            // forced stop would wait behind the graceful one. Leaving the server behind ends
+            // `serve`, and the process with it, cutting the requests in flight.
+            _ = async {
+                if stopped_now.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => Ok(()),
+        }
     }
 
     fn start_background(&self) -> Background {

@@ -128,10 +128,24 @@ impl<T: Clone> SharedRead<T> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, DbError>>,
     {
+        self.get_recent_as_of(Instant::now(), max_age, read).await
+    }
+
+    /// [`SharedRead::get_recent`] with the time of the call given: `now`.
+    async fn get_recent_as_of<F, Fut>(
+        &self,
+        now: Instant,
+        max_age: Duration,
+        read: F,
+    ) -> Result<T, DbError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
         {
             let latest = self.finished.borrow();
             if let (Ok(value), Some(started)) = (&latest.outcome, latest.started)
-                && started.elapsed() <= max_age
+                && now.saturating_duration_since(started) <= max_age
             {
                 return Ok(value.clone());
             }
@@ -186,72 +200,138 @@ impl<T: Clone> Drop for InFlight<'_, T> {
 #[cfg(test)]
 mod tests {
     use std::{
+        pin::Pin,
         sync::atomic::{AtomicU64, Ordering},
-        time::Duration,
+        task::Poll,
     };
+
+    use tokio::sync::Semaphore;
 
     use super::*;
 
-    #[tokio::test]
+    /// Polls `future` once, with the test's own waker: where it stands after everything it can
+    /// do without waiting.
+    async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        let mut future = Some(future);
+        std::future::poll_fn(|cx| Poll::Ready(future.take().unwrap().poll(cx))).await
+    }
+
+    /// Awaits `future`, which every gate it needs has been opened for. The clock is paused: it
+    /// moves only when nothing can run, so the limit passes only if `future` is stuck.
+    async fn finishes<F: Future>(future: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(3600), future)
+            .await
+            .expect("stuck: waiting for something that never comes")
+    }
+
+    /// Reads that each hold, once started, until the test lets one through.
+    struct Reads {
+        started: AtomicU64,
+        gate: Semaphore,
+    }
+
+    impl Reads {
+        fn new() -> Self {
+            Self {
+                started: AtomicU64::new(0),
+                gate: Semaphore::new(0),
+            }
+        }
+
+        /// Read number `n` (from 1): `value(n)`, once the gate lets it through.
+        async fn read(&self, value: impl Fn(u64) -> u64) -> Result<u64, DbError> {
+            let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+            self.gate.acquire().await.unwrap().forget();
+            Ok(value(n))
+        }
+
+        fn started(&self) -> u64 {
+            self.started.load(Ordering::SeqCst)
+        }
+
+        fn let_through(&self, reads: usize) {
+            self.gate.add_permits(reads);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn requests_that_arrive_together_share_one_read_and_later_ones_the_next() {
         let shared = SharedRead::<u64>::default();
-        let reads = AtomicU64::new(0);
-        let read = || async {
-            let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(n)
-        };
-        let together = futures_util::future::join_all((0..50).map(|_| shared.get(read)));
-        let later = async {
-            // Arrive while the first read is under way.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            futures_util::future::join_all((0..20).map(|_| shared.get(read))).await
-        };
-        let (together, later) = tokio::join!(together, later);
+        let reads = Reads::new();
+        let read = || reads.read(|n| n);
 
-        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        let mut together = std::pin::pin!(futures_util::future::join_all(
+            (0..20).map(|_| shared.get(read))
+        ));
+        // The first claims a read and lets the others join it before it starts...
+        assert!(poll_once(together.as_mut()).await.is_pending());
+        assert_eq!(reads.started(), 0, "claimed, not started");
+        // ...then starts it, the only one.
+        assert!(poll_once(together.as_mut()).await.is_pending());
+        assert_eq!(reads.started(), 1);
+        // These arrive while it is under way.
+        let mut later = std::pin::pin!(futures_util::future::join_all(
+            (0..10).map(|_| shared.get(read))
+        ));
+        assert!(poll_once(later.as_mut()).await.is_pending());
+        assert_eq!(
+            reads.started(),
+            1,
+            "a read under way is waited out, not joined"
+        );
+        reads.let_through(2);
+        let (together, later) = finishes(async { tokio::join!(together, later) }).await;
+
+        assert_eq!(reads.started(), 2);
         assert!(together.into_iter().all(|v| v.unwrap() == 1));
         assert!(later.into_iter().all(|v| v.unwrap() == 2));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_request_never_takes_a_read_that_started_before_it() {
         let shared = SharedRead::<u64>::default();
         let counter = AtomicU64::new(0);
-        let read = || async {
+        let reads = Reads::new();
+        let read = || {
             let seen = counter.load(Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(seen)
+            reads.read(move |_| seen)
         };
-        let early = shared.get(read);
-        let late = async {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            // A write lands while the first read is under way; the request after it must
-            // see it.
-            counter.store(7, Ordering::SeqCst);
-            shared.get(read).await
-        };
-        let (early, late) = tokio::join!(early, late);
+
+        let mut early = std::pin::pin!(shared.get(read));
+        assert!(poll_once(early.as_mut()).await.is_pending());
+        assert!(poll_once(early.as_mut()).await.is_pending());
+        assert_eq!(reads.started(), 1, "the first read is under way");
+        // A write lands while it is; the request after it must see it.
+        counter.store(7, Ordering::SeqCst);
+        let late = shared.get(read);
+        reads.let_through(2);
+        let (early, late) = finishes(async { tokio::join!(early, late) }).await;
+
         assert_eq!(early.unwrap(), 0);
         assert_eq!(late.unwrap(), 7);
+        assert_eq!(reads.started(), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_cancelled_read_lets_a_waiter_read_instead() {
         let shared = SharedRead::<u64>::default();
-        let read = || async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(3)
-        };
-        // The first request gives up while its read is under way.
-        let abandoned = tokio::time::timeout(Duration::from_millis(5), shared.get(read));
-        let waiter = async {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            shared.get(read).await
-        };
-        let (abandoned, waiter) = tokio::join!(abandoned, waiter);
-        assert!(abandoned.is_err());
-        assert_eq!(waiter.unwrap(), 3);
+        let reads = Reads::new();
+        let read = || reads.read(|_| 3);
+
+        let mut abandoned = Box::pin(shared.get(read));
+        assert!(poll_once(abandoned.as_mut()).await.is_pending());
+        assert!(poll_once(abandoned.as_mut()).await.is_pending());
+        assert_eq!(reads.started(), 1, "its read is under way");
+        let mut waiter = std::pin::pin!(shared.get(read));
+        assert!(poll_once(waiter.as_mut()).await.is_pending());
+        // The first request gives up (its client left) while its read is under way.
+        drop(abandoned);
+        assert!(poll_once(waiter.as_mut()).await.is_pending());
+        assert!(poll_once(waiter.as_mut()).await.is_pending());
+        assert_eq!(reads.started(), 2, "the waiter reads instead");
+        reads.let_through(1);
+
+        assert_eq!(finishes(waiter).await.unwrap(), 3);
     }
 
     #[tokio::test]
@@ -276,13 +356,24 @@ mod tests {
         let shared = SharedRead::<u64>::default();
         let reads = AtomicU64::new(0);
         let read = || async { Ok(reads.fetch_add(1, Ordering::SeqCst) + 1) };
+        let max_age = Duration::from_secs(60);
 
-        let first = shared.get_recent(Duration::from_secs(3600), read).await;
-        let recent = shared.get_recent(Duration::from_secs(3600), read).await;
-        let too_old = shared.get_recent(Duration::ZERO, read).await;
+        let first = shared.get_recent(max_age, read).await;
+        let started = shared.finished.borrow().started.expect("a read finished");
+        let just_recent = shared
+            .get_recent_as_of(started + max_age, max_age, read)
+            .await;
+        let just_too_old = shared
+            .get_recent_as_of(started + max_age + Duration::from_nanos(1), max_age, read)
+            .await;
 
         assert_eq!(first.unwrap(), 1, "nothing read yet: a read");
-        assert_eq!(recent.unwrap(), 1, "no second read");
-        assert_eq!(too_old.unwrap(), 2);
+        assert_eq!(
+            just_recent.unwrap(),
+            1,
+            "exactly max_age old: no second read"
+        );
+        assert_eq!(just_too_old.unwrap(), 2, "older: a new read");
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 }

@@ -13,7 +13,10 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
-use super::DomainError;
+use super::{
+    DomainError,
+    hold::{Hold, HoldPoint},
+};
 pub use crate::db::models::Member;
 use crate::{
     changes::CurrentMembers,
@@ -139,6 +142,9 @@ pub enum EndSession {
     NotFound,
     /// That is the session asking: logging out is the way to end it.
     IsCurrent,
+    /// The engine keeps sessions in the browser (signed cookies): the server cannot find one
+    /// to end; logging out every other session is the way.
+    CannotEndOne,
 }
 
 /// Django's tables as `guestbook check` reports them (`DJANGO_COMPAT`).
@@ -185,6 +191,9 @@ pub struct Accounts {
     /// `DJANGO_COMPAT`: members are a Django site's users (`auth_user`, see
     /// `db::django_users`), not rows of `members`.
     django: bool,
+    /// Where a password change, "log out everywhere else" and an account deletion have read
+    /// the member and not yet made their conditional write: the race tests hold them here.
+    credential_writes: HoldPoint,
 }
 
 impl Accounts {
@@ -203,7 +212,15 @@ impl Accounts {
             engine,
             auth,
             django,
+            credential_writes: HoldPoint::default(),
         }
+    }
+
+    /// Holds every credential change (password, session generation, deletion) after it has
+    /// read the member and before its conditional write, until the hold is released: for
+    /// tests that pin what two overlapping changes do.
+    pub fn hold_credential_writes(&self) -> Hold {
+        self.credential_writes.hold()
     }
 
     /// The member these credentials are right for: exactly one password verification whether
@@ -552,6 +569,7 @@ impl Accounts {
         let new_hash = self.passwords.hash(new_password).await?;
         let (id, expected, stored_hash) = (member.id, Expected::from(member), new_hash.clone());
         let django = self.django;
+        self.credential_writes.pass().await;
         let applied = self
             .db
             .write(move |conn| {
@@ -600,6 +618,7 @@ impl Accounts {
             return Ok(OthersLoggedOut::OnlyThoseThisSiteWrote);
         }
         let (id, expected) = (member.id, Expected::from(member));
+        self.credential_writes.pass().await;
         let bumped = self
             .db
             .write(move |conn| members::bump_session_generation(conn, id, &expected))
@@ -661,7 +680,9 @@ impl Accounts {
         session_id: &str,
         current_key: Option<&str>,
     ) -> Result<EndSession, DomainError> {
-        let sessions = self.sessions_of(member).await?.unwrap_or_default();
+        let Some(sessions) = self.sessions_of(member).await? else {
+            return Ok(EndSession::CannotEndOne);
+        };
         let Some(found) = sessions.into_iter().find(|s| s.info.id == session_id) else {
             return Ok(EndSession::NotFound);
         };
@@ -684,6 +705,7 @@ impl Accounts {
     ) -> Result<bool, DomainError> {
         let (id, expected) = (member.id, Expected::from(member));
         let django = self.django;
+        self.credential_writes.pass().await;
         let Some(ended_rows) = self
             .db
             .write(move |conn| {

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod cleanup;
 pub mod comments;
 pub mod feed;
+pub mod hold;
 pub mod moderation;
 
 use crate::{db::DbError, security::passwords::PasswordError, sessions::StoreError};

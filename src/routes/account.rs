@@ -23,6 +23,8 @@ use crate::{
 };
 
 pub const THIS_SESSION: &str = "This is the session you are using: log out to end it.";
+pub const CANNOT_END_ONE: &str = "This deployment keeps sessions in signed cookies, in each \
+    browser only: the server cannot log out one of them. Log out everywhere else instead.";
 
 /// What the two password forms (change password, delete account) show.
 struct FormPage<'a> {
@@ -333,6 +335,7 @@ pub async fn end_session(
             Ok(reply.done(Flash::SessionEnded, "/account/sessions"))
         }
         EndSession::IsCurrent => Err(AppError::Unprocessable(THIS_SESSION.into())),
+        EndSession::CannotEndOne => Err(AppError::Unprocessable(CANNOT_END_ONE.into())),
     }
 }
 

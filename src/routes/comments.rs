@@ -106,7 +106,7 @@ pub async fn post_comment(
     if session.has_commented() {
         return already_commented(reply, &home, &form, ALREADY_COMMENTED).await;
     }
-    let body = match normalise_comment(form.comment.as_deref().unwrap_or_default()) {
+    let body = match form.body() {
         Ok(body) => body,
         Err(reason) if reply.is_json() => {
             return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, reason));
@@ -246,6 +246,12 @@ async fn form_again(
 }
 
 impl CommentForm {
+    /// The comment to store, by a comment's rules ([`normalise_comment`]): a form without
+    /// the field holds an empty one.
+    fn body(&self) -> Result<String, &'static str> {
+        normalise_comment(self.comment.as_deref().unwrap_or_default())
+    }
+
     /// The comment given back as typed, but for what a form cannot hold.
     fn typed(&self) -> String {
         as_typed(self.comment.as_deref().unwrap_or_default())
@@ -283,12 +289,130 @@ async fn already_commented(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use actix_web::{FromRequest, test::TestRequest};
+    use proptest::prelude::*;
 
-    proptest::proptest! {
+    use super::*;
+    use crate::{
+        domain::comments::{CONTROL_CHARACTER, EMPTY_COMMENT, MAX_COMMENT_CHARS, TOO_LONG_COMMENT},
+        routes::{NOT_UTF8, form_config},
+    };
+
+    /// `body` posted as a form and read as the route reads it: the form, or the refusal's
+    /// status and message.
+    fn read_form(body: impl Into<Vec<u8>>) -> Result<CommentForm, (StatusCode, String)> {
+        let (req, mut payload) = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .app_data(form_config())
+            .set_payload(body.into())
+            .to_http_parts();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(Form::<CommentForm>::from_request(&req, &mut payload))
+            .map(Form::into_inner)
+            .map_err(|err| (err.as_response_error().status_code(), err.to_string()))
+    }
+
+    /// A comment form as a browser encodes it, with `comment` as typed.
+    fn posted(comment: &str) -> String {
+        serde_urlencoded::to_string([
+            ("comment", comment),
+            ("csrf_token", "token"),
+            ("website", ""),
+            ("form_stamp", "stamp"),
+        ])
+        .unwrap()
+    }
+
+    /// What the route makes of a form whose comment is `comment`.
+    fn answer(comment: &str) -> Result<String, &'static str> {
+        read_form(posted(comment))
+            .expect("a well-formed form")
+            .body()
+    }
+
+    /// A character that is text: neither a control character nor white space.
+    fn visible() -> impl Strategy<Value = char> {
+        any::<char>().prop_filter("text", |c| !c.is_control() && !c.is_whitespace())
+    }
+
+    /// A comment as stored: text that starts and ends with a visible character, with spaces,
+    /// tabs and `\n` line breaks between; from one character up to the limit exactly.
+    fn stored_comment() -> impl Strategy<Value = String> {
+        let separator = prop_oneof![Just(""), Just(" "), Just("\n"), Just("\t"), Just("  \n\n")];
+        let words = proptest::collection::vec((separator, visible()), 0..40);
+        let short = (visible(), words).prop_map(|(first, rest)| {
+            let mut text = first.to_string();
+            for (separator, c) in rest {
+                text.push_str(separator);
+                text.push(c);
+            }
+            text
+        });
+        let at_the_limit = visible().prop_map(|c| c.to_string().repeat(MAX_COMMENT_CHARS));
+        prop_oneof![4 => short, 1 => at_the_limit]
+    }
+
+    proptest! {
         #[test]
-        fn any_form_body_parses_or_is_refused_without_a_panic(body: String) {
-            let _ = serde_urlencoded::from_str::<CommentForm>(&body);
+        fn a_valid_comment_is_accepted_and_stored_as_typed_but_for_edges_and_line_breaks(
+            comment in stored_comment(),
+            before in "[ \t\r\n]{0,3}",
+            after in "[ \t\r\n]{0,3}",
+            windows_line_breaks: bool,
+        ) {
+            let typed = if windows_line_breaks { comment.replace('\n', "\r\n") } else { comment.clone() };
+            prop_assert_eq!(answer(&format!("{before}{typed}{after}")), Ok(comment));
+        }
+
+        #[test]
+        fn a_blank_or_missing_comment_is_refused_as_empty(blank in "[ \t\r\n]{0,10}") {
+            prop_assert_eq!(answer(&blank), Err(EMPTY_COMMENT));
+            let without_the_field = read_form("csrf_token=token&website=").unwrap();
+            prop_assert_eq!(without_the_field.body(), Err(EMPTY_COMMENT));
+        }
+
+        #[test]
+        fn a_comment_over_the_limit_is_refused_as_too_long(
+            c in visible(),
+            over in 1..50usize,
+            around in "[ \t\r\n]{0,3}",
+        ) {
+            let typed = format!("{around}{}{around}", c.to_string().repeat(MAX_COMMENT_CHARS + over));
+            prop_assert_eq!(answer(&typed), Err(TOO_LONG_COMMENT));
+        }
+
+        #[test]
+        fn a_control_character_inside_a_comment_is_refused(
+            start in stored_comment(),
+            end in stored_comment(),
+            control in any::<char>().prop_filter("a control character but tab and line breaks", |c| {
+                c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+            }),
+        ) {
+            prop_assert_eq!(answer(&format!("{start}{control}{end}")), Err(CONTROL_CHARACTER));
+        }
+
+        #[test]
+        fn any_typed_comment_reaches_the_rules_unchanged(
+            // Any characters, control characters and white space included (`any::<String>()`
+            // has no control characters).
+            typed in proptest::collection::vec(any::<char>(), 0..60).prop_map(String::from_iter),
+        ) {
+            prop_assert_eq!(answer(&typed), normalise_comment(&typed));
+        }
+
+        #[test]
+        fn a_form_that_is_not_utf8_is_a_bad_request_not_a_changed_comment(
+            comment in stored_comment(),
+            not_utf8 in prop::sample::select(vec!["%FF", "%C0%AF", "caf%E9", "%C3", "%ED%A0%80"]),
+        ) {
+            // Within the comment: the encoded text has no `&` of its own.
+            let body = posted(&comment).replacen('&', &format!("{not_utf8}&"), 1);
+            let refused = read_form(body).map(|form| form.body());
+            prop_assert_eq!(refused, Err((StatusCode::BAD_REQUEST, NOT_UTF8.to_owned())));
         }
     }
 }

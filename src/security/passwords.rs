@@ -330,6 +330,8 @@ fn verify_with(memory: &mut Memory, password: &[u8], phc: &str) -> Result<bool, 
 
 #[cfg(test)]
 mod tests {
+    use std::{pin::Pin, sync::atomic::AtomicBool, task::Poll};
+
     use super::*;
 
     fn passwords(threads: usize, queue: usize) -> Passwords {
@@ -470,6 +472,13 @@ mod tests {
         assert_eq!(passwords.verifications(), 1);
     }
 
+    /// Polls `future` once, with the test's own waker: where it stands after everything it can
+    /// do without waiting.
+    async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        let mut future = Some(future);
+        std::future::poll_fn(|cx| Poll::Ready(future.take().unwrap().poll(cx))).await
+    }
+
     #[actix_web::test]
     async fn past_the_queue_a_request_is_refused_at_once_and_unwanted_work_never_starts() {
         // Arrange: one thread, held busy, and one request waiting in a queue of one.
@@ -488,39 +497,88 @@ mod tests {
             }
         });
         running.await.unwrap();
-        let waiting = actix_web::rt::spawn({
-            let passwords = passwords.clone();
-            async move { passwords.verify("waiting".into(), None).await }
-        });
-        actix_web::rt::task::yield_now().await;
+        let abandoned_ran = Arc::new(AtomicBool::new(false));
+        // Closed when the thread is done with the abandoned work, run or dropped.
+        let (work_alive, work_gone) = oneshot::channel::<()>();
+        let mut waiting = Box::pin(passwords.run({
+            let ran = Arc::clone(&abandoned_ran);
+            move |_| {
+                let _alive = work_alive;
+                ran.store(true, Ordering::SeqCst);
+            }
+        }));
+        assert!(
+            poll_once(waiting.as_mut()).await.is_pending(),
+            "in the queue, waiting for the thread"
+        );
 
         // Act: one more request while the thread is busy and the queue full; then the waiting
         // request's client hangs up before its turn.
         let refused = passwords.verify("refused".into(), None).await;
-        waiting.abort();
-        assert!(waiting.await.is_err(), "the waiting request is gone");
+        drop(waiting);
         release.send(()).unwrap();
         busy.await.unwrap().unwrap();
-        let mut after = passwords.verify("after".into(), None).await;
-        for _ in 0..100 {
-            if after.is_ok() {
-                break;
-            }
-            // The thread may not have taken the abandoned job off the queue yet.
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-            after = passwords.verify("after".into(), None).await;
-        }
+        // The thread has taken the abandoned work off the queue: there is room again.
+        assert!(work_gone.await.is_err());
+        let after = passwords.verify("after".into(), None).await;
 
         // Assert
         assert!(
             matches!(refused, Err(PasswordError::Overloaded { .. })),
             "{refused:?}"
         );
+        assert!(
+            !abandoned_ran.load(Ordering::SeqCst),
+            "the abandoned work never started"
+        );
         assert!(after.is_ok(), "{after:?}");
         assert_eq!(
             passwords.verifications(),
             1,
-            "only the last request was verified: the abandoned one never started"
+            "only the last request was verified"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_still_waiting_after_the_wait_limit_is_answered_503_with_retry_after() {
+        use actix_web::{ResponseError, http::StatusCode};
+
+        // Arrange: the one thread held busy (waited for without yielding, so the paused clock
+        // does not move), a queue of one.
+        let passwords = passwords(1, 1);
+        let (started, running) = std::sync::mpsc::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let mut busy = Box::pin(passwords.run(move |_| {
+            let _ = started.send(());
+            held.recv().ok()
+        }));
+        assert!(poll_once(busy.as_mut()).await.is_pending());
+        running.recv().unwrap();
+        let mut waiting = Box::pin(passwords.verify("waiting".into(), None));
+        assert!(poll_once(waiting.as_mut()).await.is_pending(), "queued");
+
+        // Act and assert: the clock moves to just short of the wait limit, then to it.
+        tokio::time::advance(WAIT_LIMIT - Duration::from_millis(1)).await;
+        let just_before = poll_once(waiting.as_mut()).await;
+        assert!(just_before.is_pending(), "{just_before:?}");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let at_the_limit = poll_once(waiting.as_mut()).await;
+
+        let Poll::Ready(Err(refused)) = at_the_limit else {
+            panic!("expected a refusal at the wait limit, got {at_the_limit:?}");
+        };
+        assert!(
+            matches!(refused, PasswordError::Overloaded { retry_after } if retry_after == RETRY_AFTER),
+            "{refused:?}"
+        );
+        let response = crate::error::AppError::from(refused).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(actix_web::http::header::RETRY_AFTER),
+            Some(&actix_web::http::header::HeaderValue::from(
+                RETRY_AFTER.as_secs()
+            )),
+        );
+        release.send(()).unwrap();
     }
 }

@@ -267,6 +267,8 @@ fn digest(username: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use actix_web::test::TestRequest;
 
     use super::*;
@@ -315,21 +317,42 @@ mod tests {
         throttle.stored_counters().await.unwrap()
     }
 
+    /// Asserts that `retry_after` is what is left of a `window` that started at or after
+    /// `before_first_hit`, as seen at or before `after_refusal`: no slack beyond the time the
+    /// test itself took between the two.
+    fn assert_window_left(
+        retry_after: Duration,
+        window: Duration,
+        before_first_hit: Instant,
+        after_refusal: Instant,
+    ) {
+        let elapsed = after_refusal - before_first_hit;
+        assert!(
+            retry_after <= window && retry_after >= window - elapsed,
+            "{retry_after:?}: not what is left of {window:?} after at most {elapsed:?}"
+        );
+    }
+
     #[actix_web::test]
     async fn a_pair_is_refused_after_its_failures_until_the_window_ends() {
         let throttle = throttle(2, 100);
         let req = from("192.0.2.1");
+        let before_first_failure = Instant::now();
         fail(&throttle, &req, "Alice", 1).await;
         fail(&throttle, &req, "alice", 1).await;
 
         let third = throttle.login_attempt(&req, "ALICE ").await;
+        let after_refusal = Instant::now();
         let other_user = throttle.login_attempt(&req, "bob").await;
         let other_address = throttle.login_attempt(&from("192.0.2.2"), "alice").await;
 
         match third {
-            Err(Throttled { retry_after }) => {
-                assert!(retry_after > Duration::from_secs(890), "{retry_after:?}");
-            }
+            Err(Throttled { retry_after }) => assert_window_left(
+                retry_after,
+                Duration::from_secs(900),
+                before_first_failure,
+                after_refusal,
+            ),
             other => panic!("expected a 429, got {:?}", other.err()),
         }
         assert!(other_user.is_ok(), "never per username alone");
@@ -526,10 +549,12 @@ mod tests {
     async fn an_address_is_refused_past_its_comments_and_refusals_take_no_place() {
         let throttle = comment_throttle(100, 100, 2);
         let req = from("192.0.2.20");
+        let before_first_comment = Instant::now();
         let first = throttle.comment_attempt(&req).await.unwrap();
         let _second = throttle.comment_attempt(&req).await.unwrap();
 
         let refused = throttle.comment_attempt(&req).await;
+        let after_refusal = Instant::now();
         let refused_again = throttle.comment_attempt(&req).await;
         let elsewhere = throttle.comment_attempt(&from("192.0.2.21")).await;
         let logins = throttle.login_attempt(&req, "alice").await;
@@ -538,9 +563,12 @@ mod tests {
         let after_a_place_came_back = throttle.comment_attempt(&req).await;
 
         match refused {
-            Err(Throttled { retry_after }) => {
-                assert!(retry_after > Duration::from_secs(3590), "{retry_after:?}");
-            }
+            Err(Throttled { retry_after }) => assert_window_left(
+                retry_after,
+                Duration::from_secs(3600),
+                before_first_comment,
+                after_refusal,
+            ),
             _ => panic!("expected a 429"),
         }
         assert!(matches!(refused_again, Err(Throttled { .. })));

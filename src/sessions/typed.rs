@@ -234,7 +234,11 @@ impl VisitorSession {
     /// Records that the logged-in session was just used, when its "last seen" is older than
     /// [`LAST_SEEN_PRECISION`].
     pub fn note_seen(&self) {
-        let now = unix_now();
+        self.note_seen_at(unix_now());
+    }
+
+    /// [`VisitorSession::note_seen`] at `now` (Unix seconds).
+    fn note_seen_at(&self, now: i64) {
         let info = match self.info() {
             Some(info) if now - info.last_seen_at < LAST_SEEN_PRECISION.as_secs() as i64 => {
                 return;
@@ -393,6 +397,33 @@ mod tests {
         assert_eq!(session.get::<String>("_auth_user_id"), None);
         assert_eq!(session.get::<String>("_auth_user_backend"), None);
         assert_eq!(session.auth_hash(), None);
+    }
+
+    #[test]
+    fn last_seen_moves_at_most_once_a_minute() {
+        let session = session();
+        session.log_in(7, "hash".into(), true);
+        let logged_in = session.info().expect("recorded at login");
+        let seen = logged_in.last_seen_at;
+
+        session.note_seen_at(seen + 59);
+        let within_the_minute = session.info().unwrap();
+        session.note_seen_at(seen + 60);
+        let a_minute_on = session.info().unwrap();
+        session.note_seen_at(seen + 60 + 59);
+        let within_the_next_minute = session.info().unwrap();
+        session.note_seen_at(seen + 60 + 60);
+        let another_minute_on = session.info().unwrap();
+
+        assert_eq!(within_the_minute, logged_in, "not moved, nothing written");
+        assert_eq!(a_minute_on.last_seen_at, seen + 60);
+        assert_eq!(
+            (a_minute_on.id.as_str(), a_minute_on.logged_in_at),
+            (logged_in.id.as_str(), logged_in.logged_in_at),
+            "the same session's info, only seen later"
+        );
+        assert_eq!(within_the_next_minute, a_minute_on);
+        assert_eq!(another_minute_on.last_seen_at, seen + 120);
     }
 
     #[test]

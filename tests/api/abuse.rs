@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use guestbook::settings::{PasswordHashParams, PasswordWork, SecretKey, Settings};
 
 use crate::helpers::{
-    Browser, PASSWORD, SharedSite, TestResources, behind_a_proxy, encode, random_string,
+    Browser, HeldPost, PASSWORD, SharedSite, TestResources, behind_a_proxy, encode, random_string,
     redis_available, spawn_app, spawn_app_with,
 };
 
@@ -280,23 +280,30 @@ async fn while_another_process_holds_the_write_lock_pages_and_readiness_still_an
     // Arrange: one blocking thread per worker (the default), and writes waiting for the lock
     // on every worker.
     let app = spawn_app_with(|s| s.database.pool_timeout = Duration::from_secs(3)).await;
-    let mut writers: Vec<Browser> = (0..4).map(|_| app.browser()).collect();
-    for writer in &mut writers {
-        writer.csrf().await;
+    let mut forms = Vec::new();
+    for _ in 0..4 {
+        let mut writer = app.browser();
+        let token = writer.csrf().await;
+        let cookies: Vec<String> = ["csrftoken", "sessionid"]
+            .into_iter()
+            .filter_map(|name| Some(format!("{name}={}", writer.cookie(name)?)))
+            .collect();
+        let form = encode(&[("comment", "waiting for the lock"), ("csrf_token", &token)]);
+        forms.push((cookies.join("; "), form));
     }
     let mut locker = app.db();
     locker
         .batch_execute("BEGIN IMMEDIATE; DELETE FROM members WHERE 0;")
         .unwrap();
 
-    // Act: the writes wait; meanwhile a visitor reads.
-    let writes: Vec<_> = writers
-        .into_iter()
-        .map(|mut writer| {
-            actix_web::rt::spawn(async move { writer.comment("waiting for the lock").await })
-        })
-        .collect();
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    // Act: the writes are in flight (the server has taken each, and its body) and wait;
+    // meanwhile a visitor reads.
+    let mut writes = Vec::new();
+    for (cookies, form) in forms {
+        let mut write = HeldPost::start(&app.address, "/comments", &cookies, form).await;
+        write.send_body().await;
+        writes.push(actix_web::rt::spawn(write.response()));
+    }
     let mut reader = app.browser();
     let page = reader.get("/").await;
     let ready = reader.get("/readyz").await;
@@ -312,12 +319,9 @@ async fn while_another_process_holds_the_write_lock_pages_and_readiness_still_an
         "the reads answered while the writes waited"
     );
     for outcome in outcomes {
-        let page = outcome.unwrap();
-        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            page.body.contains("waiting for the lock"),
-            "the draft is kept"
-        );
+        let answer = outcome.unwrap().expect("an answer");
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(answer.contains("waiting for the lock"), "the draft is kept");
     }
     assert_eq!(app.count("comments"), 0, "no write happened after its 503");
 }

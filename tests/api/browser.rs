@@ -294,6 +294,21 @@ async fn on_a_phone_no_page_scrolls_sideways() {
     let chrome = tools.launch(PHONE, Scheme::Light).await;
     let mut too_wide = Vec::new();
 
+    // The detector first: on the home page, with one box wider than the phone planted in its
+    // content, it must say the page scrolls sideways; else "nothing found" below means nothing.
+    chrome.open(&app.address, "/").await;
+    assert!(
+        !chrome.scrolls_sideways().await,
+        "the home page scrolls sideways before anything is planted"
+    );
+    plant_too_wide_box(&chrome).await;
+    assert!(
+        chrome.scrolls_sideways().await,
+        "the detector missed a {} px box on a {} px phone",
+        PHONE.width + 100,
+        PHONE.width
+    );
+
     for path in ["/", "/login", "/signup"] {
         chrome.open(&app.address, path).await;
         if chrome.scrolls_sideways().await {
@@ -460,6 +475,49 @@ async fn log_in(chrome: &Chrome, app: &TestApp, username: &str) {
         .await;
 }
 
+/// Adds to the page's content a box 100 px wider than the viewport, for
+/// [`Chrome::scrolls_sideways`] to find. Set through the CSSOM, which the site's CSP allows.
+async fn plant_too_wide_box(chrome: &Chrome) {
+    chrome
+        .client
+        .execute(
+            "const wide = document.createElement('div');
+             wide.textContent = 'Planted: wider than the screen';
+             wide.style.width = (window.innerWidth + 100) + 'px';
+             document.getElementById('content').append(wide);",
+            vec![],
+        )
+        .await
+        .expect("the box is planted");
+}
+
+/// Adds to the page's content two paragraphs [`Chrome::low_contrast_text`] must report, and
+/// returns their texts: one grey on grey of its own (about 1.5:1), and one in the page's own
+/// background colour on no background of its own (1:1, found only by looking behind it).
+async fn plant_low_contrast_text(chrome: &Chrome) -> [&'static str; 2] {
+    let texts = [
+        "Planted: grey on grey",
+        "Planted: in the colour of the page",
+    ];
+    chrome
+        .client
+        .execute(
+            "const content = document.getElementById('content');
+             const grey = document.createElement('p');
+             grey.textContent = arguments[0];
+             grey.style.color = 'rgb(120, 120, 120)';
+             grey.style.backgroundColor = 'rgb(150, 150, 150)';
+             const unseen = document.createElement('p');
+             unseen.textContent = arguments[1];
+             unseen.style.color = getComputedStyle(document.documentElement).backgroundColor;
+             content.prepend(grey, unseen);",
+            vec![serde_json::json!(texts[0]), serde_json::json!(texts[1])],
+        )
+        .await
+        .expect("the text is planted");
+    texts
+}
+
 /// The browser's errors and CSP reports since the last look, each naming `page`.
 async fn page_problems(chrome: &Chrome, page: &str) -> Vec<String> {
     chrome
@@ -483,6 +541,19 @@ async fn text_meets_wcag_aa_contrast_in_both_schemes_and_the_counter_counts_down
         app.create_member("hedy").await;
         let chrome = tools.launch(DESKTOP, scheme).await;
         let mut problems = Vec::new();
+
+        // The detector first, in this scheme: text planted on the home page that is hard to
+        // read must be reported, else an empty list below means nothing.
+        chrome.open(&app.address, "/").await;
+        chrome.wait_for_text("Leave a comment").await;
+        let planted = plant_low_contrast_text(&chrome).await;
+        let found = chrome.low_contrast_text().await;
+        for text in planted {
+            assert!(
+                found.iter().any(|problem| problem.contains(text)),
+                "{scheme:?}: the detector missed {text:?}; it found {found:#?}"
+            );
+        }
 
         chrome.open(&app.address, "/").await;
         chrome.wait_for_text("Leave a comment").await;

@@ -13,7 +13,7 @@ use std::{
 use diesel::connection::SimpleConnection;
 use guestbook::settings::{CacheBackend, SessionEngineKind, Settings};
 
-use crate::helpers::{random_string, run_cli, run_cli_with_env, spawn_app};
+use crate::helpers::{random_string, run_cli, run_cli_with_env, skip, spawn_app};
 
 fn repo_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
@@ -210,11 +210,10 @@ fn compose_command() -> Option<Command> {
 #[test]
 fn compose_yaml_is_a_valid_compose_file_that_requires_a_secret_key() {
     let Some(mut compose) = compose_command() else {
-        println!(
-            "skipped compose_yaml_is_a_valid_compose_file: neither `docker compose` nor \
-             `docker-compose` is installed"
+        return skip(
+            "compose_yaml_is_a_valid_compose_file_that_requires_a_secret_key",
+            "install `docker compose` or `docker-compose` (no container engine needed)",
         );
-        return;
     };
     let file = repo_file("compose.yaml");
     let check = |command: &mut Command, secret_key: Option<&str>| {

@@ -662,10 +662,14 @@ async fn two_password_changes_at_once_apply_exactly_one_on_both_sites() {
             change("phone's new password"),
         );
 
-        let (a, b) = futures_util::join!(
-            laptop.post("/account/password", &to_laptops),
-            phone.post("/account/password", &to_phones),
-        );
+        // Both held after checking the current password, before their conditional write.
+        let (a, b) = sites
+            .guestbook
+            .at_the_credential_write(
+                laptop.post("/account/password", &to_laptops),
+                phone.post("/account/password", &to_phones),
+            )
+            .await;
 
         let winners: Vec<&str> = [(&a, "laptop's new password"), (&b, "phone's new password")]
             .into_iter()
@@ -679,6 +683,12 @@ async fn two_password_changes_at_once_apply_exactly_one_on_both_sites() {
             a.status,
             b.status
         );
+        let loser = if a.status == StatusCode::SEE_OTHER {
+            &b
+        } else {
+            &a
+        };
+        assert_eq!(loser.status, StatusCode::CONFLICT, "{database:?}");
         // What makes it structural, pinned whatever order the two ran in: a change made
         // against a hash that is no longer stored writes nothing.
         let stored = stored_hash(&sites, "ada");

@@ -177,12 +177,39 @@ async fn no_server_side_engine_brings_back_a_session_deleted_during_a_request() 
         // ...and then this one saves its changes.
         let same_key =
             actix_session::storage::SessionKey::try_from(key.as_ref().to_owned()).unwrap();
-        let returned = store.update(same_key, state, &ttl).await.unwrap();
+        let returned = store.update(same_key, state.clone(), &ttl).await.unwrap();
 
         assert!(
             store.load(&returned).await.unwrap().is_none(),
             "{kind:?} resurrected the session"
         );
+        assert_eq!(app.stored_sessions().await, Some(0), "{kind:?}");
+
+        // The same two calls released together, so a store that checks and then writes
+        // would let the delete land in between: whichever the store sees first, the session
+        // stays deleted.
+        for round in 0..20 {
+            let key = store.save(state.clone(), &ttl).await.unwrap();
+            let same_key =
+                actix_session::storage::SessionKey::try_from(key.as_ref().to_owned()).unwrap();
+            let together = tokio::sync::Barrier::new(2);
+            let (deleted, updated) = futures_util::join!(
+                async {
+                    together.wait().await;
+                    store.delete(&key).await
+                },
+                async {
+                    together.wait().await;
+                    store.update(same_key, state.clone(), &ttl).await
+                }
+            );
+            deleted.unwrap();
+            let returned = updated.unwrap();
+            assert!(
+                store.load(&returned).await.unwrap().is_none(),
+                "{kind:?} resurrected the session in round {round}"
+            );
+        }
         assert_eq!(app.stored_sessions().await, Some(0), "{kind:?}");
     }
 }

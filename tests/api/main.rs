@@ -17,6 +17,7 @@ mod deployment_files;
 mod django;
 mod engines;
 mod errors;
+mod headers;
 mod home;
 mod layout;
 mod moderation;

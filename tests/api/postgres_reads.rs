@@ -6,10 +6,13 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use diesel::{Connection as _, PgConnection, RunQueryDsl, sql_types::Text};
+use diesel::{
+    Connection as _, PgConnection, RunQueryDsl, connection::SimpleConnection, sql_types::Text,
+};
 
 use crate::helpers::{
-    Browser, Flavor, PASSWORD, TcpProxy, TestApp, postgres_available, postgres_url, random_string,
+    Browser, Flavor, PASSWORD, Page, TcpProxy, TestApp, postgres_available, postgres_url,
+    random_string,
 };
 
 const LOGGED_IN: &str = "Logged in as <strong>ada</strong>";
@@ -145,6 +148,72 @@ async fn postgres_going_away_is_a_503_and_the_site_comes_back_on_its_own() {
     }
     assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
     assert!(ada.get("/").await.body.contains("Back again"));
+}
+
+/// A PostgreSQL that answers nothing in time (a lock held, a server stalled) is a `503` once
+/// `statement_timeout` (`DATABASE_POOL_TIMEOUT`) has passed, never a page
+/// waiting without end; the site pages again once the stall ends.
+#[actix_web::test]
+async fn a_stalled_postgres_is_a_503_at_the_statement_timeout_and_the_site_pages_again() {
+    if !postgres_available(
+        "a_stalled_postgres_is_a_503_at_the_statement_timeout_and_the_site_pages_again",
+    ) {
+        return;
+    }
+    // Arrange: a transaction of the test's own will hold the tables.
+    let app = Flavor::POSTGRES
+        .spawn_app_with(|s| s.database.pool_timeout = Duration::from_secs(1))
+        .await;
+    let mut ada = logged_in_member(&app).await;
+    let mut stall = PgConnection::establish(&app.state.settings.database.url).unwrap();
+    let hold = |stall: &mut PgConnection, tables: &str| {
+        stall
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .unwrap();
+    };
+
+    // Act: every table a page reads held (the pipelined read lane's connections time out);
+    // then only the comments (a pooled connection's write times out).
+    hold(&mut stall, "sessions, members, comments, change_counters");
+    let page_stalled = bounded(ada.get("/")).await;
+    stall.batch_execute("ROLLBACK").unwrap();
+    ada.csrf().await; // The 503 page had no form to take a token from.
+    hold(&mut stall, "comments");
+    let post_stalled = bounded(ada.comment("while stalled")).await;
+    stall.batch_execute("ROLLBACK").unwrap();
+    let page_after = ada.get("/").await;
+    let post_after = ada.comment("after the stall").await;
+
+    // Assert
+    for stalled in [&page_stalled, &post_stalled] {
+        assert_eq!(
+            stalled.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            stalled.body
+        );
+    }
+    assert_eq!(page_after.status, StatusCode::OK);
+    assert!(page_after.body.contains(LOGGED_IN), "still logged in");
+    assert_eq!(
+        post_after.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        post_after.body
+    );
+    let page = ada.get("/").await;
+    assert!(page.body.contains("after the stall"));
+    assert!(!page.body.contains("while stalled"), "nothing half-written");
+}
+
+/// `request`'s page; the bound only fails a request that waits for a lock instead of the
+/// statement timeout.
+async fn bounded(request: impl std::future::Future<Output = Page>) -> Page {
+    tokio::time::timeout(Duration::from_secs(60), request)
+        .await
+        .expect("an answer at the statement timeout, not when the stall ends")
 }
 
 /// Ada, a member of `app`, logged in.

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Binary};
 use guestbook::sessions::{Backend, SessionEngine};
 
-use crate::helpers::{Engine, PASSWORD, TestApp, run_cli, spawn_app};
+use crate::helpers::{Engine, PASSWORD, TestApp, run_cli, spawn_app, spawn_app_with};
 
 #[derive(QueryableByName)]
 struct Data {
@@ -158,7 +158,7 @@ conformance! {
                 };
                 (engine, *serializer)
             }
-            SessionEngine::SignedCookies(_) => (Engine::SignedCookies, flavor.serializer),
+            SessionEngine::SignedCookies(cookies) => (Engine::SignedCookies, cookies.serializer()),
             SessionEngine::Disabled => panic!("sessions are on"),
         };
         assert_eq!((engine, serializer), (flavor.engine, flavor.serializer));
@@ -172,5 +172,74 @@ conformance! {
                 .body
                 .contains(r#"action="/comments""#)
         );
+    }
+
+    async fn save_every_request_sends_an_unchanged_session_again_and_only_with_it(flavor) {
+        for every_request in [false, true] {
+            let app = flavor
+                .spawn_app_with(|s| s.session.save_every_request = every_request)
+                .await;
+            let mut browser = app.browser();
+            browser.comment("a session to keep").await;
+            browser.get("/").await;
+
+            let unchanged = browser.get("/").await;
+
+            let resent = unchanged.set_cookie("sessionid");
+            assert_eq!(resent.is_some(), every_request, "{flavor:?}, {every_request}");
+            if let Some(cookie) = resent {
+                assert_eq!(Some(cookie.value().to_owned()), browser.session_cookie());
+                assert_eq!(
+                    cookie.max_age(),
+                    Some(actix_web::cookie::time::Duration::seconds(1_209_600))
+                );
+            }
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct SecondsLeft {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    left: i64,
+}
+
+/// How long the one stored session has left, in seconds (SQLite).
+fn seconds_left(app: &TestApp) -> i64 {
+    let rows = diesel::sql_query(
+        "SELECT CAST(strftime('%s', expire_date) AS INTEGER) \
+         - CAST(strftime('%s', 'now') AS INTEGER) AS left FROM sessions",
+    )
+    .load::<SecondsLeft>(&mut app.db())
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    rows[0].left
+}
+
+/// `SESSION_SAVE_EVERY_REQUEST` as Django has it: an unchanged session is saved again, its
+/// expiry pushed to a whole `SESSION_COOKIE_AGE` from now; without it, an unchanged session
+/// is not written at all.
+#[actix_web::test]
+async fn save_every_request_pushes_the_stored_expiry_of_an_unchanged_session() {
+    for every_request in [false, true] {
+        let app = spawn_app_with(|s| s.session.save_every_request = every_request).await;
+        let mut browser = app.browser();
+        browser.comment("a session to keep").await;
+        browser.get("/").await;
+        app.db()
+            .batch_execute("UPDATE sessions SET expire_date = datetime('now', '+60 seconds')")
+            .unwrap();
+
+        browser.get("/").await;
+
+        let left = seconds_left(&app);
+        if every_request {
+            assert!(
+                left > 1_209_600 - 60,
+                "pushed to a whole age from now: {left}"
+            );
+        } else {
+            assert!((0..=60).contains(&left), "left alone: {left}");
+        }
     }
 }

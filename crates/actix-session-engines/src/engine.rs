@@ -533,7 +533,8 @@ mod tests {
         );
         let age = CookieDuration::seconds(1_209_600);
         let expiring = |json: String| SessionState::from([(DJANGO_SESSION_EXPIRY.into(), json)]);
-        let in_an_hour = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        let written = time::OffsetDateTime::now_utc();
+        let in_an_hour = (written + time::Duration::hours(1))
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
 
@@ -542,7 +543,16 @@ mod tests {
             Duration::from_secs(300)
         );
         let until = lifetime(&django, &expiring(format!("\"{in_an_hour}\"")), &age);
-        assert!((3590..=3600).contains(&until.as_secs()), "{until:?}");
+        // What is left of the hour at the moment `lifetime` read the clock: between the hour
+        // less the time since it was written down and the whole hour, however long that took.
+        let since_written: Duration = (time::OffsetDateTime::now_utc() - written)
+            .try_into()
+            .unwrap();
+        let hour = Duration::from_secs(3600);
+        assert!(
+            until <= hour && until >= hour - since_written,
+            "{until:?}, {since_written:?} after"
+        );
         let browser_session = lifetime(&django, &expiring("0".into()), &age);
         assert_eq!(
             browser_session,

@@ -127,6 +127,8 @@ pub(crate) fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     fn state() -> SessionState {
@@ -223,10 +225,80 @@ mod tests {
         proptest::collection::hash_map(any::<String>(), value, 0..8)
     }
 
+    /// JSON objects of any shape: nested arrays and objects, numbers, strings, null.
+    fn objects() -> impl proptest::strategy::Strategy<Value = Map<String, Value>> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        });
+        proptest::collection::btree_map(any::<String>(), value, 0..6)
+            .prop_map(|map| map.into_iter().collect())
+    }
+
     proptest::proptest! {
         #[test]
-        fn any_bytes_decode_or_are_refused_without_a_panic(bytes: Vec<u8>) {
-            let _ = SessionSerializer::decode(&bytes);
+        fn any_bytes_are_refused_or_decode_to_a_state_that_can_be_stored_again(
+            bytes in proptest::prop_oneof![
+                proptest::prelude::any::<Vec<u8>>(),
+                // Maps that are not sessions' (any first byte of MessagePack's maps, anything
+                // after it), and JSON texts that may or may not be objects.
+                (proptest::sample::select(vec![0x80u8, 0x81, 0x82, 0x8f, 0xde, 0xdf]),
+                    proptest::prelude::any::<Vec<u8>>())
+                    .prop_map(|(first, rest)| [vec![first], rest].concat()),
+                proptest::prelude::any::<String>().prop_map(|s| format!("{{{s}").into_bytes()),
+            ],
+        ) {
+            let first = bytes.first().copied();
+            // Refused is an answer too (an error, never a panic); what is accepted must be a
+            // session, whose values can be stored again in either form.
+            if let Ok(state) = SessionSerializer::decode(&bytes) {
+                proptest::prop_assert!(
+                    matches!(first, Some(b'{' | 0x80..=0x8f | 0xde | 0xdf)),
+                    "only a JSON object or a MessagePack map is a stored session"
+                );
+                for serializer in [SessionSerializer::Json, SessionSerializer::MessagePack] {
+                    let stored = serializer.encode(&state).unwrap();
+                    proptest::prop_assert_eq!(SessionSerializer::decode(&stored).unwrap(), state.clone());
+                }
+            }
+        }
+
+        #[test]
+        fn any_object_stored_in_either_form_decodes_to_its_values_as_json_texts(
+            object in objects(),
+        ) {
+            let expected: SessionState = object
+                .iter()
+                .map(|(key, value)| (key.clone(), serde_json::to_string(value).unwrap()))
+                .collect();
+            let as_json = serde_json::to_vec(&object).unwrap();
+            let as_msgpack = rmp_serde::to_vec(&object).unwrap();
+
+            proptest::prop_assert_eq!(SessionSerializer::decode(&as_json).unwrap(), expected.clone());
+            proptest::prop_assert_eq!(SessionSerializer::decode(&as_msgpack).unwrap(), expected);
+        }
+
+        #[test]
+        fn a_stored_session_cut_short_is_refused(
+            state in states(),
+            msgpack: bool,
+            cut: proptest::sample::Index,
+        ) {
+            let serializer =
+                if msgpack { SessionSerializer::MessagePack } else { SessionSerializer::Json };
+            let stored = serializer.encode(&state).unwrap();
+            let cut_short = &stored[..cut.index(stored.len())];
+            proptest::prop_assert!(SessionSerializer::decode(cut_short).is_err());
         }
 
         #[test]

@@ -360,9 +360,26 @@ pub fn unusable_password() -> String {
     format!("{UNUSABLE_PASSWORD_PREFIX}{suffix}")
 }
 
+/// Counts one run of a hash function (PBKDF2, Argon2 or bcrypt) on this thread, and panics
+/// before it starts where a unit test forbids hashing: work factors beyond the bounds must be
+/// refused before any hashing starts.
+#[cfg(test)]
+fn count_hashing() {
+    assert!(
+        tests::HASHING_ALLOWED.with(std::cell::Cell::get),
+        "a hash function started where the test forbids hashing"
+    );
+    tests::HASHINGS.with(|count| count.set(count.get() + 1));
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn count_hashing() {}
+
 // PBKDF2 --------------------------------------------------------------------------------------
 
 fn pbkdf2_sha256(password: &str, salt: &str, iterations: u32) -> String {
+    count_hashing();
     let mut hash = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut hash);
     format!(
@@ -470,6 +487,7 @@ impl Argon2Hash {
         if self.salt.len() < ARGON2_MIN_SALT_LEN {
             return None;
         }
+        count_hashing();
         let mut out = vec![0; self.hash.len()];
         // The memory is allocated fallibly: an allocation that fails refuses, never aborts.
         argon2::Argon2::new(self.algorithm, version, params)
@@ -562,6 +580,7 @@ fn bcrypt_sha256(
         const HEX: &[u8; 16] = b"0123456789abcdef";
         pair.copy_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
     }
+    count_hashing();
     let hash = bcrypt::bcrypt(rounds, raw_salt, &key);
     // bcrypt keeps 23 of Blowfish's 24 output bytes.
     let hash = BCRYPT_BASE64.encode(&hash[..23]);
@@ -596,11 +615,32 @@ fn decimal(s: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::{cell::Cell, time::Instant};
 
     use serde::Deserialize;
 
     use super::*;
+
+    thread_local! {
+        /// How many times this thread ran a hash function ([`count_hashing`]).
+        pub(super) static HASHINGS: Cell<u64> = const { Cell::new(0) };
+        /// Whether a hash function may run on this thread: when not, it panics before it
+        /// starts ([`count_hashing`]), so a refusal that came too late fails at once.
+        pub(super) static HASHING_ALLOWED: Cell<bool> = const { Cell::new(true) };
+    }
+
+    /// How many times this thread has run a hash function so far.
+    fn hashings() -> u64 {
+        HASHINGS.with(Cell::get)
+    }
+
+    /// `call()` with hashing forbidden on this thread: a hash function that starts panics.
+    fn without_hashing<T>(call: impl FnOnce() -> T) -> T {
+        HASHING_ALLOWED.with(|allowed| allowed.set(false));
+        let result = call();
+        HASHING_ALLOWED.with(|allowed| allowed.set(true));
+        result
+    }
 
     /// The `password_hashers` section of `tests/fixtures/django/vectors.json`.
     #[derive(Deserialize)]
@@ -919,7 +959,16 @@ mod tests {
             .iter()
             .find(|e| e.name == "bcrypt_sha256, ascii")
             .unwrap();
-        let started = Instant::now();
+        // The counter counts: a hash within the bounds is computed, once.
+        for encoding in [pbkdf2, argon2, bcrypt] {
+            let before = hashings();
+            assert!(
+                verify(&encoding.password, &encoding.encoded),
+                "{}",
+                encoding.name
+            );
+            assert_eq!(hashings(), before + 1, "{}", encoding.name);
+        }
 
         for (encoded, from, to) in [
             (&pbkdf2.encoded, "$1000$", "$100000001$"),
@@ -935,13 +984,13 @@ mod tests {
             (&bcrypt.encoded, "$04$", "$99$"),
         ] {
             let encoded = encoded.replacen(from, to, 1);
-            assert!(
-                !verify("correct horse battery staple", &encoded),
-                "{encoded}"
-            );
+            let before = hashings();
+            // Refused from its parameters alone, before any hashing starts.
+            let verified = without_hashing(|| verify("correct horse battery staple", &encoded));
+            assert!(!verified, "{encoded}");
+            assert_eq!(hashings(), before, "{encoded} was hashed");
         }
 
-        assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
         for hasher in [
             Hasher::Pbkdf2Sha256 { iterations: 0 },
             Hasher::Pbkdf2Sha256 {
@@ -976,7 +1025,12 @@ mod tests {
                 matches!(hasher.validate(), Err(HashError::Parameters { .. })),
                 "{hasher:?}"
             );
-            assert!(hasher.encode("pw").is_err(), "{hasher:?}");
+            let before = hashings();
+            assert!(
+                without_hashing(|| hasher.encode("pw")).is_err(),
+                "{hasher:?}"
+            );
+            assert_eq!(hashings(), before, "{hasher:?} hashed");
         }
         for hasher in [Hasher::PBKDF2_SHA256, Hasher::ARGON2, Hasher::BCRYPT_SHA256] {
             assert_eq!(hasher.validate(), Ok(()));

@@ -330,6 +330,26 @@ impl TestApp {
 
     /// A `sessionid` cookie value holding `value`, signed as the app signs its own: what a
     /// client could only send by knowing the key.
+    /// Runs `a` and `b` (two requests changing one member's credentials) so that they really
+    /// overlap: each is held after it has read the member and before its conditional write,
+    /// and both are released once both are there. Fails, rather than hangs, when one never
+    /// gets there.
+    pub async fn at_the_credential_write<A: std::future::Future, B: std::future::Future>(
+        &self,
+        a: A,
+        b: B,
+    ) -> (A::Output, B::Output) {
+        let hold = self.state.accounts.hold_credential_writes();
+        let release = async move {
+            tokio::time::timeout(std::time::Duration::from_secs(60), hold.reached_by(2))
+                .await
+                .expect("both requests reached the credential write");
+            hold.release();
+        };
+        let (a, b, ()) = futures_util::join!(a, b, release);
+        (a, b)
+    }
+
     pub fn signed_session_cookie(&self, value: &str) -> String {
         let mut jar = CookieJar::new();
         jar.signed_mut(self.state.session_cookie.current_key())

@@ -186,12 +186,16 @@ impl RedisServer {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server runs");
-        let server = Self { child, port };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while delete_redis_keys(&server.url(), "nothing-").is_err() {
+        let mut server = Self { child, port };
+        // Polls the condition itself, a command answered; the pause only spaces the tries.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while let Err(e) = delete_redis_keys(&server.url(), "nothing-") {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("redis-server exited ({status}) before answering: {e}");
+            }
             assert!(
                 std::time::Instant::now() < deadline,
-                "redis-server did not answer"
+                "redis-server did not answer: {e}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -226,4 +230,95 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `POST` the test holds in flight: sent by hand on a connection of its own, with
+/// `Expect: 100-continue`, so the server's `100 Continue` says when it has taken the request
+/// and started on it (a worker has accepted the connection and called the app). The body
+/// follows only when the test sends it, and never if it does not.
+pub struct HeldPost {
+    stream: TcpStream,
+    body: String,
+}
+
+/// How long a held request's reads and writes may take before the test fails: a bound on a
+/// hang, never a measure of speed.
+const HELD_POST_DEADLINE: Duration = Duration::from_secs(60);
+
+impl HeldPost {
+    /// Sends the head of `POST path` to `address` (`http://127.0.0.1:port`) with `cookies`,
+    /// announcing the form `body`, and waits for the server's `100 Continue`.
+    pub async fn start(address: &str, path: &str, cookies: &str, body: String) -> Self {
+        use tokio::io::AsyncWriteExt as _;
+        let host = address.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).await.expect("the server listens");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookies}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Expect: 100-continue\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut held = Self { stream, body };
+        let interim = held.read_head().await;
+        assert!(
+            interim.starts_with("HTTP/1.1 100 "),
+            "the server took the request: {interim:?}"
+        );
+        held
+    }
+
+    /// Sends the body: the request goes on.
+    pub async fn send_body(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        let body = std::mem::take(&mut self.body);
+        within_deadline(self.stream.write_all(body.as_bytes()))
+            .await
+            .unwrap();
+    }
+
+    /// The answer: its status line and headers and its body, read to the end (the request
+    /// said `Connection: close`); `None` when the server closed the connection, or it was
+    /// reset, without an answer.
+    pub async fn response(mut self) -> Option<String> {
+        use tokio::io::AsyncReadExt as _;
+        let mut answer = Vec::new();
+        match within_deadline(self.stream.read_to_end(&mut answer)).await {
+            Ok(_) if answer.starts_with(b"HTTP/1.1 ") => {
+                Some(String::from_utf8_lossy(&answer).into_owned())
+            }
+            Ok(_) | Err(_) => None,
+        }
+    }
+
+    /// The status of the answer, as [`HeldPost::response`].
+    pub async fn status(self) -> Option<u16> {
+        let answer = self.response().await?;
+        answer.get(9..12).and_then(|code| code.parse().ok())
+    }
+
+    /// Reads up to the end of a response head (`\r\n\r\n`), byte by byte so nothing after it
+    /// is taken.
+    async fn read_head(&mut self) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0; 1];
+            let read = within_deadline(self.stream.read(&mut byte)).await;
+            match read {
+                Ok(1) => head.push(byte[0]),
+                other => panic!(
+                    "the connection ended ({other:?}) after {:?}",
+                    String::from_utf8_lossy(&head)
+                ),
+            }
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    }
+}
+
+async fn within_deadline<T>(io: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(HELD_POST_DEADLINE, io)
+        .await
+        .unwrap_or_else(|_| panic!("no progress on a held request in {HELD_POST_DEADLINE:?}"))
 }

@@ -68,7 +68,7 @@ impl ManageConnection for PoolManager {
         // The flag is read (and cleared) on every hand-back, so it never outlives the
         // connection the failed query ran on: connections are used and handed back on the
         // thread that took them.
-        CONNECTION_LOST.replace(false) || conn.is_broken()
+        connection_lost_taken() || conn.is_broken()
     }
 }
 
@@ -84,6 +84,11 @@ thread_local! {
 /// handed back and opens a new one.
 pub(super) fn connection_lost() {
     CONNECTION_LOST.set(true);
+}
+
+/// Whether [`connection_lost`] was called on this thread since the last time this was asked.
+pub(super) fn connection_lost_taken() -> bool {
+    CONNECTION_LOST.replace(false)
 }
 
 /// Connections being opened right now, by any pool of the process (r2d2 opens them on

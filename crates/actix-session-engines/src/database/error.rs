@@ -24,8 +24,12 @@ impl From<DieselError> for DbError {
                 super::connection::connection_lost();
                 Self::Unavailable(err.to_string())
             }
-            // PostgreSQL broke a deadlock by failing this statement: try again later.
-            DieselError::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+            // PostgreSQL broke a deadlock by failing this statement, or gave up waiting for a
+            // lock or an answer (`statement_timeout`, `lock_timeout`): try again later.
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("deadlock detected")
+                    || info.message().contains("canceling statement due to") =>
+            {
                 Self::Unavailable(err.to_string())
             }
             // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: a lock, not a bad query.
@@ -36,5 +40,89 @@ impl From<DieselError> for DbError {
             }
             _ => Self::Query(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database's error as Diesel reports it: only the message matters here.
+    struct Reported(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn reported(kind: DatabaseErrorKind, message: &'static str) -> DbError {
+        DieselError::DatabaseError(kind, Box::new(Reported(message))).into()
+    }
+
+    #[test]
+    fn what_passes_with_time_is_unavailable_and_a_bad_query_is_not() {
+        // PostgreSQL's words when it fails one statement to end a deadlock.
+        let deadlock = reported(DatabaseErrorKind::Unknown, "deadlock detected");
+        let locked = reported(DatabaseErrorKind::Unknown, "database is locked");
+        let stalled = reported(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to statement timeout",
+        );
+        let waited = reported(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to lock timeout",
+        );
+        let gone = reported(
+            DatabaseErrorKind::ClosedConnection,
+            "server closed the connection",
+        );
+        let taken = reported(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key value violates unique constraint",
+        );
+
+        for error in [deadlock, locked, stalled, waited, gone] {
+            assert!(matches!(error, DbError::Unavailable(_)), "{error}");
+        }
+        assert!(matches!(taken, DbError::Query(_)), "{taken}");
+    }
+
+    #[test]
+    fn a_connection_found_gone_is_dropped_by_the_pool() {
+        // The flag starts clear on this test's own thread.
+        super::super::connection::connection_lost_taken();
+
+        let _ = reported(
+            DatabaseErrorKind::UnableToSendCommand,
+            "no connection to the server",
+        );
+
+        assert!(
+            super::super::connection::connection_lost_taken(),
+            "marked for the pool"
+        );
+        assert!(
+            !super::super::connection::connection_lost_taken(),
+            "and cleared once read"
+        );
     }
 }

@@ -96,6 +96,11 @@ impl SignedCookieSessions {
         }
     }
 
+    /// The form sessions are serialized in inside the cookie.
+    pub fn serializer(&self) -> SessionSerializer {
+        self.serializer
+    }
+
     /// The signed cookie value holding `state`.
     ///
     /// # Errors
