@@ -180,24 +180,31 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new("redis-server")
+        let mut child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("redis-server runs");
-        let mut server = Self { child, port };
-        // Polls the condition itself, a command answered; the pause only spaces the tries.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while let Err(e) = delete_redis_keys(&server.url(), "nothing-") {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("redis-server exited ({status}) before answering: {e}");
+        // The signal is the server's own: its log says when it accepts connections. The log
+        // is read to its end, so a full pipe never blocks the server.
+        let log = child.stdout.take().expect("redis-server's log");
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready = Some(ready);
+            for line in std::io::BufRead::lines(std::io::BufReader::new(log)).map_while(Result::ok)
+            {
+                if line.contains("Ready to accept connections") {
+                    ready.take().map(|ready| ready.send(()));
+                }
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not answer: {e}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        let mut server = Self { child, port };
+        // A bound on a hang, never a measure of speed; a server that exits ends the wait
+        // at once (its log closes).
+        if is_ready.recv_timeout(Duration::from_secs(30)).is_err() {
+            let status = server.child.try_wait();
+            panic!("redis-server never said it was ready (exit status: {status:?})");
         }
         server
     }
@@ -226,7 +233,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.resume();
+        // SIGKILL ends a paused server too; nothing here may panic (a test may be failing).
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
