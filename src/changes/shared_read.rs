@@ -199,22 +199,12 @@ impl<T: Clone> Drop for InFlight<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        pin::Pin,
-        sync::atomic::{AtomicU64, Ordering},
-        task::Poll,
-    };
+    use std::sync::atomic::{AtomicU64, Ordering};
 
+    use futures_util::FutureExt as _;
     use tokio::sync::Semaphore;
 
     use super::*;
-
-    /// Polls `future` once, with the test's own waker: where it stands after everything it can
-    /// do without waiting.
-    async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
-        let mut future = Some(future);
-        std::future::poll_fn(|cx| Poll::Ready(future.take().unwrap().poll(cx))).await
-    }
 
     /// Awaits `future`, which every gate it needs has been opened for. The clock is paused: it
     /// moves only when nothing can run, so the limit passes only if `future` is stuck.
@@ -264,16 +254,16 @@ mod tests {
             (0..20).map(|_| shared.get(read))
         ));
         // The first claims a read and lets the others join it before it starts...
-        assert!(poll_once(together.as_mut()).await.is_pending());
+        assert!(together.as_mut().now_or_never().is_none());
         assert_eq!(reads.started(), 0, "claimed, not started");
         // ...then starts it, the only one.
-        assert!(poll_once(together.as_mut()).await.is_pending());
+        assert!(together.as_mut().now_or_never().is_none());
         assert_eq!(reads.started(), 1);
         // These arrive while it is under way.
         let mut later = std::pin::pin!(futures_util::future::join_all(
             (0..10).map(|_| shared.get(read))
         ));
-        assert!(poll_once(later.as_mut()).await.is_pending());
+        assert!(later.as_mut().now_or_never().is_none());
         assert_eq!(
             reads.started(),
             1,
@@ -298,8 +288,8 @@ mod tests {
         };
 
         let mut early = std::pin::pin!(shared.get(read));
-        assert!(poll_once(early.as_mut()).await.is_pending());
-        assert!(poll_once(early.as_mut()).await.is_pending());
+        assert!(early.as_mut().now_or_never().is_none());
+        assert!(early.as_mut().now_or_never().is_none());
         assert_eq!(reads.started(), 1, "the first read is under way");
         // A write lands while it is; the request after it must see it.
         counter.store(7, Ordering::SeqCst);
@@ -319,15 +309,15 @@ mod tests {
         let read = || reads.read(|_| 3);
 
         let mut abandoned = Box::pin(shared.get(read));
-        assert!(poll_once(abandoned.as_mut()).await.is_pending());
-        assert!(poll_once(abandoned.as_mut()).await.is_pending());
+        assert!(abandoned.as_mut().now_or_never().is_none());
+        assert!(abandoned.as_mut().now_or_never().is_none());
         assert_eq!(reads.started(), 1, "its read is under way");
         let mut waiter = std::pin::pin!(shared.get(read));
-        assert!(poll_once(waiter.as_mut()).await.is_pending());
+        assert!(waiter.as_mut().now_or_never().is_none());
         // The first request gives up (its client left) while its read is under way.
         drop(abandoned);
-        assert!(poll_once(waiter.as_mut()).await.is_pending());
-        assert!(poll_once(waiter.as_mut()).await.is_pending());
+        assert!(waiter.as_mut().now_or_never().is_none());
+        assert!(waiter.as_mut().now_or_never().is_none());
         assert_eq!(reads.started(), 2, "the waiter reads instead");
         reads.let_through(1);
 

@@ -330,7 +330,9 @@ fn verify_with(memory: &mut Memory, password: &[u8], phc: &str) -> Result<bool, 
 
 #[cfg(test)]
 mod tests {
-    use std::{pin::Pin, sync::atomic::AtomicBool, task::Poll};
+    use std::sync::atomic::AtomicBool;
+
+    use futures_util::FutureExt as _;
 
     use super::*;
 
@@ -472,13 +474,6 @@ mod tests {
         assert_eq!(passwords.verifications(), 1);
     }
 
-    /// Polls `future` once, with the test's own waker: where it stands after everything it can
-    /// do without waiting.
-    async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
-        let mut future = Some(future);
-        std::future::poll_fn(|cx| Poll::Ready(future.take().unwrap().poll(cx))).await
-    }
-
     #[actix_web::test]
     async fn past_the_queue_a_request_is_refused_at_once_and_unwanted_work_never_starts() {
         // Arrange: one thread, held busy, and one request waiting in a queue of one.
@@ -508,7 +503,7 @@ mod tests {
             }
         }));
         assert!(
-            poll_once(waiting.as_mut()).await.is_pending(),
+            waiting.as_mut().now_or_never().is_none(),
             "in the queue, waiting for the thread"
         );
 
@@ -552,19 +547,19 @@ mod tests {
             let _ = started.send(());
             held.recv().ok()
         }));
-        assert!(poll_once(busy.as_mut()).await.is_pending());
+        assert!(busy.as_mut().now_or_never().is_none());
         running.recv().unwrap();
         let mut waiting = Box::pin(passwords.verify("waiting".into(), None));
-        assert!(poll_once(waiting.as_mut()).await.is_pending(), "queued");
+        assert!(waiting.as_mut().now_or_never().is_none(), "queued");
 
         // Act and assert: the clock moves to just short of the wait limit, then to it.
         tokio::time::advance(WAIT_LIMIT - Duration::from_millis(1)).await;
-        let just_before = poll_once(waiting.as_mut()).await;
-        assert!(just_before.is_pending(), "{just_before:?}");
+        let just_before = waiting.as_mut().now_or_never();
+        assert!(just_before.is_none(), "{just_before:?}");
         tokio::time::advance(Duration::from_millis(1)).await;
-        let at_the_limit = poll_once(waiting.as_mut()).await;
+        let at_the_limit = waiting.as_mut().now_or_never();
 
-        let Poll::Ready(Err(refused)) = at_the_limit else {
+        let Some(Err(refused)) = at_the_limit else {
             panic!("expected a refusal at the wait limit, got {at_the_limit:?}");
         };
         assert!(
